@@ -1,0 +1,1 @@
+"""Call-takers: states, skills, AMI actions, per-agent statistics."""

@@ -1,0 +1,1 @@
+"""One module per ``hotline`` subcommand (see ``engine.cli``)."""

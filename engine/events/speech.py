@@ -1,0 +1,55 @@
+"""Events of the speech path (``asr``): frames in, these out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    conf: float
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    call_id: str
+    leg: str
+    start: float  # seconds from call start
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    call_id: str
+    leg: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """Enough speech (about 200 ms) while a prompt plays: stop the prompt."""
+
+    call_id: str
+    leg: str
+    at: float
+
+
+@dataclass(frozen=True)
+class PartialTranscript:
+    call_id: str
+    leg: str
+    start: float
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalTranscript:
+    call_id: str
+    leg: str
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()

@@ -1,0 +1,1 @@
+"""A stand-in for Asterisk on loopback speaking AMI, FastAGI and AudioSocket as the recordings show."""

@@ -1,0 +1,1 @@
+"""Erlang formulas, the Numba queue simulator, staffing, and the live queue monitor."""
