@@ -53,5 +53,9 @@ class AgiCommandError(AgiError):
     """A command was rejected (510 invalid, 520 usage)."""
 
 
+class AgiProtocolError(AgiError, RemoteProtocolError):
+    """FastAGI bytes that cannot be parsed (bad header line, reply without a code)."""
+
+
 class AudioSocketError(RemoteProtocolError):
     """Malformed AudioSocket framing; closes that one session."""
