@@ -1,0 +1,120 @@
+"""The store for asyncio code: every call runs on one dedicated writer thread.
+
+SQLite calls block (a durable commit waits for fsync, a few milliseconds), so they never run on
+the event loop. One thread means writes are serialised in the order they were submitted, which
+is the order events happened; WAL lets other processes (``hotline calls``) read meanwhile.
+``submit_*`` methods are fire-and-forget for pipelines that must not wait: errors are logged
+(without the data) and counted in ``failed_writes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.store.records import Audio, CallRecord, SearchHit, Segment, Timeline
+from engine.store.sqlite_store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AsyncStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotline-store")
+        self.failed_writes = 0
+        self._pending: set[Future[Any]] = set()
+
+    @classmethod
+    async def open(cls, path: str | Path, **kwargs: Any) -> AsyncStore:
+        loop = asyncio.get_running_loop()
+        store = await loop.run_in_executor(None, functools.partial(Store.open, path, **kwargs))
+        return cls(store)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _submit(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        fut = self._executor.submit(fn, *args, **kwargs)
+        self._pending.add(fut)
+
+        def done(f: Future[Any]) -> None:
+            self._pending.discard(f)
+            exc = f.exception()
+            if exc is not None:
+                self.failed_writes += 1
+                log.error("store write %s failed: %s", what, type(exc).__name__)
+
+        fut.add_done_callback(done)
+        return fut
+
+    # awaitable API, same names and arguments as Store
+    async def upsert_call(self, call_id: str, **fields: Any) -> CallRecord:
+        return await self._run(self.store.upsert_call, call_id, **fields)
+
+    async def link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> str:
+        return await self._run(self.store.link, call_id, alias, kind, channel)
+
+    async def add_segment(self, *args: Any, **kwargs: Any) -> int | None:
+        return await self._run(self.store.add_segment, *args, **kwargs)
+
+    async def add_event(self, *args: Any, **kwargs: Any) -> int | None:
+        return await self._run(self.store.add_event, *args, **kwargs)
+
+    async def add_audio(self, *args: Any, **kwargs: Any) -> int | None:
+        return await self._run(self.store.add_audio, *args, **kwargs)
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        return await self._run(self.store.get_call, call_id)
+
+    async def list_calls(self, **kwargs: Any) -> list[CallRecord]:
+        return await self._run(self.store.list_calls, **kwargs)
+
+    async def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
+        return await self._run(self.store.search, q, limit=limit)
+
+    async def call_timeline(self, call_id: str) -> Timeline | None:
+        return await self._run(self.store.call_timeline, call_id)
+
+    async def segments(self, call_id: str) -> list[Segment]:
+        return await self._run(self.store.segments, call_id)
+
+    async def get_audio(self, audio_id: int) -> Audio | None:
+        return await self._run(self.store.get_audio, audio_id)
+
+    async def healthy(self) -> bool:
+        return await self._run(lambda: self.store.schema_version == self.store.latest_schema_version)
+
+    # fire-and-forget API for pipelines
+    def submit_segment(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._submit("segment", self.store.add_segment, *args, **kwargs)
+
+    def submit_event(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._submit("event", self.store.add_event, *args, **kwargs)
+
+    def submit_call(self, call_id: str, **fields: Any) -> Future[Any]:
+        return self._submit("call", self.store.upsert_call, call_id, **fields)
+
+    def submit_link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> Future[Any]:
+        return self._submit("link", self.store.link, call_id, alias, kind, channel)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed."""
+        await self._run(lambda: None)
+
+    async def close(self) -> None:
+        """Finish every pending write, then close the file."""
+        await self.flush()
+        await self._run(self.store.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,192 @@
+"""Store: migrations, WAL, joins across sources, FTS (Mandarin and English), async writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from engine.events.speech import Word
+from engine.store import AsyncStore, SchemaError, Store, StoreInputError, fts
+from engine.store.migrations import LATEST, MIGRATIONS, migrate
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        self.t += 0.001
+        return self.t
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "h.sqlite", clock=Clock())
+    yield s
+    s.close()
+
+
+def test_new_file_is_wal_and_at_latest_version(tmp_path):
+    with Store.open(tmp_path / "sub" / "h.sqlite") as s:
+        assert s.pragma("journal_mode") == "wal"
+        assert s.pragma("synchronous") == 2  # FULL
+        assert s.schema_version == LATEST == len(MIGRATIONS)
+    assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
+
+
+def test_migrates_a_version_1_file_keeping_its_data(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=1) == [1]
+    conn.execute("INSERT INTO calls (id, caller_number, updated_at) VALUES ('a', '13912345678', 1)")
+    conn.close()
+    with Store.open(path) as s:
+        assert s.schema_version == LATEST
+        assert s.get_call("a").caller_number == "13912345678"
+        names = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "calls_queue" in names
+
+
+def test_refuses_newer_schema_and_foreign_files(tmp_path):
+    newer = tmp_path / "newer.sqlite"
+    conn = sqlite3.connect(newer)
+    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    conn.close()
+    with pytest.raises(SchemaError, match="newer than this program"):
+        Store.open(newer)
+    foreign = tmp_path / "foreign.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE x (y)")
+    conn.close()
+    with pytest.raises(SchemaError, match="not a hotline store"):
+        Store.open(foreign)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(SchemaError, match="not a usable SQLite store"):
+        Store.open(junk)
+
+
+def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
+    from engine.store import migrations
+
+    path = tmp_path / "h.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=1)
+    bad = migrations.Migration(2, "broken", "CREATE INDEX calls_queue ON calls (queue);\nCREATE TABLE nope (;")
+    monkeypatch.setattr(migrations, "MIGRATIONS", (migrations.MIGRATIONS[0], bad))
+    monkeypatch.setattr(migrations, "LATEST", 2)
+    with pytest.raises(sqlite3.OperationalError):
+        migrations.migrate(conn)
+    assert migrations.current_version(conn) == 1
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_queue'").fetchone()
+
+
+def test_one_record_joined_across_sources(store):
+    # the speech path reports first, under the AudioSocket UUID it knows
+    store.add_segment("uuid-1", "caller", 1.0, 2.5, "我要报修路灯坏了", words=[Word("我要", 1.0, 1.4, 0.9)])
+    # then AMI tells us the channel's ids, and the IVR and queue their parts
+    store.upsert_call("1795.10", started_at=1000.0, caller_number="13912345678", caller_name="张三")
+    store.link("1795.10", "1795.11", "uniqueid", "Local/s@x;2")
+    store.link("1795.10", "uuid-1", "audiosocket")
+    store.upsert_call("1795.11", ivr_flow="main", ivr_path=["welcome", "menu", "intake"], ivr_inputs={"menu": "2"})
+    store.upsert_call("1795.10", queue="citizen", queue_joined_at=1012.0, queue_answered_at=1040.5, agent="Local/8001")
+    store.add_event("1795.11", "queue.join", 1012.0, {"queue": "citizen", "position": 1})
+    store.add_audio("uuid-1", "caller", "/tmp/a.wav", offset=0.5)
+    rec = store.get_call("uuid-1")
+    assert rec.id == "1795.10"
+    assert rec.ivr_path == ("welcome", "menu", "intake") and rec.ivr_inputs == {"menu": "2"}
+    assert rec.wait_seconds == pytest.approx(28.5)
+    assert rec.segment_count == 1 and rec.has_audio and rec.live
+    assert [c.id for c in store.list_calls()] == ["1795.10"]  # the stub was merged, not left behind
+    seg = store.segments("1795.10")[0]
+    assert seg.words == ({"word": "我要", "start": 1.0, "end": 1.4, "conf": 0.9},)
+    tl = store.call_timeline("1795.11")
+    assert [(i.t, i.kind) for i in tl.items] == [(1.0, "speech"), (12.0, "queue.join")]
+    assert tl.audio[0].offset == 0.5
+    assert store.search("路灯")[0].call.id == "1795.10"
+
+
+def test_started_at_keeps_earliest_and_wait_given_wins(store):
+    store.upsert_call("c", started_at=100.0, queue_joined_at=110.0, wait_seconds=7.0)
+    store.upsert_call("c", started_at=99.0, queue_abandoned_at=130.0)
+    store.upsert_call("c", started_at=105.0)
+    rec = store.get_call("c")
+    assert rec.started_at == 99.0
+    assert rec.wait_seconds == 20.0  # derived again: no wait given in the update that set the end
+    store.upsert_call("c", wait_seconds=18.0, ended_at=131.0)
+    rec = store.get_call("c")
+    assert rec.wait_seconds == 18.0 and not rec.live
+
+
+def test_duplicates_stored_once(store):
+    assert store.add_segment("c", "agent", 3.0, 4.0, "hello") is not None
+    assert store.add_segment("c", "agent", 3.0, 4.0, "hello") is None
+    assert store.add_event("c", "queue.join", 5.0, dedupe="u1/QueueCallerJoin") is not None
+    assert store.add_event("c", "queue.join", 5.0, dedupe="u1/QueueCallerJoin") is None
+    assert len(store.segments("c")) == 1 and len(store.search("hello")) == 1
+    assert len(store.call_timeline("c").items) == 2
+
+
+def test_bad_input_is_rejected_with_a_clear_message(store):
+    with pytest.raises(StoreInputError, match="leg 'left'"):
+        store.add_segment("c", "left", 1, 2, "x")
+    with pytest.raises(StoreInputError, match="before its start"):
+        store.add_segment("c", "caller", 2, 1, "x")
+    with pytest.raises(StoreInputError, match="unknown field 'colour'"):
+        store.upsert_call("c", colour="red")
+    with pytest.raises(StoreInputError, match="started_at: expected a number"):
+        store.upsert_call("c", started_at="yesterday")
+    with pytest.raises(StoreInputError, match="ivr_path"):
+        store.upsert_call("c", ivr_path="welcome")
+    assert store.segments("c") == []
+
+
+def test_fts_mandarin_and_english(store):
+    store.add_segment("zh", "caller", 0, 2, "我要报修路灯坏了")
+    store.add_segment("zh", "agent", 2, 4, "好的，请问路灯在哪个位置")
+    store.add_segment("zh", "caller", 5, 7, "在人民路和解放路的路口")
+    store.add_segment("en", "caller", 0, 2, "Hello, I would like to report a broken street light on Main Street.")
+    store.add_segment("en", "agent", 2, 3, "Which street, please?")
+    assert {h.segment.text for h in store.search("路灯")} == {"我要报修路灯坏了", "好的，请问路灯在哪个位置"}
+    hit = store.search("报修")[0]
+    assert hit.segment.text == "我要报修路灯坏了" and hit.spans == ((2, 4),)
+    assert [h.segment.call_id for h in store.search("路灯坏了")] == ["zh"]
+    assert {h.segment.start for h in store.search("灯")} == {0, 2}  # one character: still found
+    assert store.search("坏灯") == []  # characters present but not adjacent
+    assert [h.segment.call_id for h in store.search("解放路 路口")] == ["zh"]
+    assert [h.segment.call_id for h in store.search("broken")] == ["en"]
+    assert [h.segment.call_id for h in store.search("LIGHTS")] == ["en"]  # case and stemming
+    assert len(store.search("street")) == 2
+    assert len(store.search("stre*")) == 2
+    assert store.search("elephant") == []
+    # query syntax typed by a user is searched for, not executed
+    for q in ['"', "AND", "street NEAR(", "a:b", "-x", "*", ""]:
+        store.search(q)
+
+
+def test_index_text_and_query_are_consistent():
+    assert fts.index_text("我要报修路灯abc") == "我要 要报 报修 修路 路灯 灯 abc"
+    assert fts.match_expression("路灯 lights*") == '"路灯" "lights"*'
+    assert fts.match_expression("灯") == '"灯"*'
+    assert fts.match_expression("  ") is None
+
+
+async def test_async_store_writes_off_the_loop_in_order(tmp_path):
+    astore = await AsyncStore.open(tmp_path / "a.sqlite")
+    futs = [astore.submit_segment("c", "caller", float(i), float(i) + 0.5, f"segment {i}") for i in range(50)]
+    astore.submit_call("c", started_at=1.0)
+    astore.submit_segment("c", "nope", 1, 2, "bad leg")  # fails, logged and counted, not raised
+    await astore.flush()
+    assert all(f.done() for f in futs) and astore.pending == 0
+    assert astore.failed_writes == 1
+    assert [s.start for s in await astore.segments("c")] == [float(i) for i in range(50)]
+    assert (await astore.get_call("c")).started_at == 1.0
+    assert len(await astore.search("segment")) == 50
+    assert await astore.healthy()
+    # many awaiting writers at once
+    await asyncio.gather(*(astore.add_event("c", "x", 10.0 + i) for i in range(20)))
+    await astore.close()
+    with Store.open(tmp_path / "a.sqlite") as s:
+        assert len(s.call_timeline("c").items) == 70
