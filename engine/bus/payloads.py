@@ -1,0 +1,114 @@
+"""JSON payloads for the bus: one flat object per message with a schema version.
+
+Every payload carries ``schema`` (an integer bumped on incompatible change), ``kind`` (what
+the message is), ``site`` and ``ts`` (seconds since the epoch, passed in by the caller, never
+read from a clock here). Caller numbers and names are masked before anything leaves the
+process, whatever key the producer used; long digit runs inside free text (a caller reading
+out a phone or ID number) are masked as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_NUMBER_KEYS = {
+    "caller",
+    "caller_number",
+    "callernum",
+    "callerid",
+    "calleridnum",
+    "connectedlinenum",
+    "destcalleridnum",
+    "destconnectedlinenum",
+    "number",
+    "phone",
+    "callback_number",
+}
+_NAME_KEYS = {"caller_name", "calleridname", "connectedlinename", "destcalleridname", "destconnectedlinename"}
+_TEXT_KEYS = {"text", "partial", "transcript"}
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{6,}[0-9Xx]?(?![0-9A-Za-z])")
+_UNKNOWN = {"", "<unknown>", "unknown", "anonymous"}
+
+
+def mask_number(number: str) -> str:
+    """``13912345678`` -> ``139******78``; short numbers are masked whole."""
+    text = str(number)
+    if text.strip().lower() in _UNKNOWN:
+        return text
+    if len(text) < 7:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def mask_name(name: str) -> str:
+    """``张三丰 市民`` -> ``张****``: the first character only."""
+    text = str(name)
+    if text.strip().lower() in _UNKNOWN:
+        return text
+    return text[:1] + "*" * max(len(text) - 1, 0)
+
+
+def mask_text(text: str) -> str:
+    """Digit runs of six or more (phone, ID numbers) inside free text."""
+    return _DIGIT_RUN.sub(lambda m: mask_number(m.group(0)), text)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def masked(value: Any) -> Any:
+    """A copy of plain JSON data with personal data masked (by key, recursively)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            low = key.lower()
+            if isinstance(item, str) and (low in _NUMBER_KEYS or low.endswith("_number")):
+                out[key] = mask_number(item)
+            elif isinstance(item, str) and low in _NAME_KEYS:
+                out[key] = mask_name(item)
+            elif isinstance(item, str) and low in _TEXT_KEYS:
+                out[key] = mask_text(item)
+            else:
+                out[key] = masked(item)
+        return out
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+RESERVED = ("schema", "kind", "site", "ts")
+
+
+def build_payload(kind: str, site: str, now: float, data: Any) -> dict[str, Any]:
+    """The envelope plus the producer's fields (a dataclass or a mapping), masked."""
+    fields = _plain(data)
+    if not isinstance(fields, dict):
+        fields = {"value": fields}
+    body = masked(fields)
+    clash = [k for k in RESERVED if k in body]
+    if clash:
+        raise ValueError(f"payload field(s) {clash} are reserved for the envelope")
+    return {"schema": SCHEMA_VERSION, "kind": kind, "site": site, "ts": round(float(now), 3), **body}
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=False).encode("utf-8")
