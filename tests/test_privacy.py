@@ -1,0 +1,100 @@
+"""Masking of phone and ID-card numbers in text and in log records."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from engine.privacy import MaskingFilter, install_log_masking, mask_name, mask_number, mask_text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("13912345678", "139****5678"),
+        ("我的电话是13912345678谢谢", "我的电话是139****5678谢谢"),
+        ("call me on 139 1234 5678 please", "call me on 139 **** 5678 please"),
+        ("+86 139-1234-5678", "+86 139-****-5678"),
+        ("008613912345678", "0086139****5678"),
+        ("座机0755-12345678", "座机0755-****5678"),
+        ("010-12345678", "010-****5678"),
+        ("家里87654321", "家里****4321"),
+        ("身份证号11010519900307123X。", "身份证号110***********123X。"),
+        ("id 11010519900307123x", "id 110***********123x"),
+        ("110105199003071234", "110***********1234"),
+        ("１３９１２３４５６７８", "１３９****５６７８"),  # full-width digits
+        ("号码是幺三九一二三四五六七八", "号码是幺三九****五六七八"),  # as a recogniser writes it
+        ("两个电话13912345678和13812345678", "两个电话139****5678和138****5678"),
+    ],
+)
+def test_numbers_are_masked_keeping_length(text, masked):
+    assert mask_text(text) == masked
+    assert len(mask_text(text)) == len(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "请拨打12345热线",
+        "分机8001",
+        "房间302，2026年",
+        "Uniqueid: 1795881255.252",
+        "on 2026-11-28 at 15:54:14",
+        "pi is 3.14159265358",
+        "三三两两",
+        "",
+    ],
+)
+def test_other_text_is_left_alone(text):
+    assert mask_text(text) == text
+
+
+def test_number_and_name_fields():
+    assert mask_number("13912345678") == "139****5678"
+    assert mask_number("8001") == "8001" and mask_number(None) is None
+    assert mask_name("张三丰 市民") == "张** **"
+    assert mask_name("John Smith") == "J*** S****"
+    assert mask_name("<unknown>") == "<unknown>" and mask_name(None) is None
+
+
+def _logger(name: str) -> tuple[logging.Logger, io.StringIO]:
+    buf = io.StringIO()
+    logger = logging.getLogger(name)
+    logger.handlers[:] = []
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, buf
+
+
+def test_log_filter_masks_message_args_and_exceptions():
+    logger, buf = _logger("hotline.test.privacy")
+    install_log_masking(logger)
+    install_log_masking(logger)  # idempotent
+    assert sum(isinstance(f, MaskingFilter) for f in logger.handlers[0].filters) == 1
+    logger.info("caller %s joined queue %s", "13912345678", "citizen")
+    logger.warning("id card 11010519900307123X in transcript")
+    try:
+        raise ValueError("bad number 13812345678")
+    except ValueError:
+        logger.exception("failed for %s", "0755-12345678")
+    child = logging.getLogger("hotline.test.privacy.child")
+    child.error("from a child logger: %d", 13712345678)
+    out = buf.getvalue()
+    for secret in ("13912345678", "11010519900307123X", "13812345678", "0755-12345678", "13712345678"):
+        assert secret not in out
+    assert "caller 139****5678 joined queue citizen" in out
+    assert "110***********123X" in out and "ValueError: bad number 138****5678" in out
+    assert "137****5678" in out
+
+
+def test_log_filter_survives_a_broken_format_string():
+    logger, buf = _logger("hotline.test.privacy2")
+    install_log_masking(logger)
+    logger.addHandler(logging.NullHandler())
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "%d %d", ("x",), None)
+    assert MaskingFilter().filter(record) is True
