@@ -102,7 +102,9 @@ class WebConfig:
     port: int = 8080
     token: str = field(default="", repr=False)
     token_env: str = "HOTLINE_WEB_TOKEN"
-    show_personal_data: bool = False  # unmasked caller numbers need this and a token with the right
+    show_personal_data: bool = False  # unmasked caller numbers need this AND the privileged token
+    privileged_token: str = field(default="", repr=False)  # supervisors allowed to see personal data
+    privileged_token_env: str = "HOTLINE_WEB_PRIVILEGED_TOKEN"
 
 
 @dataclass
@@ -127,6 +129,9 @@ class Config:
 
     def web_token(self) -> str:
         return self.web.token or os.environ.get(self.web.token_env, "")
+
+    def web_privileged_token(self) -> str:
+        return self.web.privileged_token or os.environ.get(self.web.privileged_token_env, "")
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:
