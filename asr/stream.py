@@ -279,6 +279,7 @@ class LegDecoder:
         self.rate = rate
         self.settings = settings or StreamSettings()
         self.stats = DecoderStats()
+        self.partials_enabled = True  # a saturated pool turns partials off to keep finals on time
         self._rec: Any = None
         self._rec_samples = 0  # samples given to the current recognizer
         self._reset_segment()
@@ -331,7 +332,7 @@ class LegDecoder:
         self.stats.decoded_seconds += n / self.rate
         out: list[SpeechEvent] = []
         s = self.settings
-        if s.partial_interval > 0 and self._seg_audio - self._last_partial_at >= s.partial_interval:
+        if self.partials_enabled and s.partial_interval > 0 and self._seg_audio - self._last_partial_at >= s.partial_interval:
             self._last_partial_at = self._seg_audio
             partial = json.loads(self._rec.PartialResult()).get("partial", "")
             text = " ".join([*self._seg_text, partial]).strip()

@@ -53,3 +53,17 @@ class FinalTranscript:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscriptionLag:
+    """Decoding fell behind real time (workers saturated) or caught up again: transcripts come late.
+
+    ``behind`` is the audio (seconds) waiting to be decoded for this leg; 0-ish means recovered.
+    Speech start/end and barge-in are never late: only transcripts are.
+    """
+
+    call_id: str
+    leg: str
+    behind: float
+    lagging: bool

@@ -1,0 +1,186 @@
+"""The asyncio face of the speech path: ``SpeechPipeline`` and one ``SpeechLeg`` per call leg.
+
+    pipeline = SpeechPipeline(model)                  # or SpeechPipeline.from_config(cfg.asr)
+    leg = pipeline.open_leg(call_id, "caller", 8000)  # on the event loop
+    leg.feed(pcm_bytes, now)                          # never blocks; now = call time of 1st sample
+    async for event in leg.events(): ...              # or open_leg(..., on_event=callback)
+    await leg.close()                                 # finishes the last final, ends events()
+
+``feed`` runs the VAD and endpointer right away on the loop thread (microseconds per frame), so
+``SpeechStarted``, ``SpeechEnded`` and ``BargeIn`` are never late; decoding goes to the
+``DecodePool`` and its events come back to the loop with ``call_soon_threadsafe``. Every method
+of ``SpeechLeg`` must be called from the loop thread that opened it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+from asr.pool import DecodePool, Lane
+from asr.stream import Gate, Job, LegDecoder, SpeechEvent, StreamSettings
+from engine.events.speech import TranscriptionLag
+
+PipelineEvent = SpeechEvent | TranscriptionLag
+OnEvent = Callable[[PipelineEvent], None]
+
+_END = object()
+
+
+class SpeechPipeline:
+    """One shared model and decode pool for all call legs of the process."""
+
+    def __init__(
+        self,
+        model: Any,
+        settings: StreamSettings | None = None,
+        *,
+        workers: int = 0,
+        lag_threshold: float = 2.0,
+        pool: DecodePool | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings or StreamSettings()
+        self.pool = pool or DecodePool(workers, lag_threshold=lag_threshold)
+        self.legs: set[SpeechLeg] = set()
+
+    @classmethod
+    def from_config(cls, asr_config: Any, model_dir: str | None = None, **kwargs: Any) -> SpeechPipeline:
+        """Build from ``engine.config.AsrConfig`` (model lookup: ``model_dir``, ``asr.model``, package)."""
+        from asr.model import find_model_dir, load_model
+
+        model = load_model(find_model_dir(model_dir, asr_config.model))
+        settings = StreamSettings(
+            vad=asr_config.vad,
+            vad_mode=asr_config.vad_mode,
+            second_stage=asr_config.second_stage,
+            trailing_silence=asr_config.trailing_silence_ms / 1000,
+        )
+        return cls(model, settings, workers=asr_config.workers, **kwargs)
+
+    def open_leg(
+        self,
+        call_id: str,
+        leg: str,
+        rate: int = 8000,
+        *,
+        on_event: OnEvent | None = None,
+        grammar: list[str] | tuple[str, ...] | None = None,
+        settings: StreamSettings | None = None,
+    ) -> SpeechLeg:
+        """A new leg; ``grammar`` restricts recognition to those phrases (IVR speech menus)."""
+        s = settings or self.settings
+        if grammar is not None:
+            s = replace(s, grammar=tuple(grammar))
+        opened = SpeechLeg(self, call_id, leg, rate, s, on_event)
+        self.legs.add(opened)
+        return opened
+
+    def backlog(self) -> float:
+        """Seconds of audio waiting for decoding over all legs."""
+        return self.pool.backlog()
+
+    async def aclose(self) -> None:
+        """Close every open leg (finishing their finals), then stop the threads."""
+        for leg in list(self.legs):
+            await leg.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown)
+
+
+class SpeechLeg:
+    """One call leg (e.g. the caller, or the call-taker); see the module docstring."""
+
+    def __init__(
+        self,
+        pipeline: SpeechPipeline,
+        call_id: str,
+        leg: str,
+        rate: int,
+        settings: StreamSettings,
+        on_event: OnEvent | None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.call_id = call_id
+        self.leg = leg
+        self.rate = rate
+        self.loop = asyncio.get_running_loop()
+        self.gate = Gate(call_id, leg, rate, settings)
+        self.decoder = LegDecoder(pipeline.model, call_id, leg, rate, settings)
+        self.lane: Lane = pipeline.pool.lane(self.decoder, self._from_worker, self._lag)
+        self._on_event = on_event
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.closed = False
+
+    # -- input (loop thread) --------------------------------------------------------------------
+
+    def feed(self, pcm: bytes, now: float) -> None:
+        """Audio whose first sample is at call time ``now`` (s16le mono at the leg's rate)."""
+        if self.closed:
+            raise RuntimeError(f"leg {self.leg!r} of call {self.call_id!r} is closed")
+        self._route(*self.gate.feed(pcm, now))
+
+    def tick(self, now: float) -> None:
+        """Time passes with no audio (the phone stopped sending): lets an utterance end on time."""
+        if not self.closed:
+            self._route(*self.gate.tick(now))
+
+    def set_prompt_playing(self, playing: bool, now: float) -> None:
+        """Tell the endpointer a prompt plays to this leg (speech during it raises ``BargeIn``)."""
+        for event in self.gate.set_prompt_playing(playing, now):
+            self._emit(event)
+
+    async def close(self, now: float | None = None) -> None:
+        """End of audio: the open utterance is finalized; ``events()`` ends after its final."""
+        if self.closed:
+            await asyncio.wrap_future(self.lane.done)
+            return
+        self.closed = True
+        self._route(*self.gate.close(now))
+        await asyncio.wrap_future(self.lane.done)
+        self.pipeline.legs.discard(self)
+        self._emit(_END)
+
+    @property
+    def backlog(self) -> float:
+        """Seconds of this leg's audio not yet decoded."""
+        return self.lane.backlog
+
+    # -- output -----------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[PipelineEvent]:
+        """Every event of this leg in order, until ``close()`` has finished."""
+        if self._on_event is not None:
+            raise RuntimeError("this leg delivers events to its on_event callback")
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                return
+            yield item
+
+    def _route(self, events: list[SpeechEvent], jobs: list[Job]) -> None:
+        for event in events:
+            self._emit(event)
+        self.lane.submit(jobs)
+
+    def _emit(self, event: Any) -> None:
+        if self._on_event is not None:
+            if event is not _END:
+                self._on_event(event)
+        else:
+            self._queue.put_nowait(event)
+
+    def _from_worker(self, events: list[SpeechEvent]) -> None:  # worker thread
+        for event in events:
+            self.loop.call_soon_threadsafe(self._emit, event)
+
+    def _lag(self, lane: Lane, behind: float) -> None:  # either thread
+        event = TranscriptionLag(self.call_id, self.leg, round(behind, 3), lane.lagging)
+        try:
+            if asyncio.get_running_loop() is self.loop:
+                self._emit(event)
+                return
+        except RuntimeError:
+            pass
+        self.loop.call_soon_threadsafe(self._emit, event)
