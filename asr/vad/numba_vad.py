@@ -35,6 +35,17 @@ class NumbaVad:
             samples = as_int16(frame, self.sample_rate)
         return core.process_frame(self._state, samples, self.sample_rate, self._work)
 
+    def is_speech_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Decide consecutive frames (int16, shape (n_frames, samples)) in one compiled call."""
+        frames = np.asarray(frames)
+        if frames.dtype != np.int16 or frames.ndim != 2:
+            raise VadError(f"frames must be int16 of shape (n_frames, samples); got {frames.dtype} {frames.shape}")
+        out = np.zeros(frames.shape[0], dtype=np.bool_)
+        if frames.shape[0]:
+            as_int16(frames[0], self.sample_rate)  # validates the frame length
+            core.process_stream(self._state, np.ascontiguousarray(frames), self.sample_rate, self._work, out)
+        return out
+
     def reset(self) -> None:
         core.init_state(self._state, self.mode)
 

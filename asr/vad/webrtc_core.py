@@ -677,3 +677,10 @@ def process_batch(states, frames, rate, work, out):
     """One tick of many calls: ``frames[i]`` is call ``i``'s frame, ``states[i]`` its state row."""
     for c in range(frames.shape[0]):
         out[c] = process_frame(states[c], frames[c], rate, work)
+
+
+@njit(**_JIT)
+def process_stream(st, frames, rate, work, out):
+    """Consecutive frames of one call (offline files, tests): ``frames[j]`` is the j-th frame."""
+    for j in range(frames.shape[0]):
+        out[j] = process_frame(st, frames[j], rate, work)
