@@ -1,0 +1,142 @@
+"""AudioSocket framing on the recording: the frames Asterisk sent, rebuilt from the JSON and the WAV."""
+
+from __future__ import annotations
+
+import json
+import random
+import wave
+
+import pytest
+
+from engine.asterisk.audiosocket_codec import (
+    AUDIO_RATES,
+    KIND_AUDIO,
+    KIND_UUID,
+    AudioSocketCodec,
+    encode,
+    encode_audio,
+    encode_dtmf,
+    encode_hangup,
+    encode_uuid,
+    parse_uuid,
+)
+from engine.asterisk.errors import AudioSocketError
+
+RECORDED_UUID = "40325ec2-5efd-4bd3-805f-53576e581d13"  # dialplan/extensions.conf [audio]
+
+
+def recorded_stream(fixtures) -> tuple[bytes, bytes, list[dict]]:
+    """The exact bytes Asterisk sent: headers and first bytes from the JSON, payloads from the WAV."""
+    frames = json.loads((fixtures / "audiosocket_frames.json").read_text())
+    with wave.open(str(fixtures / "audiosocket_received.wav")) as w:
+        pcm = w.readframes(w.getnframes())
+    out = bytearray()
+    pos = 0
+    for f in frames:
+        if "kind" not in f:
+            continue  # the EOF marker
+        first = bytes.fromhex(f["first_bytes_hex"])
+        if f["kind"] == KIND_UUID:
+            assert len(first) == 3 + 16
+            out += first
+            continue
+        payload = pcm[pos : pos + f["len"]]
+        pos += f["len"]
+        frame = bytes((f["kind"], f["len"] >> 8, f["len"] & 0xFF)) + payload
+        assert frame.startswith(first), "WAV and frame log disagree"
+        out += frame
+    assert pos == len(pcm)
+    return bytes(out), pcm, frames
+
+
+def _feed(data: bytes, sizes) -> list:
+    codec = AudioSocketCodec()
+    pos = 0
+    for n in sizes:
+        codec.feed(data[pos : pos + n])
+        pos += n
+    codec.feed(data[pos:])
+    assert codec.pending_bytes == 0
+    return codec.messages()
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytewise", "random"])
+def test_recorded_call(asterisk_fixtures, mode):
+    data, pcm, frames = recorded_stream(asterisk_fixtures)
+    if mode == "whole":
+        sizes: list[int] = []
+    elif mode == "bytewise":
+        sizes = [1] * len(data)
+    else:
+        rng = random.Random(7)
+        sizes = [rng.randint(1, 700) for _ in range(len(data) // 300)]
+    messages = _feed(data, sizes)
+    assert messages[0].kind == KIND_UUID and messages[0].uuid == RECORDED_UUID
+    audio = messages[1:]
+    assert len(audio) == 194 == sum(1 for f in frames if f.get("kind") == KIND_AUDIO)
+    assert all(m.kind == KIND_AUDIO and m.rate == 8000 for m in audio)
+    assert [len(m.payload) for m in audio[:-1]] == [320] * 193 and len(audio[-1].payload) == 212
+    assert b"".join(m.payload for m in audio) == pcm
+    assert frames[-1] == {"t": frames[-1]["t"], "eof_partial": 0}  # closed without a 0x00 hangup
+    assert all(m.kind != 0x00 for m in messages)
+
+
+def test_rates_match_asterisk_enum():
+    assert AUDIO_RATES == {
+        0x10: 8000, 0x11: 12000, 0x12: 16000, 0x13: 24000, 0x14: 32000,
+        0x15: 44100, 0x16: 48000, 0x17: 96000, 0x18: 192000,
+    }
+    codec = AudioSocketCodec()
+    codec.feed(encode_uuid(RECORDED_UUID) + encode_audio(bytes(640), 16000) + encode_dtmf("5") + encode_hangup())
+    uuid_msg, audio, dtmf, hangup = codec.messages()
+    assert audio.kind == 0x12 and audio.rate == 16000 and dtmf.digit == "5" and hangup.name == "hangup"
+    assert parse_uuid("2f0a1c3e000040008000000000000001") == "2f0a1c3e-0000-4000-8000-000000000001"
+
+
+UUID_FRAME = encode_uuid(RECORDED_UUID)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (encode_audio(bytes(320)), "first message must be the UUID"),
+        (b"\x01\x00\x08" + bytes(8), "16 bytes"),
+        (UUID_FRAME + b"\x42\x00\x01\x00", "unknown message kind 0x42"),
+        (UUID_FRAME + b"\x10\x00\x00", "zero-length audio"),
+        (UUID_FRAME + b"\x10\xff\xfe", "above the limit"),
+        (UUID_FRAME + b"\x10\x00\x03abc", "odd length"),
+        (UUID_FRAME + b"\x03\x00\x02ab", "DTMF message must carry 1 byte"),
+        (UUID_FRAME + b"\x03\x00\x01\x00", "non-digit"),
+        (UUID_FRAME + UUID_FRAME, "second UUID"),
+        (b"GET / HTTP/1.1\r\n", "unknown message kind 0x47"),
+    ],
+)
+def test_malformed_input(data, reason):
+    codec = AudioSocketCodec()
+    with pytest.raises(AudioSocketError, match=reason):
+        codec.feed(data)
+
+
+def test_messages_before_the_error_are_kept():
+    codec = AudioSocketCodec()
+    with pytest.raises(AudioSocketError):
+        codec.feed(UUID_FRAME + encode_audio(bytes(320)) + b"\x99\x00\x00")
+    kinds = [m.kind for m in codec.messages()]
+    assert kinds == [KIND_UUID, KIND_AUDIO]
+
+
+def test_partial_frame_is_pending():
+    codec = AudioSocketCodec()
+    codec.feed(UUID_FRAME + encode_audio(bytes(320))[:100])
+    assert [m.kind for m in codec.messages()] == [KIND_UUID] and codec.pending_bytes == 100
+
+
+def test_encode_rejects_what_asterisk_would():
+    with pytest.raises(AudioSocketError):
+        encode_audio(b"")
+    with pytest.raises(AudioSocketError):
+        encode_audio(bytes(320), rate=11025)
+    with pytest.raises(AudioSocketError):
+        encode(0x42)
+    with pytest.raises(AudioSocketError):
+        parse_uuid("not-a-uuid")
