@@ -317,6 +317,7 @@ class Collect(Node):
     min_digits: int = fld(p_int(1, 32), default=1)
     terminator: str = fld(p_digit, default="#")
     validate: str = fld(p_one_of("length", *VALIDATORS), default="length")
+    personal: bool = fld(p_bool, default=False)  # a phone or ID number: masked in run records
     retries: int = fld(p_int(0, 9), default=2)
     timeout: float = fld(p_seconds, default=8.0)
     timeout_prompt: tuple[str, ...] = fld(p_prompts, default=(), kind="prompts")

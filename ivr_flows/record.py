@@ -1,0 +1,73 @@
+"""The record every IVR run leaves: path, inputs, timings, outcome, joined to the AMI identity.
+
+Personal data stays out: the caller's number is masked here, numbers typed at ``personal``
+collect nodes and callback numbers are masked when they are recorded as inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OUTCOMES = ("queued", "callback_booked", "self_served", "abandoned_in_ivr", "transferred", "message_left")
+
+
+def mask_number(number: str) -> str:
+    """``13912345678`` -> ``139****5678``; shorter numbers show only their last digits."""
+    n = len(number)
+    if n >= 11:
+        return number[:3] + "*" * (n - 7) + number[-4:]
+    if n >= 7:
+        return "*" * (n - 4) + number[-4:]
+    return "*" * max(0, n - 2) + number[-2:]
+
+
+@dataclass(frozen=True)
+class Visit:
+    node: str
+    verb: str
+    entered: float
+    left: float | None = None
+    result: str = ""  # what decided the way out: "choice 2", "open", "invalid", "timeout", ...
+
+
+@dataclass(frozen=True)
+class Input:
+    node: str
+    kind: str  # digits, timeout, speech, transcript, recording, queue, callback, error
+    value: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    flow: str
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller: str  # masked
+    started: float
+    ended: float
+    outcome: str
+    end_node: str
+    language: str
+    path: tuple[Visit, ...]
+    inputs: tuple[Input, ...]
+    transcript: str = ""
+    queue: str = ""
+    priority: int = 0
+    callback_ref: str = ""
+    vars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def node_path(self) -> list[str]:
+        return [v.node for v in self.path]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["duration"] = round(self.duration, 3)
+        return out
