@@ -1,0 +1,127 @@
+"""Simulator mechanics: reproducibility, compiled vs pure-Python kernel, features, validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from queueing.erlang import ScenarioError
+from queueing.sim import Distribution, Scenario, simulate, waits_from_state
+from queueing.sim.kernel import ABANDONED, ANSWERED, BUSY, CALLBACK, UNSERVED
+from queueing.sim.runner import draw_arrivals, run_replication
+
+
+def busy_day(**kw) -> Scenario:
+    base = dict(
+        rates=(0.05, 0.2, 0.35, 0.1), agents=(10, 30, 25, 12), interval_seconds=1800.0,
+        service=Distribution.lognormal(150.0, 0.8), patience=Distribution.gamma(90.0, 0.7),
+        redial_prob=0.4, redial_delay=Distribution.exponential(120.0),
+        callback_threshold=30.0, callback_accept=0.5, queue_capacity=8,
+    )
+    base.update(kw)
+    return Scenario(**base)
+
+
+def test_jitted_kernel_equals_python_kernel_for_the_same_seed() -> None:
+    sc = busy_day()
+    a = run_replication(sc, np.random.default_rng(7), jit=True, keep_records=True)
+    b = run_replication(sc, np.random.default_rng(7), jit=False, keep_records=True)
+    assert a.calls == b.calls > 500
+    for k in a.records:
+        np.testing.assert_array_equal(a.records[k], b.records[k])
+    np.testing.assert_array_equal(a.talk_seconds, b.talk_seconds)
+    np.testing.assert_array_equal(a.sums, b.sums)
+    outcomes = set(a.records["outcome"].tolist())
+    assert {ANSWERED, ABANDONED, BUSY, CALLBACK} <= outcomes  # every feature was exercised
+    assert a.records["redial"].sum() > 0
+
+
+def test_same_seed_same_result_other_seed_other_result() -> None:
+    sc = busy_day()
+    r1 = simulate(sc, seed=3, replications=3)
+    r2 = simulate(sc, seed=3, replications=3)
+    r3 = simulate(sc, seed=4, replications=3)
+    assert r1.rows == r2.rows
+    assert r1.rows != r3.rows
+
+
+def test_counts_add_up_and_records_are_flat() -> None:
+    r = simulate(busy_day(), seed=1, replications=4)
+    assert len(r.rows) == 4 * 4 and r.ci_method == "replications"
+    for row in r.rows:
+        assert row["offered"] == row["answered"] + row["abandoned"] + row["busy"] + row["callbacks"] + row["unserved"]
+        assert all(isinstance(v, int | float) for v in row.values())
+    s = r.summary
+    assert 0 < s["service_level"] < s["service_level_answered"] <= 1
+    assert s["redials"] > 0 and s["busy"] > 0 and s["callbacks"] > 0
+    assert s["wait_p50"] <= s["wait_p90"] <= s["wait_p95"] <= s["wait_max"]
+    assert s["service_level_ci95"] > 0
+
+
+def test_arrivals_follow_the_piecewise_rate_including_empty_intervals() -> None:
+    rng = np.random.default_rng(0)
+    rates = np.array([1.0, 0.0, 3.0])
+    t = draw_arrivals(rng, rates, 1000.0)
+    counts = np.histogram(t, bins=[0, 1000, 2000, 3000])[0]
+    assert counts[1] == 0
+    assert abs(counts[0] - 1000) < 5 * math.sqrt(1000) and abs(counts[2] - 3000) < 5 * math.sqrt(3000)
+    assert np.all(np.diff(t) >= 0)
+
+
+def test_agents_finish_their_call_when_the_shift_ends() -> None:
+    """One agent until t=100 then none; deterministic 250 s calls: the first call runs on past the
+    shift end, later callers are never answered (no agent comes back, nobody hangs up)."""
+    sc = Scenario(rates=(0.05, 0.0), agents=(1, 0), interval_seconds=100.0,
+                  service=Distribution.deterministic(250.0), patience=None)
+    rep = run_replication(sc, np.random.default_rng(5), keep_records=True)
+    rec = rep.records
+    assert rep.calls >= 2
+    assert (rec["outcome"] == ANSWERED).sum() == 1 and rec["wait"][0] == 0.0
+    assert np.all(rec["outcome"][1:] == UNSERVED)
+    a1 = rec["arrival"][0]
+    assert rep.talk_seconds[0] == pytest.approx(100.0 - a1)
+    assert rep.talk_seconds.sum() == pytest.approx(250.0)
+
+
+def test_roster_with_a_gap_serves_waiting_callers_when_agents_return() -> None:
+    sc = Scenario(rates=(0.05, 0.05, 0.0), agents=(0, 0, 5), interval_seconds=600.0,
+                  service=Distribution.exponential(60.0), patience=None)
+    rep = run_replication(sc, np.random.default_rng(1), keep_records=True)
+    rec = rep.records
+    assert rep.calls > 20
+    start = rec["arrival"] + rec["wait"]
+    assert np.all(start >= 1200.0 - 1e-9)  # nobody answered before the agents come on duty
+
+
+def test_queue_capacity_zero_is_a_loss_system() -> None:
+    r = simulate(Scenario.stationary(rate=0.1, service=100.0, agents=12, hours=200, queue_capacity=0), seed=2)
+    assert r.summary["abandoned"] == 0 and r.summary["busy"] > 0
+    assert r.summary["mean_wait"] == 0.0
+
+
+def test_validation_names_what_is_wrong() -> None:
+    with pytest.raises(ScenarioError, match="rate"):
+        Scenario(rates=(-1.0,), agents=(1,))
+    with pytest.raises(ScenarioError, match="one arrival rate and one agent count"):
+        Scenario(rates=(1.0, 2.0), agents=(1,))
+    with pytest.raises(ScenarioError, match="redial"):
+        Scenario(rates=(1.0,), agents=(1,), redial_prob=1.0)
+    with pytest.raises(ScenarioError, match="unknown distribution"):
+        Distribution.parse("weibull:3")
+    with pytest.raises(ScenarioError, match="replications"):
+        simulate(Scenario(rates=(0.1,), agents=(1,)), replications=0)
+    assert Distribution.parse("lognormal:180:0.8") == Distribution.lognormal(180, 0.8)
+    assert Distribution.parse("empirical:1,2,3").mean == 2.0
+
+
+def test_situation_waits_match_the_erlang_c_tail_shape() -> None:
+    """n busy agents, q waiting, exponential AHT, no abandonment: the wait is Gamma(q+1, n/AHT)."""
+    w = waits_from_state(agents=10, queued=4, aht=200.0, replications=20_000, seed=1)
+    assert w.mean == pytest.approx(5 * 200.0 / 10, abs=4 * w.std_error)
+    assert w.ahead_served == 4.0
+    idle = waits_from_state(agents=3, queued=0, aht=100.0, busy=2, replications=100)
+    assert idle.mean == 0.0
+    impatient = waits_from_state(agents=2, queued=20, aht=100.0, patience=10.0, replications=2000)
+    assert impatient.ahead_served < 20 and impatient.mean < 11 * 100.0 / 2
