@@ -10,6 +10,7 @@ languages. All defects of all files are collected, then raised together.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -172,10 +173,11 @@ def _check_timezone(tz: str, file: str, line: int, node: str | None, errors: lis
 
 def _check_languages(node: Language, languages: tuple[str, ...], file: str, errors: list[FlowLoadError]) -> None:
     used = [*node.choices.values(), *([node.set] if node.set else []), *([node.default] if node.default else [])]
+    keys = {v: f"choices[{k}]" for k, v in node.choices.items()} | {node.set: "set", node.default: "default"}
     for lang in used:
         if lang not in languages:
-            errors.append(FlowLoadError(file, node.line, f"language '{lang}' is not in the flow's languages "
-                                        f"({', '.join(languages)})", node.id))
+            errors.append(FlowLoadError(file, node.line_of(keys.get(lang, "")), f"language '{lang}' is not in the "
+                                        f"flow's languages ({', '.join(languages)})", node.id))
     if not node.set and not node.choices:
         errors.append(FlowLoadError(file, node.line, "a language node needs 'set' or 'choices'", node.id))
     if node.choices and not node.prompt:
@@ -193,8 +195,10 @@ def _build_node(node_id: str, line: int, body: Y, file: str, errors: list[FlowLo
     verb = items["verb"].value
     cls = VERBS.get(str(verb)) if not items["verb"].is_map and not items["verb"].is_seq else None
     if cls is None:
-        errors.append(FlowLoadError(file, items["verb"].line, f"unknown verb '{verb}' (known: {', '.join(VERBS)})",
-                                    node_id))
+        close = difflib.get_close_matches(str(verb), list(VERBS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        errors.append(FlowLoadError(file, items["verb"].line,
+                                    f"unknown verb '{verb}' ({hint}known: {', '.join(VERBS)})", node_id))
         return None
     for key, kline in body.duplicates:
         errors.append(FlowLoadError(file, kline, f"field '{key}' appears twice", node_id))
@@ -202,12 +206,16 @@ def _build_node(node_id: str, line: int, body: Y, file: str, errors: list[FlowLo
     ok = True
     for key in items:
         if key != "verb" and key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(fields)}"
             errors.append(FlowLoadError(file, body.key_lines[key], f"unknown field '{key}' for verb {cls.verb} "
-                                        f"(known: {', '.join(fields)})", node_id))
+                                        f"({hint})", node_id))
             ok = False
     values = {}
     for name, f in fields.items():
         if name not in items:
+            if not ok:
+                continue  # a misspelt field is the likely cause; one message is clearer
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 errors.append(FlowLoadError(file, line, f"{cls.verb} needs '{name}'", node_id))
                 ok = False

@@ -9,17 +9,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.privacy import mask_number as _privacy_mask
+
 OUTCOMES = ("queued", "callback_booked", "self_served", "abandoned_in_ivr", "transferred", "message_left")
 
 
 def mask_number(number: str) -> str:
-    """``13912345678`` -> ``139****5678``; shorter numbers show only their last digits."""
-    n = len(number)
-    if n >= 11:
-        return number[:3] + "*" * (n - 7) + number[-4:]
-    if n >= 7:
-        return "*" * (n - 4) + number[-4:]
-    return "*" * max(0, n - 2) + number[-2:]
+    """A number as a record may show it: the project's masking (``139****5678``).
+
+    Anything of 5 digits or more is masked even when ``engine.privacy`` would keep it (short
+    extensions), because here it is always something a caller typed.
+    """
+    masked = _privacy_mask(number) or ""
+    if masked == number and len(number) >= 5:
+        return "*" * (len(number) - 3) + number[-3:]
+    return masked
 
 
 @dataclass(frozen=True)

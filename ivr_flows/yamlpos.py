@@ -75,6 +75,8 @@ def load_documents(text: str) -> list[Y]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        if exc.context_mark and mark is not exc.context_mark and exc.context_mark.line != mark.line:
+            problem += f" (the construct started at line {exc.context_mark.line + 1})"
         raise YamlSyntaxError(line, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"YAML error: {exc}") from None

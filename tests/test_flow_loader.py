@@ -1,0 +1,155 @@
+"""The flow loader: shipped flows load, each broken flow gives one clear message with file, line, node."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ivr_flows import schema as s
+from ivr_flows.calendar import OpeningHours
+from ivr_flows.checksums import luhn_valid, mod11_valid, with_mod11
+from ivr_flows.errors import FlowValidationError
+from ivr_flows.loader import load_file, load_flows, load_text
+
+BROKEN = Path(__file__).parent / "data" / "flows_broken"
+
+# file -> (line, node id or None, words the message must contain)
+EXPECTED = {
+    "yaml_syntax.yaml": (7, None, "YAML syntax error"),
+    "unknown_verb.yaml": (5, "hello", "unknown verb 'plya' (did you mean 'play'?"),
+    "unknown_field.yaml": (6, "hello", "unknown field 'promt' for verb play (did you mean 'prompt'?)"),
+    "missing_target.yaml": (9, "menu", "choices[2] goes to 'complaints', which does not exist"),
+    "unreachable.yaml": (8, "orphan", "unreachable"),
+    "loop_no_exit.yaml": (4, "hello", "loop with no exit: hello -> menu"),
+    "spin_loop.yaml": (4, "hours", "loop without any prompt or input: hours -> mark -> hours"),
+    "missing_prompt.yaml": (6, "hello", "prompt file missing"),
+    "bad_value.yaml": (8, "menu", "retries: expected a whole number, got 'many'"),
+    "duplicate_node.yaml": (10, "hello", "node id defined twice"),
+    "missing_start.yaml": (2, None, "start node 'welcome' does not exist"),
+    "bad_timezone.yaml": (4, "hours", "unknown time zone 'Asia/Beijing'"),
+    "bad_hours.yaml": (7, "hours", "ends before it starts"),
+    "bad_language.yaml": (8, "lang", "language 'fr' is not in the flow's languages"),
+    "speech_key.yaml": (4, "menu", "speech phrases for keys ['2']"),
+    "bad_checksum_setup.yaml": (9, "number", "'crc32' is not one of length, luhn, mod11"),
+}
+
+
+def test_every_broken_file_is_covered() -> None:
+    assert {p.name for p in BROKEN.glob("*.yaml")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_flow_gives_one_clear_message(name: str) -> None:
+    line, node, words = EXPECTED[name]
+    with pytest.raises(FlowValidationError) as info:
+        load_flows([BROKEN / name])
+    errors = info.value.errors
+    assert len(errors) == 1, [e.format() for e in errors]
+    err = errors[0]
+    assert err.file.endswith(name)
+    assert err.line == line
+    assert err.node == node
+    assert words in err.message
+    text = err.format()
+    assert text.startswith(f"{err.file}:{line}:")
+    if node:
+        assert f"node '{node}'" in text
+
+
+def test_all_broken_files_together_report_every_file() -> None:
+    with pytest.raises(FlowValidationError) as info:
+        load_flows([BROKEN])
+    assert sorted(Path(e.file).name for e in info.value.errors) == sorted(EXPECTED)
+
+
+def test_shipped_default_flow_loads() -> None:
+    flows = load_flows()
+    flow = flows["hotline"]
+    assert flow.languages == ("zh", "en")
+    verbs = {n.verb for n in flow.nodes.values()}
+    assert {"hours", "language", "play", "menu", "collect", "intake", "queue", "callback", "record", "set",
+            "hangup"} <= verbs
+    menu = flow.nodes["main_menu"]
+    assert isinstance(menu, s.Menu) and set(menu.choices) == {"0", "1", "2", "3"}
+    assert menu.line > 1 and menu.line_of("choices[1]") >= menu.line
+
+
+def test_several_flows_in_one_file_and_duplicates_across_files(tmp_path: Path) -> None:
+    text = """
+flow: a
+start: bye
+nodes:
+  bye: {verb: hangup, prompt: hotline/goodbye}
+---
+flow: b
+start: t
+nodes:
+  t: {verb: transfer, to: PJSIP/operator}
+"""
+    flows = load_text(text, "two.yaml")
+    assert [f.name for f in flows] == ["a", "b"]
+    (tmp_path / "x.yaml").write_text(text)
+    (tmp_path / "y.yaml").write_text(text.split("---")[0])
+    with pytest.raises(FlowValidationError, match="flow 'a' is also defined in"):
+        load_flows([tmp_path])
+
+
+def test_missing_file_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(FlowValidationError, match="file not found"):
+        load_file(tmp_path / "nope.yaml")
+    (tmp_path / "empty.yaml").write_text("# nothing\n")
+    with pytest.raises(FlowValidationError, match="no flow in file"):
+        load_file(tmp_path / "empty.yaml")
+
+
+def test_prompt_root_relative_to_file(tmp_path: Path) -> None:
+    (tmp_path / "sounds" / "zh" / "my").mkdir(parents=True)
+    (tmp_path / "sounds" / "zh" / "my" / "hi.wav").write_bytes(b"RIFF")
+    text = "flow: f\nstart: h\nprompts: sounds\nnodes:\n  h: {verb: hangup, prompt: my/hi}\n"
+    (tmp_path / "f.yaml").write_text(text)
+    assert load_file(tmp_path / "f.yaml")[0].prompt_root == str(tmp_path / "sounds")
+    (tmp_path / "g.yaml").write_text(text.replace("zh", "zh").replace("prompts: sounds", "prompts: sounds\n"
+                                                                        "languages: [zh, en]"))
+    with pytest.raises(FlowValidationError, match=r"en/my/hi.wav"):
+        load_file(tmp_path / "g.yaml")
+
+
+def test_queue_callback_fields_must_go_together() -> None:
+    text = """flow: q
+start: q
+nodes:
+  q: {verb: queue, queue: citizen, callback_above: 60}
+"""
+    with pytest.raises(FlowValidationError, match="callback_above needs 'callback'"):
+        load_text(text, "q.yaml")
+
+
+def test_check_digits() -> None:
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710")
+    number = with_mod11("202611280")
+    assert mod11_valid(number)
+    for i in range(len(number)):  # every single-digit error is caught
+        for d in "0123456789":
+            if d != number[i]:
+                assert not mod11_valid(number[:i] + d + number[i + 1:])
+    for i in range(len(number) - 1):  # every adjacent swap of different digits is caught
+        if number[i] != number[i + 1]:
+            assert not mod11_valid(number[:i] + number[i + 1] + number[i] + number[i + 2:])
+
+
+def test_opening_hours_with_holidays_special_days_and_dst() -> None:
+    cal = OpeningHours("Asia/Shanghai", {d: ((480, 1200),) for d in range(5)},
+                       frozenset({dt.date(2026, 10, 1)}), {dt.date(2026, 10, 10): ((540, 720),)})
+    at = lambda y, m, d, h, mi=0: dt.datetime(y, m, d, h, mi, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()  # noqa: E731
+    assert cal.is_open(at(2026, 11, 30, 8, 0))  # Monday 08:00
+    assert not cal.is_open(at(2026, 11, 30, 7, 59))
+    assert not cal.is_open(at(2026, 11, 30, 20, 0))  # end is exclusive
+    assert not cal.is_open(at(2026, 11, 28, 10))  # Saturday
+    assert not cal.is_open(at(2026, 10, 1, 10))  # holiday (a Thursday)
+    assert cal.is_open(at(2026, 10, 10, 10)) and not cal.is_open(at(2026, 10, 10, 13))  # special Saturday
+    berlin = OpeningHours("Europe/Berlin", {6: ((60, 180),)})  # Sunday 01:00-03:00 local
+    # 2026-03-29 02:30 does not exist in Berlin; 00:30 UTC is 01:30 CET (open), 01:30 UTC is 03:30 CEST
+    assert berlin.is_open(dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC).timestamp())
+    assert not berlin.is_open(dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC).timestamp())
