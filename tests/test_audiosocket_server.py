@@ -1,0 +1,166 @@
+"""AudioSocket server over loopback: pacing, silence first, DTMF, EOF, garbage, bounded queues, wait_session."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import struct
+import uuid as uuid_mod
+
+import pytest
+
+from engine.asterisk.audiosocket_codec import AudioSocketCodec, encode_audio, encode_uuid
+from engine.asterisk.audiosocket_server import AudioSocketServer, AudioSocketSession
+from engine.pbxsim.audiosocket_client import AudioSocketClient, read_wav
+
+
+def tone(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
+    n = int(seconds * rate)
+    return struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)))
+
+
+async def _until(cond, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_receives_wav_and_sends_paced_audio(asterisk_fixtures):
+    pcm, rate = read_wav(asterisk_fixtures / "audiosocket_received.wav")
+    prompt = tone(0.6)
+    got: dict[str, bytes] = {}
+
+    async def on_session(session: AudioSocketSession) -> None:
+        session.play(prompt)
+        got[session.uuid] = b"".join([f.pcm async for f in session.audio()])
+
+    async with AudioSocketServer(on_session, port=0) as server:
+        client = AudioSocketClient("127.0.0.1", server.port, pace=3.0, linger=0.0)
+        result = await client.stream(pcm, rate)
+        await _until(lambda: client.uuid in got)
+        session = await server.wait_session(client.uuid, 1)
+    assert got[client.uuid] == pcm  # every byte of the caller's audio, in order
+    assert session.close_reason.startswith("eof") and session.stats.frames_in == 194
+    # what came back: the prompt, exactly, inside a steady 20 ms stream that started with silence
+    back = result.received_audio()
+    assert prompt in back
+    times = result.audio_times()
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert statistics.median(gaps) == pytest.approx(0.020, abs=0.004)
+    expected = result.duration / 0.020
+    assert 0.8 * expected <= len(times) <= 1.1 * expected + 2  # no bursts, no long gaps
+    assert max(gaps) < 0.2
+    assert session.stats.frames_out == len(prompt) // 320
+
+
+async def test_silence_from_the_first_moment():
+    async with AudioSocketServer(port=0) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(encode_uuid(uuid_mod.uuid4()))
+        await asyncio.sleep(0.3)
+        codec = AudioSocketCodec(require_uuid_first=False)
+        codec.feed(await reader.read(65536))
+        frames = codec.messages()
+        assert len(frames) >= 8 and all(m.kind == 0x10 and m.payload == bytes(320) for m in frames)
+        writer.close()
+
+
+async def test_dtmf_eof_and_wait_session():
+    uid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0) as server:
+        waiting = asyncio.ensure_future(server.wait_session(uid.replace("-", ""), 5))
+        await asyncio.sleep(0)
+        client = AudioSocketClient("127.0.0.1", server.port, uid, pace=0, dtmf={0.0: "2", 0.04: "#"}, linger=0.2)
+        streaming = asyncio.ensure_future(client.stream(bytes(320 * 5)))
+        session = await waiting
+        d1 = await session.next_dtmf(2)
+        d2 = await session.next_dtmf(2)
+        await streaming
+        await session.wait_closed()
+        assert (d1.digit, d2.digit) == ("2", "#")
+        assert await session.next_dtmf(0.1) is None
+        assert session.close_reason.startswith("eof")
+        assert [f async for f in session.audio()] != []  # queued audio still readable after the end
+        assert (await server.wait_session(uid, 0.1)) is session  # a closed session is still found
+        with pytest.raises(TimeoutError):
+            await server.wait_session(str(uuid_mod.uuid4()), 0.05)
+    assert server.stats["eof"] == 1
+
+
+@pytest.mark.parametrize(
+    "garbage, reason",
+    [
+        (b"\x42\x00\x01\x00", "unknown message kind 0x42"),
+        (b"\x10\x00\x00", "zero-length audio"),
+        (b"\x10\x7f\xfe", "above the limit"),
+        (b"GET / HTTP/1.1\r\n\r\n", "unknown message kind 0x47"),
+    ],
+)
+async def test_garbage_closes_only_that_session(garbage, reason):
+    good_uuid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0, max_payload=8192) as server:
+        good = AudioSocketClient("127.0.0.1", server.port, good_uuid, pace=2.0, linger=0.0)
+        good_run = asyncio.ensure_future(good.stream(tone(0.5)))
+        bad_uuid = uuid_mod.uuid4()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(encode_uuid(bad_uuid) + encode_audio(bytes(320)) + garbage)
+        await writer.drain()
+        bad = await server.wait_session(str(bad_uuid), 2)
+        await asyncio.wait_for(bad.wait_closed(), 2)
+        assert bad.close_reason.startswith("malformed") and reason in bad.close_reason
+        assert bad.stats.frames_in == 1  # the good frame before the garbage was kept
+        result = await good_run
+        session = await server.wait_session(good_uuid, 1)
+        assert session.close_reason.startswith("eof") and session.stats.frames_in == 25
+        assert not result.server_closed and result.frames_sent == 25
+        writer.close()
+    assert server.stats["malformed"] == 1
+
+
+async def test_no_uuid_first_and_uuid_timeout():
+    async with AudioSocketServer(port=0, uuid_timeout=0.2) as server:
+        r1, w1 = await asyncio.open_connection("127.0.0.1", server.port)
+        w1.write(encode_audio(bytes(320)))
+        r2, w2 = await asyncio.open_connection("127.0.0.1", server.port)  # sends nothing
+        await _until(lambda: server.stats["malformed"] == 2)
+        for r in (r1, r2):
+            await asyncio.wait_for(r.read(), 2)  # server closed both (after some silence)
+        w1.close()
+        w2.close()
+    assert server.sessions == {}
+
+
+async def test_slow_consumer_is_bounded_and_counted():
+    uid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0, max_queued_frames=10) as server:
+        client = AudioSocketClient("127.0.0.1", server.port, uid, pace=0, linger=0.1)
+        pcm = b"".join(struct.pack("<h", i) * 160 for i in range(100))  # frame i holds value i
+        await client.stream(pcm)
+        session = await server.wait_session(uid, 1)
+        await session.wait_closed()
+        frames = [f async for f in session.audio()]
+        assert session.stats.frames_in == 100 and session.stats.dropped_in == 90
+        assert [struct.unpack_from("<h", f.pcm)[0] for f in frames] == list(range(90, 100))  # newest kept
+        assert session.play(bytes(320 * 5)) == 0  # closed: nothing queued
+    assert server.stats["dropped_in"] == 90
+
+
+async def test_play_overflow_counted_and_hangup_stops_caller():
+    uid = str(uuid_mod.uuid4())
+
+    async def on_session(session: AudioSocketSession) -> None:
+        assert session.play(bytes(range(256)) * 50) == 10  # 40 frames; 10 fit
+        assert session.stats.dropped_out == 30
+        await session.drain()
+        await session.hangup()
+
+    async with AudioSocketServer(on_session, port=0, max_queued_frames=10) as server:
+        client = AudioSocketClient("127.0.0.1", server.port, uid, pace=1.0, linger=1.0)
+        result = await client.stream(bytes(320 * 100))  # 2 s of audio, cut short by the hangup
+        session = await server.wait_session(uid, 1)
+    assert result.hangup_received and result.frames_sent < 60
+    assert session.close_reason == "hangup sent" and session.stats.frames_out == 10
+    assert (bytes(range(256)) * 50)[: 320 * 10] in result.received_audio()
