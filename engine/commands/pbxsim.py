@@ -1,0 +1,141 @@
+"""``hotline pbxsim``: the PBX simulator on its own, so any AMI client can connect to it as to Asterisk."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import UsageError
+
+HELP = "run the PBX simulator (AMI server, queue model) on loopback until Ctrl-C"
+
+DEFAULT_SECRET = "hotlinepw"
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port), with a clear error."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _arrival(text: str) -> tuple[str, float]:
+    queue, sep, rate = text.partition(":")
+    try:
+        value = float(rate)
+    except ValueError:
+        value = -1.0
+    if not sep or not queue or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected QUEUE:CALLS_PER_MINUTE, got {text!r}")
+    return queue, value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ami-host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--ami-port", type=int, default=0, help="AMI port (default 0: one from the OS, printed)")
+    parser.add_argument("--ami-user", default="hotline", help="AMI username clients must log in with")
+    parser.add_argument("--ami-secret", help=f"AMI secret (default: $HOTLINE_AMI_SECRET, else {DEFAULT_SECRET!r})")
+    parser.add_argument("--queues", metavar="FILE", help="queues TOML (default: engine/pbxsim/queues.toml)")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+    parser.add_argument("--arrivals", type=_arrival, action="append", metavar="QUEUE:PER_MIN",
+                        help="generate Poisson callers into QUEUE at PER_MIN calls per minute (repeatable)")
+    parser.add_argument("--duration", type=float, help="stop after this many real seconds (default: until Ctrl-C)")
+    parser.add_argument("--agi-target", type=host_port, metavar="HOST:PORT",
+                        help="engine FastAGI server the simulated calls open sessions to")
+    parser.add_argument("--audiosocket-target", type=host_port, metavar="HOST:PORT",
+                        help="engine AudioSocket server that answered calls stream caller audio to")
+    parser.add_argument("--audio", metavar="FILE.wav", help="caller audio streamed to --audiosocket-target per answered call")
+
+
+async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = None) -> int:
+    """Run until cancelled or ``--duration`` passes; ``ready(server)`` is called once listening."""
+    import asyncio
+    import contextlib
+
+    from engine.pbxsim.ami_server import AmiServer, generate_callers
+    from engine.pbxsim.clock import ScaledClock
+    from engine.pbxsim.queue_model import load_queues
+
+    config = load_queues(args.queues)
+    names = [q.name for q in config.queues]
+    for queue, _ in args.arrivals or []:
+        if queue not in names:
+            raise UsageError(f"--arrivals: no queue {queue!r} in {args.queues or 'the default queues'} (have {', '.join(names)})")
+    if args.speed <= 0:
+        raise UsageError(f"--speed must be positive, got {args.speed}")
+    if args.audio and not args.audiosocket_target:
+        raise UsageError("--audio needs --audiosocket-target HOST:PORT")
+    secret = args.ami_secret or os.environ.get("HOTLINE_AMI_SECRET") or DEFAULT_SECRET
+    server = AmiServer(config, clock=ScaledClock(speed=args.speed), host=args.ami_host, port=args.ami_port,
+                       username=args.ami_user, secret=secret)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.ami_host}:{args.ami_port}: {exc.strerror or exc}") from None
+    tasks: list[asyncio.Task[Any]] = []
+    for i, (queue, rate) in enumerate(args.arrivals or []):
+        tasks.append(asyncio.get_running_loop().create_task(generate_callers(server, queue, rate, seed=i + 1)))
+    if args.audiosocket_target and args.audio:
+        tasks.append(asyncio.get_running_loop().create_task(_stream_answered_calls(server, args)))
+    print(f"pbxsim AMI listening on {args.ami_host}:{server.port} (user {args.ami_user})", flush=True)
+    print(f"pbxsim queues: {', '.join(f'{q.name} ({len(q.members)} members)' for q in config.queues)}; "
+          f"speed x{args.speed:g}", flush=True)
+    if args.agi_target:
+        print(f"pbxsim FastAGI target: {args.agi_target[0]}:{args.agi_target[1]}", flush=True)
+    if args.audiosocket_target:
+        print(f"pbxsim AudioSocket target: {args.audiosocket_target[0]}:{args.audiosocket_target[1]}", flush=True)
+    if ready is not None:
+        ready(server)
+    try:
+        if args.duration is not None:
+            await asyncio.sleep(args.duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await server.stop()
+    return 0
+
+
+async def _stream_answered_calls(server: Any, args: argparse.Namespace) -> None:
+    """On each AgentConnect, stream ``--audio`` to the AudioSocket target as Asterisk would."""
+    import asyncio
+    import logging
+    import uuid
+
+    from engine.pbxsim.audiosocket_client import AudioSocketClient
+
+    log = logging.getLogger("engine.commands.pbxsim")
+    host, port = args.audiosocket_target
+    answered: asyncio.Queue[str] = asyncio.Queue()
+    server.listeners.append(lambda ev: answered.put_nowait(ev.header("Uniqueid") or "")
+                            if ev.name == "AgentConnect" else None)
+
+    async def one(uid: str) -> None:
+        call_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"pbxsim/{uid}"))
+        try:
+            result = await AudioSocketClient(host, port, call_uuid, pace=1.0).stream_wav(args.audio)
+            print(f"pbxsim call {uid}: {result.frames_sent} frames sent, "
+                  f"{len(result.audio_messages())} received", flush=True)
+        except Exception as exc:  # the engine being down must not stop the simulator
+            log.warning("pbxsim AudioSocket stream for %s failed: %s", uid, exc)
+
+    while True:
+        uid = await answered.get()
+        asyncio.get_running_loop().create_task(one(uid))
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        print("pbxsim stopped", flush=True)
+        return 0
