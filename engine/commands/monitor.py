@@ -1,0 +1,284 @@
+"""``hotline monitor``: live queue KPIs from AMI, or the final state of a recorded AMI stream.
+
+Live: ``hotline monitor --ami HOST:PORT --user U [--secret-env VAR] [--json] [--once]``
+Replay: ``hotline monitor --replay FILE [--json]`` (a server-side recording as in
+``shared/fixtures/asterisk/ami_queue_day.txt``; ``### >>> sent`` blocks are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HELP = "watch queues: waiting callers, service level, agents (live over AMI, or --replay a recording)"
+
+SENT = "### >>> sent"
+RECEIVED = "### <<<"
+_UNIQUEID = re.compile(r"^(\d{9,11})\.\d+$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--ami", metavar="HOST:PORT", help="AMI server (default: config ami.host:ami.port)")
+    src.add_argument("--replay", metavar="FILE", help="read a recorded AMI stream and print the final state")
+    parser.add_argument("--user", help="AMI username (default: config ami.username)")
+    parser.add_argument("--secret-env", metavar="VAR", help="environment variable holding the AMI secret")
+    parser.add_argument("--json", action="store_true", help="print JSON (one object per queue)")
+    parser.add_argument("--once", action="store_true", help="live: print one snapshot and exit")
+    parser.add_argument("--refresh", type=float, default=2.0, help="live: seconds between refreshes")
+    parser.add_argument("--queue", action="append", help="only these queues (repeatable)")
+    parser.add_argument("--sl", type=float, help="service-level threshold in seconds "
+                        "(default: the queue's ServiceLevel from QueueStatus, else queueing.sl_seconds)")
+    parser.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes for --intervals")
+    parser.add_argument("--intervals", action="store_true", help="include per-interval and per-day tables")
+    parser.add_argument("--wrapup", type=float, default=0.0, help="queue wrap-up seconds (AMI does not report it)")
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+class ReplayClock:
+    """Estimates the time of recorded events, which carry no timestamps of their own.
+
+    Uses, when present, ``Timestamp`` (``timestampevents = yes``) and ``EventTV``; otherwise
+    the creation time in Uniqueids (``1795881255.252``: epoch seconds) and members' ``LastCall``
+    / ``LastPause``; never goes backwards. Hold and talk times come from the events themselves,
+    so only waits-so-far and interval placement depend on this estimate.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def see(self, headers: tuple[tuple[str, str], ...]) -> float:
+        best = 0.0
+        for key, value in headers:
+            k = key.lower()
+            try:
+                if k == "timestamp":
+                    best = max(best, float(value))
+                elif k == "eventtv":
+                    best = max(best, datetime.fromisoformat(value.replace("+0000", "+00:00")).timestamp())
+                elif k in ("uniqueid", "linkedid", "destuniqueid"):
+                    m = _UNIQUEID.match(value)
+                    if m:
+                        best = max(best, float(m.group(1)))
+                elif k in ("lastcall", "lastpause"):
+                    v = float(value or 0)
+                    if v > 1e9:
+                        best = max(best, v)
+            except ValueError:
+                continue
+        self.now = max(self.now, best)
+        return self.now
+
+
+def server_bytes(data: bytes) -> bytes:
+    """What the server sent: client blocks (``### >>> sent`` ... ``### <<<``) removed."""
+    if SENT.encode() not in data:
+        return data
+    out = bytearray()
+    sending = False
+    for line in data.splitlines(keepends=True):
+        marker = line.rstrip(b"\r\n").decode("utf-8", "replace")
+        if marker == SENT:
+            sending = True
+        elif marker == RECEIVED:
+            sending = False
+        elif not sending:
+            out += line
+    return bytes(out)
+
+
+def events_from_recording(data: bytes) -> Iterator[Any]:
+    """AMI events (``engine.events.ami``) and QueueStatus answers (``QueueSnapshot``) in order."""
+    from engine.asterisk.ami_codec import AmiCodec, AmiListResponse, AmiMessage
+    from engine.events.ami import QueueEntry, QueueMember, QueueParams, QueueSnapshot, event_from_message
+
+    codec = AmiCodec(group_lists=True)
+    codec.feed(server_bytes(data))
+    clock = ReplayClock()
+    for item in [*codec.items(), *codec.close()]:
+        if isinstance(item, AmiListResponse):
+            for ev in item.events:
+                clock.see(ev.headers)
+            now = clock.now
+            parsed = [event_from_message(ev, now) for ev in item.events]
+            params = tuple(e for e in parsed if isinstance(e, QueueParams))
+            if params:
+                yield QueueSnapshot(
+                    taken_at=now, params=params,
+                    members=tuple(e for e in parsed if isinstance(e, QueueMember)),
+                    entries=tuple(e for e in parsed if isinstance(e, QueueEntry)),
+                )
+            else:
+                yield from (e for e in parsed if e is not None)
+        elif isinstance(item, AmiMessage) and item.is_event:
+            now = clock.see(item.headers)
+            event = event_from_message(item, now)
+            if event is not None:
+                yield event
+
+
+def replay(path: str | Path, monitor: Any) -> float:
+    """Feed a recording into ``monitor``; returns the estimated time of its end."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        from engine.errors import UsageError
+
+        raise UsageError(f"--replay {path}: cannot read ({exc.strerror or exc})") from None
+    end = 0.0
+    for event in events_from_recording(data):
+        monitor.feed(event)
+        end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    return end
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
+    head = f"{'queue':<14}{'wait':>5}{'longest':>8}{'offered':>8}{'answ':>6}{'aband':>6}{'SL%':>7}{'ASA':>7}" \
+           f"{'agents':>7}{'avail':>6}{'talk':>5}{'wrap':>5}{'pause':>6}"
+    lines = [head, "-" * len(head)]
+    for v in views:
+        a = v["agents"]
+        sl = "-" if v["service_level_pct"] is None else f"{v['service_level_pct']:.1f}"
+        asa = "-" if v["asa"] is None else f"{v['asa']:.1f}"
+        lines.append(
+            f"{v['queue'][:13]:<14}{v['waiting']:>5}{v['longest_wait']:>8.0f}{v['offered']:>8}{v['answered']:>6}"
+            f"{v['abandoned']:>6}{sl:>7}{asa:>7}{a.get('logged_in', 0):>7}{a.get('available', 0):>6}"
+            f"{a.get('talking', 0):>5}{a.get('wrap_up', 0):>5}{a.get('paused', 0):>6}"
+        )
+    if not connected:
+        lines.append("(AMI connection lost; reconnecting)")
+    return "\n".join(lines)
+
+
+def _monitor_from(args: argparse.Namespace, cfg: Any) -> Any:
+    from queueing.monitor import QueueMonitor
+
+    return QueueMonitor(
+        sl_seconds=args.sl,
+        default_sl_seconds=cfg.queueing.sl_seconds,
+        interval_minutes=args.interval or cfg.queueing.interval_minutes,
+        timezone=cfg.site.timezone,
+        wrapup_seconds=args.wrapup,
+        queues=args.queue,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.commands._common import config_from_args
+
+    cfg = config_from_args(args)
+    if args.replay:
+        monitor = _monitor_from(args, cfg)
+        end = replay(args.replay, monitor)
+        monitor.board.close_spans(end)
+        views = monitor.views(end, intervals=args.intervals)
+        if args.json:
+            json.dump(views, sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(render_table(views))
+        return 0
+    import asyncio
+
+    return asyncio.run(run_live(args, cfg, _monitor_from(args, cfg)))
+
+
+# -- live -----------------------------------------------------------------------------------
+
+
+def ami_target(args: argparse.Namespace, cfg: Any) -> tuple[str, int, str, str]:
+    """(host, port, user, secret) from ``--ami``/``--user``/``--secret-env`` over the config.
+    The secret only ever comes from the environment or the config file, never from a flag."""
+    import os
+
+    from engine.errors import UsageError
+
+    host, port = cfg.ami.host, cfg.ami.port
+    if getattr(args, "ami", None):
+        h, sep, p = args.ami.rpartition(":")
+        if not sep or not h or not p.isdigit():
+            raise UsageError(f"--ami {args.ami!r}: expected HOST:PORT")
+        host, port = h.strip("[]"), int(p)
+    user = getattr(args, "user", None) or cfg.ami.username
+    var = getattr(args, "secret_env", None)
+    if var:
+        secret = os.environ.get(var)
+        if secret is None:
+            raise UsageError(f"--secret-env {var}: that environment variable is not set")
+    else:
+        secret = cfg.ami_secret()
+    return host, port, user, secret
+
+
+def _print_views(views: list[dict[str, Any]], as_json: bool, *, connected: bool = True, clear: bool = False) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(views, ensure_ascii=False) + "\n")
+    else:
+        if clear:
+            sys.stdout.write("\x1b[H\x1b[2J")
+        sys.stdout.write(render_table(views, connected=connected) + "\n")
+    sys.stdout.flush()
+
+
+async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
+    import asyncio
+    import time
+
+    from engine.asterisk.ami_client import AmiClient
+    from engine.bus import bus_from_config
+    from queueing.monitor import AgentStateChanged, SurgeDetected
+
+    host, port, user, secret = ami_target(args, cfg)
+    client = AmiClient(host, port, user, secret, connect_timeout=cfg.ami.connect_timeout,
+                       reconnect_min=cfg.ami.reconnect_min, reconnect_max=cfg.ami.reconnect_max,
+                       ping_interval=cfg.ami.ping_interval)
+    bus = bus_from_config(cfg)
+    await client.connect()
+    await bus.start()
+    stream = client.events()
+    try:
+        monitor.feed(await client.queue_status(), time.time())
+        if args.once:
+            _print_views(monitor.views(time.time(), intervals=args.intervals), args.json)
+            return 0
+        clear = sys.stdout.isatty() and not args.json
+        next_refresh = 0.0
+        while True:
+            now = time.time()
+            if now >= next_refresh:
+                views = monitor.views(now, intervals=args.intervals)
+                _print_views(views, args.json, connected=client.connected, clear=clear)
+                for v in views:
+                    bus.queue_snapshot(v["queue"], v, now)
+                next_refresh = now + args.refresh
+            try:
+                event = await stream.get(timeout=max(next_refresh - time.time(), 0.05))
+            except TimeoutError:
+                monitor.board.tick(time.time())
+                continue
+            for fact in monitor.feed(event, time.time()):
+                if isinstance(fact, SurgeDetected):
+                    bus.alert(fact.as_dict(), fact.at)
+                    print(f"ALERT surge in {fact.queue}: {fact.offered} calls in {fact.interval_label} "
+                          f"(usual {fact.baseline_median:g})", file=sys.stderr)
+                elif isinstance(fact, AgentStateChanged):
+                    agent = monitor.board.agents.get(fact.interface)
+                    if agent is not None:
+                        bus.agent_state(fact.interface, agent.view(fact.at), fact.at)
+    except asyncio.CancelledError:
+        return 130
+    finally:
+        stream.aclose()
+        await client.close()
+        await bus.close()

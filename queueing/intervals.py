@@ -1,0 +1,66 @@
+"""Reporting intervals (15, 30 or 60 minutes) and days in the site's time zone.
+
+Why not plain ``ts // 1800``: the hotline reports by local wall-clock interval (19:00-19:30
+Beijing time), and days start at local midnight. Everything takes ``ts`` (epoch seconds) in and
+never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+ALLOWED_MINUTES = (15, 30, 60)
+
+
+@dataclass(frozen=True)
+class IntervalClock:
+    """Maps epoch seconds to interval and day keys in one time zone."""
+
+    minutes: int = 30
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        if self.minutes not in ALLOWED_MINUTES:
+            raise ValueError(f"interval must be one of {ALLOWED_MINUTES} minutes, got {self.minutes}")
+        ZoneInfo(self.timezone)  # raises for an unknown zone name
+
+    @property
+    def seconds(self) -> int:
+        return self.minutes * 60
+
+    def _local(self, ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone))
+
+    def interval_start(self, ts: float) -> float:
+        """Epoch seconds at which the local interval holding ``ts`` starts."""
+        local = self._local(ts)
+        minute = (local.minute // self.minutes) * self.minutes
+        start = local.replace(minute=minute, second=0, microsecond=0)
+        return start.timestamp()
+
+    def slot(self, ts: float) -> int:
+        """Index of the interval within its local day (0 = the one starting at midnight)."""
+        local = self._local(ts)
+        return (local.hour * 60 + local.minute) // self.minutes
+
+    def day(self, ts: float) -> date:
+        return self._local(ts).date()
+
+    def label(self, start: float) -> str:
+        """``2026-11-28T19:00+08:00`` for an interval start."""
+        return self._local(start).isoformat(timespec="minutes")
+
+    def split(self, start: float, end: float) -> list[tuple[float, float]]:
+        """``[start, end)`` cut at interval boundaries: ``(interval_start, seconds in it)``."""
+        out: list[tuple[float, float]] = []
+        t = start
+        while t < end:
+            istart = self.interval_start(t)
+            nxt = min(end, (self._local(istart) + timedelta(minutes=self.minutes)).timestamp())
+            if nxt <= t:  # a DST fold could stall; never loop forever
+                nxt = end
+            out.append((istart, nxt - t))
+            t = nxt
+        return out
