@@ -392,7 +392,7 @@ class OtherAmiEvent(AmiEvent):
     parse (``error`` says which header); nothing Asterisk sent is dropped."""
 
     event: str = ""
-    headers: Headers = ()
+    headers: Headers = field(default=(), repr=False)  # may hold caller numbers: not in repr
     error: str = ""
 
     @property
