@@ -268,7 +268,7 @@ class Store:
                 if "wait_seconds" not in values:
                     conn.execute(
                         """UPDATE calls SET wait_seconds =
-                               max(0, COALESCE(queue_answered_at, queue_abandoned_at) - queue_joined_at)
+                               round(max(0, COALESCE(queue_answered_at, queue_abandoned_at) - queue_joined_at), 3)
                            WHERE id = ? AND queue_joined_at IS NOT NULL
                              AND COALESCE(queue_answered_at, queue_abandoned_at) IS NOT NULL""",
                         (cid,),

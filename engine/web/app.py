@@ -1,0 +1,335 @@
+"""The supervisor web app (aiohttp): calls, search, a call's timeline with its audio, live calls.
+
+Build it with ``create_app(store, settings, hub)``; the composition root owns the store and the
+``LiveHub`` and calls ``hub.publish(event)`` for live updates, then serves the app with
+``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz`` and
+``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from engine.config import Config
+from engine.errors import ConfigError
+from engine.store import AsyncStore
+from engine.web import auth
+from engine.web.live import LiveHub
+from engine.web.present import call_json, hit_json, live_json, timeline_json
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac"}
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    token: str
+    privileged_token: str = ""
+    show_personal_data: bool = False
+    audio_dir: Path | None = None  # relative audio paths are under it; served files must be under it or audio_roots
+    audio_roots: tuple[Path, ...] = ()
+    heartbeat: float = 15.0  # seconds between keep-alive comments on event streams
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ConfigError("web: no access token configured; set web.token_env's variable (HOTLINE_WEB_TOKEN)")
+        if self.privileged_token and self.privileged_token == self.token:
+            raise ConfigError("web: privileged_token must differ from token")
+
+    def __repr__(self) -> str:  # tokens never reach a log line
+        return f"WebSettings(show_personal_data={self.show_personal_data}, audio_dir={self.audio_dir})"
+
+
+def settings_from_config(cfg: Config, **extra: Any) -> WebSettings:
+    return WebSettings(
+        token=cfg.web_token(),
+        privileged_token=cfg.web_privileged_token(),
+        show_personal_data=cfg.web.show_personal_data,
+        audio_dir=Path(cfg.store.audio_dir),
+        **extra,
+    )
+
+
+STORE = web.AppKey("store", AsyncStore)
+HUB = web.AppKey("hub", LiveHub)
+SETTINGS = web.AppKey("settings", WebSettings)
+VIEWER = web.RequestKey("viewer", auth.Viewer)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status=status)
+
+
+_OPEN = ("/healthz", "/static/", "/favicon.ico")
+
+
+@web.middleware
+async def _security(request: web.Request, handler: Any) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    path = request.path
+    if not path.startswith(_OPEN):
+        viewer = auth.check(
+            auth.presented_token(request),
+            viewer_token=settings.token,
+            privileged_token=settings.privileged_token,
+            show_personal_data=settings.show_personal_data,
+        )
+        if viewer is None:
+            if path.startswith("/api/"):
+                resp: web.StreamResponse = _error(401, "token required")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
+            else:
+                resp = web.FileResponse(STATIC / "login.html", status=401)
+            _harden(resp)
+            return resp
+        request[VIEWER] = viewer
+        if "token" in request.query and not path.startswith("/api/"):
+            # a link with ?token=: keep the token in an HttpOnly cookie, drop it from the address bar
+            query = {k: v for k, v in request.query.items() if k != "token"}
+            resp = web.Response(status=302, headers={"Location": str(request.rel_url.with_query(query))})
+            resp.set_cookie(
+                auth.COOKIE,
+                auth.presented_token(request),
+                httponly=True,
+                samesite="Strict",
+                secure=request.secure,
+                path="/",
+            )
+            _harden(resp)
+            return resp
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        for k, v in _HARDENING.items():
+            exc.headers.setdefault(k, v)
+        raise
+    _harden(resp)
+    return resp
+
+
+_HARDENING = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # a ?token= link never leaks through Referer
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",  # transcripts and numbers stay out of shared caches
+}
+
+
+def _harden(resp: web.StreamResponse) -> None:
+    if resp.prepared:
+        return
+    for k, v in _HARDENING.items():
+        resp.headers.setdefault(k, v)
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an integer, got {raw!r}"}),
+                                 content_type="application/json") from None
+    return max(lo, min(hi, value))
+
+
+def _float(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected a number, got {raw!r}"}),
+                                 content_type="application/json")
+    return value
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        ok = await request.app[STORE].healthy()
+    except Exception as exc:  # the probe must answer, whatever broke
+        log.error("health check: store failed: %s", type(exc).__name__)
+        ok = False
+    hub = request.app[HUB]
+    body = {"status": "ok" if ok else "store unavailable", "live_calls": len(hub.snapshot())}
+    return _json(body, status=200 if ok else 503)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def call_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "call.html")
+
+
+async def api_me(request: web.Request) -> web.Response:
+    viewer: auth.Viewer = request[VIEWER]
+    return _json({"privileged": viewer.privileged, "personal_data_shown": viewer.reveal})
+
+
+async def api_calls(request: web.Request) -> web.Response:
+    reveal = request[VIEWER].reveal
+    live_q = request.query.get("live")
+    calls = await request.app[STORE].list_calls(
+        limit=_int(request, "limit", 100, 1, 1000),
+        before=_float(request, "before"),
+        live=None if live_q in (None, "") else live_q in ("1", "true", "yes"),
+        queue=request.query.get("queue") or None,
+        agent=request.query.get("agent") or None,
+    )
+    return _json({"calls": [call_json(c, reveal) for c in calls]})
+
+
+async def api_search(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()
+    if not q:
+        return _error(400, "q: a search text is required")
+    if len(q) > 200:
+        return _error(400, "q: at most 200 characters")
+    hits = await request.app[STORE].search(q, limit=_int(request, "limit", 100, 1, 500))
+    reveal = request[VIEWER].reveal
+    return _json({"q": q, "hits": [hit_json(h, reveal) for h in hits]})
+
+
+async def api_call(request: web.Request) -> web.Response:
+    call_id = request.match_info["call_id"]
+    tl = await request.app[STORE].call_timeline(call_id)
+    live = request.app[HUB].live_call(call_id)
+    if tl is None and live is None:
+        return _error(404, f"no call {call_id!r}")
+    reveal = request[VIEWER].reveal
+    body = timeline_json(tl, reveal) if tl else {"call": {"id": call_id, "live": True}, "items": [], "audio": []}
+    body["live"] = live_json(live, reveal) if live else None
+    return _json(body)
+
+
+async def api_audio(request: web.Request) -> web.StreamResponse:
+    try:
+        audio_id = int(request.match_info["audio_id"])
+    except ValueError:
+        return _error(404, "no such audio")
+    audio = await request.app[STORE].get_audio(audio_id)
+    if audio is None:
+        return _error(404, "no such audio")
+    settings = request.app[SETTINGS]
+    path = Path(audio.path)
+    if not path.is_absolute():
+        if settings.audio_dir is None:
+            return _error(404, "audio path is relative and no audio directory is configured")
+        path = settings.audio_dir / path
+    path = path.resolve()
+    roots = [r.resolve() for r in (settings.audio_dir, *settings.audio_roots) if r is not None]
+    if not any(path.is_relative_to(r) for r in roots):
+        log.warning("audio %d is outside the configured audio directories; not served", audio_id)
+        return _error(403, "audio file is outside the configured audio directories")
+    if not path.is_file():
+        return _error(404, "audio file is missing")
+    # FileResponse answers Range requests (206 + Content-Range), so the player can seek
+    resp = web.FileResponse(path, headers={"Content-Type": AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")})
+    return resp
+
+
+async def api_live(request: web.Request) -> web.Response:
+    reveal = request[VIEWER].reveal
+    return _json({"calls": [live_json(c, reveal) for c in request.app[HUB].snapshot()]})
+
+
+async def api_live_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``snapshot`` first, then ``partial``, ``final``, ``call.*`` as they happen."""
+    hub = request.app[HUB]
+    reveal = request[VIEWER].reveal
+    call_id = request.query.get("call") or None
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+    _harden(resp)
+    await resp.prepare(request)
+    sub = hub.subscribe(call_id)
+
+    async def send(kind: str, data: Any) -> None:
+        payload = json.dumps(data, ensure_ascii=False)
+        await resp.write(f"event: {kind}\ndata: {payload}\n\n".encode())
+
+    try:
+        if call_id:
+            one = hub.live_call(call_id)
+            calls = [one] if one else []
+        else:
+            calls = hub.snapshot()
+        await send("snapshot", {"calls": [live_json(c, reveal) for c in calls]})
+        while True:
+            msg = await sub.get(timeout=request.app[SETTINGS].heartbeat)
+            if msg is None:
+                break
+            if msg["type"] == "ping":
+                await resp.write(b": ping\n\n")
+                continue
+            await send(msg["type"], live_json(msg, reveal))
+    except (ConnectionResetError, ConnectionError):
+        pass  # the page went away
+    finally:
+        sub.close()
+    return resp
+
+
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = None) -> web.Application:
+    app = web.Application(middlewares=[_security])
+    app[STORE] = store
+    app[HUB] = hub if hub is not None else LiveHub()
+    app[SETTINGS] = settings
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/", index)
+    app.router.add_get("/calls/{call_id}", call_page)
+    app.router.add_get("/api/me", api_me)
+    app.router.add_get("/api/calls", api_calls)
+    app.router.add_get("/api/calls/{call_id}", api_call)
+    app.router.add_get("/api/search", api_search)
+    app.router.add_get("/api/audio/{audio_id}", api_audio)
+    app.router.add_get("/api/live", api_live)
+    app.router.add_get("/api/live/stream", api_live_stream)
+    app.router.add_static("/static/", STATIC, follow_symlinks=False)
+
+    async def _close_streams(app: web.Application) -> None:
+        app[HUB].close()
+
+    app.on_shutdown.append(_close_streams)
+    return app
+
+
+async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 8080) -> tuple[web.AppRunner, int]:
+    """Serve ``app``; returns the runner (``await runner.cleanup()`` to stop) and the bound port."""
+    runner = web.AppRunner(app, access_log=None)  # access logs would carry query strings (tokens)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = getattr(site, "_server", None)
+    bound = port
+    if server is not None and server.sockets:
+        bound = server.sockets[0].getsockname()[1]
+    return runner, bound

@@ -1,0 +1,84 @@
+"""Records as the viewer may see them: personal data masked unless the viewer may see it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.privacy import mask_name, mask_number, mask_text
+from engine.store.records import CallRecord, SearchHit, Segment, Timeline
+
+_NAME_KEYS = {"caller_name", "calleridname", "connectedlinename", "name"}
+_NUMBER_KEYS = {"caller_number", "calleridnum", "connectedlinenum", "number"}
+
+
+def mask_value(value: Any, key: str = "") -> Any:
+    """Deep-mask JSON-like data: strings lose numbers, name fields keep one character."""
+    if isinstance(value, str):
+        if key.lower() in _NAME_KEYS:
+            return mask_name(value)
+        if key.lower() in _NUMBER_KEYS:
+            return mask_number(value)
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: mask_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return [mask_value(v, key) for v in value]
+    if isinstance(value, int | float) and key.lower() in _NUMBER_KEYS:
+        return mask_number(str(value))
+    return value
+
+
+def mask_words(words: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mask digits spread over several words (1 3 9 ...) as they would be in the joined text."""
+    texts = [str(w.get("word", "")) for w in words]
+    masked = mask_text(" ".join(texts))  # same length as its input
+    out, pos = [], 0
+    for w, t in zip(words, texts, strict=True):
+        out.append({**w, "word": masked[pos : pos + len(t)]})
+        pos += len(t) + 1
+    return out
+
+
+def call_json(call: CallRecord, reveal: bool) -> dict[str, Any]:
+    d = call.to_dict()
+    if not reveal:
+        d["caller_number"] = mask_number(d["caller_number"])
+        d["caller_name"] = mask_name(d["caller_name"])
+        d["ivr_inputs"] = mask_value(d["ivr_inputs"])
+    return d
+
+
+def segment_json(seg: Segment, reveal: bool) -> dict[str, Any]:
+    d = seg.to_dict()
+    if not reveal:
+        d["text"] = mask_text(d["text"])
+        d["words"] = mask_words(d["words"])
+    return d
+
+
+def hit_json(hit: SearchHit, reveal: bool) -> dict[str, Any]:
+    return {
+        "call": call_json(hit.call, reveal),
+        "segment": segment_json(hit.segment, reveal),
+        "spans": [list(s) for s in hit.spans],
+    }
+
+
+def timeline_json(tl: Timeline, reveal: bool) -> dict[str, Any]:
+    items = []
+    for item in tl.items:
+        d = item.to_dict()
+        if not reveal:
+            d["text"] = mask_text(d["text"])
+            d["words"] = mask_words(d["words"])
+            d["data"] = mask_value(d["data"])
+        items.append(d)
+    audio = [
+        {"id": a.id, "leg": a.leg, "offset": a.offset, "url": f"/api/audio/{a.id}"} for a in tl.audio
+    ]
+    return {"call": call_json(tl.call, reveal), "items": items, "audio": audio}
+
+
+def live_json(message: Mapping[str, Any], reveal: bool) -> dict[str, Any]:
+    return dict(message) if reveal else mask_value(message)

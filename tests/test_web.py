@@ -1,0 +1,264 @@
+"""Supervisor web API through aiohttp's test client: tokens, masking, search, audio ranges, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from engine.config import Config
+from engine.errors import ConfigError
+from engine.events.speech import FinalTranscript, PartialTranscript
+from engine.store import AsyncStore
+from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
+from engine.web import LiveHub, WebSettings, create_app, settings_from_config, start_site
+
+TOKEN = "viewer-token-123"
+PRIV = "privileged-token-456"
+
+
+@pytest.fixture
+def sample_db(tmp_path, asterisk_fixtures):
+    audio_dir = tmp_path / "audio"
+    wav = make_sample_audio(asterisk_fixtures, audio_dir / "main.wav")
+    from engine.store import Store
+
+    with Store.open(tmp_path / "h.sqlite") as s:
+        seed_sample_calls(s, wav.relative_to(audio_dir))
+        s.add_audio("outside", "mixed", str(asterisk_fixtures / "spy_received.wav"))
+    return tmp_path / "h.sqlite", audio_dir
+
+
+async def _client(sample_db, *, show: bool = False, hub: LiveHub | None = None, heartbeat: float = 15.0):
+    db, audio_dir = sample_db
+    store = await AsyncStore.open(db)
+    settings = WebSettings(token=TOKEN, privileged_token=PRIV, show_personal_data=show, audio_dir=audio_dir,
+                           heartbeat=heartbeat)
+    client = TestClient(TestServer(create_app(store, settings, hub)))
+    await client.start_server()
+    return client, store
+
+
+@pytest.fixture
+async def client(sample_db):
+    client, store = await _client(sample_db)
+    yield client
+    await client.close()
+    await store.close()
+
+
+def _auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_health_is_open_everything_else_needs_the_token(client):
+    r = await client.get("/healthz")
+    assert r.status == 200 and (await r.json())["status"] == "ok"
+    for path in ("/api/calls", "/api/search?q=x", f"/api/calls/{MAIN_CALL}", "/api/audio/1", "/api/live", "/api/me"):
+        r = await client.get(path)
+        assert r.status == 401, path
+        assert (await r.json()) == {"error": "token required"}
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        r = await client.get(path, headers=_auth("wrong"))
+        assert r.status == 401, path
+    r = await client.get("/")
+    assert r.status == 401 and "Access token" in await r.text()
+    assert (await client.get("/static/app.css")).status == 200  # the login page needs its style
+    for headers in (_auth(), {"X-Hotline-Token": TOKEN}, {"Cookie": f"hotline_token={TOKEN}"}):
+        r = await client.get("/api/calls", headers=headers)
+        assert r.status == 200
+
+
+async def test_token_in_link_becomes_a_cookie_and_leaves_the_url(client):
+    r = await client.get(f"/calls/{MAIN_CALL}?token={TOKEN}&x=1", allow_redirects=False)
+    assert r.status == 302
+    assert r.headers["Location"] == f"/calls/{MAIN_CALL}?x=1"
+    cookie = r.headers["Set-Cookie"]
+    assert "hotline_token=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    r = await client.get("/")  # the client keeps the cookie
+    assert r.status == 200 and "Live calls" in await r.text()
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_calls_list_is_masked(client):
+    calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
+    by_id = {c["id"]: c for c in calls}
+    assert [c["outcome"] for c in calls if c["id"] != "outside"] == ["callback", "abandoned", "answered"]
+    main = by_id[MAIN_CALL]
+    assert main["caller_number"] == "139****5678" and main["caller_name"] == "张** **"
+    assert main["ivr_path"] == ["welcome", "main_menu", "intake", "queue_citizen"]
+    assert main["queue"] == "citizen" and main["wait_seconds"] == 29.8 and main["agent"] == "8001 王芳"
+    assert by_id["1795881301.260"]["caller_number"] == "0755-****3456"
+    body = json.dumps(calls, ensure_ascii=False)
+    assert "13912345678" not in body and "86123456" not in body and "13800138000" not in body
+
+
+async def test_search_mandarin_and_english_masked(client):
+    r = await client.get("/api/search", params={"q": "路灯"}, headers=_auth())
+    hits = (await r.json())["hits"]
+    assert {h["segment"]["text"] for h in hits} == {"我要报修路灯坏了，在人民路和解放路路口", "好的，请问路灯具体在哪个位置？"}
+    assert all(h["call"]["caller_number"] == "139****5678" for h in hits)
+    r = await client.get("/api/search", params={"q": "street light"}, headers=_auth())
+    (hit,) = (await r.json())["hits"]
+    text = hit["segment"]["text"]
+    assert [text[s:e] for s, e in hit["spans"]] == ["street", "light", "Street"]
+    r = await client.get("/api/search", params={"q": "电话"}, headers=_auth())
+    (hit,) = (await r.json())["hits"]
+    assert hit["segment"]["text"] == "人民路和解放路路口，我的电话是139****5678。"
+    assert (await client.get("/api/search", params={"q": " "}, headers=_auth())).status == 400
+    assert (await client.get("/api/search?q=x&limit=abc", headers=_auth())).status == 400
+
+
+async def test_timeline_has_both_legs_events_and_audio(client):
+    body = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=_auth())).json()
+    kinds = [i["kind"] for i in body["items"]]
+    assert kinds[:5] == ["call.start", "ivr.node", "ivr.node", "ivr.input", "ivr.node"]
+    assert "queue.join" in kinds and "agent.connect" in kinds
+    legs = [i["leg"] for i in body["items"] if i["kind"] == "speech"]
+    assert legs == ["caller", "agent", "caller", "agent", "caller", "agent"]
+    assert [i["t"] for i in body["items"]] == sorted(i["t"] for i in body["items"])
+    assert body["audio"] == [{"id": 1, "leg": "mixed", "offset": 44.0, "url": "/api/audio/1"}]
+    assert "13912345678" not in json.dumps(body, ensure_ascii=False)
+    assert body["call"]["ivr_inputs"] == {"main_menu": "2", "intake": "我要报修路灯坏了"}
+    r = await client.get("/api/calls/nope", headers=_auth())
+    assert r.status == 404
+
+
+async def test_personal_data_needs_config_and_privileged_token(sample_db):
+    for show, token, expect in (
+        (False, PRIV, "139****5678"),
+        (True, TOKEN, "139****5678"),
+        (True, PRIV, "13912345678"),
+    ):
+        client, store = await _client(sample_db, show=show)
+        try:
+            me = await (await client.get("/api/me", headers=_auth(token))).json()
+            assert me["personal_data_shown"] == (expect == "13912345678")
+            calls = (await (await client.get("/api/calls", headers=_auth(token))).json())["calls"]
+            assert {c["id"]: c for c in calls}[MAIN_CALL]["caller_number"] == expect
+            hits = (await (await client.get("/api/search?q=电话", headers=_auth(token))).json())["hits"]
+            assert expect in hits[0]["segment"]["text"]
+        finally:
+            await client.close()
+            await store.close()
+
+
+async def test_audio_is_served_with_range_support(client, sample_db):
+    _, audio_dir = sample_db
+    data = (audio_dir / "main.wav").read_bytes()
+    r = await client.get("/api/audio/1", headers=_auth())
+    assert r.status == 200 and r.headers["Content-Type"] == "audio/wav"
+    assert r.headers.get("Accept-Ranges") == "bytes"
+    assert await r.read() == data
+    r = await client.get("/api/audio/1", headers={**_auth(), "Range": "bytes=1000-1999"})
+    assert r.status == 206
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    assert await r.read() == data[1000:2000]
+    # a path outside the configured audio directory is refused
+    r = await client.get("/api/audio/2", headers=_auth())
+    assert r.status == 403
+    assert (await client.get("/api/audio/99", headers=_auth())).status == 404
+    shutil.move(audio_dir / "main.wav", audio_dir / "gone.wav")
+    assert (await client.get("/api/audio/1", headers=_auth())).status == 404
+
+
+async def _read_events(resp, n: int) -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = []
+    kind = None
+    while len(out) < n:
+        line = (await asyncio.wait_for(resp.content.readline(), 5)).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            out.append((kind, json.loads(line[6:])))
+    return out
+
+
+async def test_live_events_stream_masked(sample_db):
+    hub = LiveHub(clock=lambda: 1000.0)
+    client, store = await _client(sample_db, hub=hub)
+    try:
+        hub.publish({"type": "call.start", "call_id": "live-1", "caller_number": "13712345678", "queue": "citizen"})
+        resp = await client.get("/api/live/stream", headers=_auth())
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        (snap,) = await _read_events(resp, 1)
+        assert snap[0] == "snapshot" and snap[1]["calls"][0]["caller_number"] == "137****5678"
+        hub.publish(PartialTranscript("live-1", "caller", 3.0, "我的号码是13712"))
+        hub.publish(PartialTranscript("live-1", "caller", 3.0, "我的号码是13712345678"))
+        hub.publish(FinalTranscript("live-1", "caller", 3.0, 5.0, "我的号码是13712345678"))
+        hub.publish({"type": "call.end", "call_id": "live-1"})
+        events = await _read_events(resp, 4)
+        assert [k for k, _ in events] == ["partial", "partial", "final", "call.end"]
+        assert events[1][1]["text"] == "我的号码是137****5678"
+        assert events[2][1] == {"type": "final", "call_id": "live-1", "leg": "caller", "start": 3.0, "end": 5.0,
+                                "text": "我的号码是137****5678"}
+        resp.close()
+        # per-call stream only carries that call; snapshot of a live call
+        hub.publish({"type": "call.start", "call_id": "live-2", "caller_number": "8001"})
+        hub.publish(PartialTranscript("live-2", "agent", 1.0, "您好"))
+        live = await (await client.get("/api/live", headers=_auth())).json()
+        assert [c["call_id"] for c in live["calls"]] == ["live-2"]
+        assert live["calls"][0]["partials"] == {"agent": {"start": 1.0, "text": "您好"}}
+        resp = await client.get("/api/live/stream?call=live-3", headers=_auth())
+        await _read_events(resp, 1)
+        hub.publish(FinalTranscript("live-2", "agent", 1.0, 2.0, "您好"))
+        hub.publish(FinalTranscript("live-3", "agent", 1.0, 2.0, "hello three"))
+        ((kind, msg),) = await _read_events(resp, 1)
+        assert msg["call_id"] == "live-3"
+        body = await (await client.get("/api/calls/live-3", headers=_auth())).json()
+        assert body["live"]["finals"][0]["text"] == "hello three"
+        resp.close()
+    finally:
+        await client.close()
+        await store.close()
+    assert hub.subscribers == 0
+
+
+async def test_heartbeat_and_shutdown_end_streams(sample_db):
+    hub = LiveHub()
+    client, store = await _client(sample_db, hub=hub, heartbeat=0.05)
+    try:
+        resp = await client.get("/api/live/stream", headers=_auth())
+        await _read_events(resp, 1)
+        line = b""
+        while not line.startswith(b": ping"):
+            line = await asyncio.wait_for(resp.content.readline(), 5)
+    finally:
+        await client.close()  # runs on_shutdown: the hub ends every stream
+        await store.close()
+    assert hub.subscribers == 0
+
+
+def test_settings_need_a_token_and_come_from_config(monkeypatch):
+    with pytest.raises(ConfigError, match="no access token"):
+        WebSettings(token="")
+    with pytest.raises(ConfigError, match="must differ"):
+        WebSettings(token="a", privileged_token="a")
+    cfg = Config()
+    monkeypatch.setenv("HOTLINE_WEB_TOKEN", "t1")
+    monkeypatch.setenv("HOTLINE_WEB_PRIVILEGED_TOKEN", "t2")
+    s = settings_from_config(cfg)
+    assert (s.token, s.privileged_token, s.show_personal_data) == ("t1", "t2", False)
+    assert s.audio_dir == Path("var/audio")
+    assert "t1" not in repr(s) and "t2" not in repr(s) and "t1" not in repr(cfg)
+
+
+async def test_start_site_binds_loopback_by_default(sample_db):
+    db, audio_dir = sample_db
+    store = await AsyncStore.open(db)
+    runner, port = await start_site(create_app(store, WebSettings(token=TOKEN, audio_dir=audio_dir)), port=0)
+    try:
+        addrs = [s.getsockname()[0] for site in runner.sites for s in site._server.sockets]
+        assert addrs == ["127.0.0.1"] and port > 0
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 200")
+        writer.close()
+    finally:
+        await runner.cleanup()
+        await store.close()
