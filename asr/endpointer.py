@@ -27,7 +27,8 @@ class EndpointerSettings:
     """How eager the endpointer is; defaults suit 20 ms telephone frames."""
 
     frame_s: float = 0.020  # length of one frame in seconds
-    start_frames: int = 3  # voiced frames in a row that make an utterance start
+    start_frames: int = 6  # voiced frames in a row that start an utterance (WebRTC's VAD calls the
+    # first 4-5 frames of every stream speech while its noise model settles: 6 ignores that)
     trailing_silence: float = 0.300  # seconds without voice that end an utterance
     barge_in: float = 0.200  # seconds of speech while a prompt plays before BargeIn
 

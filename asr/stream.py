@@ -54,7 +54,7 @@ class StreamSettings:
     vad_mode: int = 2  # WebRTC aggressiveness 0-3
     second_stage: bool = True  # noise-robust check on frames the first stage calls speech
     frame_ms: int = 20  # VAD frame length: 10, 20 or 30
-    start_frames: int = 3  # voiced frames in a row that start an utterance
+    start_frames: int = 6  # voiced frames in a row that start an utterance (see EndpointerSettings)
     trailing_silence: float = 0.300  # seconds of silence that end an utterance
     barge_in: float = 0.200  # seconds of speech during a prompt before BargeIn
     preroll: float = 0.300  # seconds of audio before the utterance start given to Vosk
@@ -145,9 +145,14 @@ class Gate:
 
     def tick(self, now: float) -> tuple[list[SpeechEvent], list[Job]]:
         """Time passes with no audio (the phone stopped sending)."""
-        events: list[SpeechEvent] = list(self.endpointer.tick(now))
+        events: list[SpeechEvent] = []
         jobs: list[Job] = []
-        self._after(events, jobs, None, None)
+        if self._buf and self._buf_t0 is not None and now - self._buf_t0 > self.frame_s + self.settings.gap_tolerance:
+            self._buf.extend(bytes(self.frame_bytes - len(self._buf)))  # the cut last frame, before time moves on
+            self._frames(events, jobs)
+        ended = self.endpointer.tick(now)
+        events.extend(ended)
+        self._after(ended, jobs, None, None)
         return events, jobs
 
     def set_prompt_playing(self, playing: bool, now: float) -> list[SpeechEvent]:
@@ -391,6 +396,23 @@ class LegDecoder:
         self._rec = None
         self._reset_segment()
         TRIMMER.maybe_trim()
+
+
+def match_phrase(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
+    """The menu phrase a grammar result stands for: most words in common, ties to the earlier phrase.
+
+    Vosk's grammar decoding may return part of a phrase (a word lost at the onset) or words of
+    two phrases; an IVR menu wants one choice, or None when nothing matches.
+    """
+    heard = text.split()
+    best, best_score = None, 0.0
+    for phrase in phrases:
+        words = phrase.split()
+        common = sum(1 for w in words if w in heard)
+        score = common / len(words) + (1.0 if heard[: len(words)] == words else 0.0)
+        if common and score > best_score:
+            best, best_score = phrase, score
+    return best
 
 
 # -- both halves, synchronously ----------------------------------------------------------------

@@ -22,11 +22,11 @@ def run(ep: Endpointer, pattern: str, t0: float = 0.0) -> tuple[list, float]:
 
 
 def test_start_after_n_voiced_frames_and_end_after_trailing_silence() -> None:
-    ep = Endpointer("c1", "caller")
+    ep = Endpointer("c1", "caller", EndpointerSettings(start_frames=3))
     events, _ = run(ep, "0" * 10 + "11" + "0" + "1" * 20 + "0" * 20)
     assert events == [SpeechStarted("c1", "caller", 0.26), SpeechEnded("c1", "caller", 0.26, 0.66)]
     # the end fires on the frame that completes 300 ms of silence, not before
-    ep2 = Endpointer()
+    ep2 = Endpointer(settings=EndpointerSettings(start_frames=3))
     events, _ = run(ep2, "111" + "0" * 14)
     assert not any(isinstance(e, SpeechEnded) for e in events)
     assert ep2.feed(False, 0.34) == [SpeechEnded("", "", 0.0, 0.06)]
@@ -34,8 +34,9 @@ def test_start_after_n_voiced_frames_and_end_after_trailing_silence() -> None:
 
 def test_short_blips_do_not_start_speech() -> None:
     ep = Endpointer()
-    events, _ = run(ep, "110110110" * 5)
+    events, _ = run(ep, "111110111110" * 5)
     assert events == []
+    assert Endpointer().settings.start_frames == 6
 
 
 def test_configurable_trailing_silence_and_start_frames() -> None:
@@ -47,7 +48,7 @@ def test_configurable_trailing_silence_and_start_frames() -> None:
 def test_gap_in_frames_counts_as_silence_by_time() -> None:
     ep = Endpointer()
     # 10 voiced frames, then the phone stops sending for 0.4 s, then a voiced frame arrives
-    events, _ = run(ep, "1" * 10 + "." * 20 + "111")
+    events, _ = run(ep, "1" * 10 + "." * 20 + "111111")
     assert events == [
         SpeechStarted("", "", 0.0),
         SpeechEnded("", "", 0.0, 0.2),  # ended by the gap, at the last voiced frame
@@ -61,15 +62,15 @@ def test_gap_in_frames_counts_as_silence_by_time() -> None:
 
 def test_tick_ends_an_utterance_when_no_frames_arrive() -> None:
     ep = Endpointer()
-    run(ep, "1" * 5)
-    assert ep.tick(0.3) == []
-    assert ep.tick(0.41) == [SpeechEnded("", "", 0.0, 0.1)]
+    run(ep, "1" * 6)
+    assert ep.tick(0.4) == []
+    assert ep.tick(0.43) == [SpeechEnded("", "", 0.0, 0.12)]
     assert ep.tick(5.0) == []
 
 
 def test_a_gap_breaks_a_voiced_run() -> None:
     ep = Endpointer()
-    events, _ = run(ep, "11.1.11")
+    events, _ = run(ep, "111.111")
     assert events == []
 
 
@@ -94,8 +95,8 @@ def test_no_barge_in_without_prompt_and_late_prompt_start_fires() -> None:
 
 def test_flush_closes_open_utterance() -> None:
     ep = Endpointer()
-    run(ep, "1" * 5 + "00")
-    assert ep.flush(0.14) == [SpeechEnded("", "", 0.0, 0.1)]
+    run(ep, "1" * 6 + "00")
+    assert ep.flush(0.16) == [SpeechEnded("", "", 0.0, 0.12)]
     assert ep.flush(0.2) == []
 
 

