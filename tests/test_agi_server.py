@@ -306,3 +306,24 @@ async def test_unknown_route_bad_header_and_stop_closes_sessions():
     assert server.stats["no_route"] == 1 and server.stats["bad_header"] == 1
     for w in (w1, w2, w3):
         w.close()
+
+
+async def test_chinese_caller_name_split_across_reads():
+    """The header arrives in two TCP writes cut inside 张: the flow still sees the whole name."""
+    rec = Recorder()
+
+    async def body(ch: AgiChannel):
+        return ch.request.calleridname
+
+    async with AgiServer(port=0) as server:
+        server.route("main_menu", _flow(rec, body))
+        cut = HEADER.index("张".encode()) + 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(HEADER[:cut])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(HEADER[cut:])
+        await writer.drain()
+        await asyncio.wait_for(rec.done.wait(), 5)
+        writer.close()
+    assert rec.outcome == "张三丰 市民"

@@ -223,9 +223,10 @@ class AgiServer:
 
     @property
     def port(self) -> int:
-        if self._server is None or not self._server.sockets:
-            return self._port
-        return self._server.sockets[0].getsockname()[1]
+        """The bound port once started (still known after stop), else the configured one."""
+        if self._server is not None and self._server.sockets:
+            self._port = self._server.sockets[0].getsockname()[1]
+        return self._port
 
     async def stop(self) -> None:
         """Stop listening and close open sessions (their flows see AgiHangup)."""
