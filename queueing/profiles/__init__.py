@@ -1,0 +1,204 @@
+"""Arrival profiles and rosters for a day: TOML or CSV files, and the built-in weekday.
+
+Why a file format of its own: planners keep the day as a table (interval start, calls per hour,
+agents); the rest (AHT, patience, redials) rarely changes and sits in the TOML header or comes
+from command flags.
+
+TOML keys: ``name``, ``interval_minutes`` (15, 30 or 60 typical), ``start`` ("HH:MM"),
+``sl_seconds``, ``service``, ``patience`` (distributions: a table ``{kind, mean, cv, values}``,
+a string ``"lognormal:300:0.8"`` or a number = exponential mean; ``patience = "none"`` for
+callers who never hang up), ``redial_prob``, ``redial_delay``, ``callback_threshold``,
+``callback_accept``, ``queue_capacity``, and ``intervals = [["HH:MM", calls_per_hour, agents],
+...]``. CSV: a header ``start,calls_per_hour,agents`` then one row per interval (``#`` comments
+allowed); everything else takes the defaults below or command flags.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from queueing.erlang import ScenarioError
+from queueing.sim.distributions import Distribution
+from queueing.sim.scenario import Scenario
+
+BUILTIN = ("weekday",)
+_KEYS = {
+    "name", "interval_minutes", "start", "sl_seconds", "service", "patience", "redial_prob",
+    "redial_delay", "callback_threshold", "callback_accept", "queue_capacity", "intervals",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A day: arrival rate and agents per interval, plus how callers behave."""
+
+    name: str
+    interval_minutes: float
+    start_seconds: float
+    calls_per_hour: tuple[float, ...]
+    agents: tuple[int, ...]
+    service: Distribution = field(default_factory=lambda: Distribution.exponential(300.0))
+    patience: Distribution | None = field(default_factory=lambda: Distribution.exponential(180.0))
+    sl_seconds: float = 20.0
+    redial_prob: float = 0.0
+    redial_delay: Distribution = field(default_factory=lambda: Distribution.exponential(600.0))
+    callback_threshold: float | None = None
+    callback_accept: float = 1.0
+    queue_capacity: int | None = None
+    source: str = ""
+
+    @property
+    def interval_seconds(self) -> float:
+        return self.interval_minutes * 60.0
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """Calls per second per interval."""
+        return tuple(c / 3600.0 for c in self.calls_per_hour)
+
+    def labels(self) -> list[str]:
+        out = []
+        for i in range(len(self.agents)):
+            t = int(round(self.start_seconds + i * self.interval_seconds)) // 60
+            out.append(f"{(t // 60) % 24:02d}:{t % 60:02d}")
+        return out
+
+    def with_agents(self, agents: tuple[int, ...] | list[int]) -> Profile:
+        return replace(self, agents=tuple(int(a) for a in agents))
+
+    def scenario(self, **overrides: object) -> Scenario:
+        kw: dict[str, object] = dict(
+            rates=self.rates, agents=self.agents, interval_seconds=self.interval_seconds,
+            service=self.service, patience=self.patience, sl_seconds=self.sl_seconds,
+            redial_prob=self.redial_prob, redial_delay=self.redial_delay,
+            callback_threshold=self.callback_threshold, callback_accept=self.callback_accept,
+            queue_capacity=self.queue_capacity, start_seconds=self.start_seconds, name=self.name,
+        )
+        kw.update(overrides)
+        return Scenario(**kw)
+
+
+def _clock(text: object, where: str) -> float:
+    try:
+        hh, mm = str(text).strip().split(":")
+        h, m = int(hh), int(mm)
+        if not (0 <= h <= 24 and 0 <= m < 60):
+            raise ValueError
+    except ValueError:
+        raise ScenarioError(f"{where}: time must be HH:MM, got {text!r}") from None
+    return h * 3600.0 + m * 60.0
+
+
+def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float, tuple[float, ...], tuple[int, ...], float]:
+    """Check rows are consecutive and equally spaced; return (start, calls/h, agents, step minutes)."""
+    if not rows:
+        raise ScenarioError(f"{where}: no intervals")
+    starts, calls, agents = [], [], []
+    for i, (s, c, a) in enumerate(rows):
+        here = f"{where}, interval {i + 1}"
+        starts.append(_clock(s, here))
+        try:
+            calls.append(float(c))
+            an = float(a)
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{here}: calls per hour and agents must be numbers, got {c!r}, {a!r}") from None
+        if calls[-1] < 0 or an < 0 or an != int(an):
+            raise ScenarioError(f"{here}: need calls per hour >= 0 and a whole number of agents >= 0")
+        agents.append(int(an))
+    if len(starts) > 1:
+        step = (starts[1] - starts[0]) % 86400.0
+        for i in range(1, len(starts)):
+            if (starts[i] - starts[i - 1]) % 86400.0 != step or step == 0:
+                raise ScenarioError(
+                    f"{where}, interval {i + 1}: starts must be equally spaced "
+                    f"({rows[i - 1][0]} then {rows[i][0]})"
+                )
+    else:
+        step = 1800.0
+    return starts[0], tuple(calls), tuple(agents), step / 60.0
+
+
+def _dist(value: object, where: str) -> Distribution:
+    try:
+        return Distribution.parse(value)  # type: ignore[arg-type]
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def parse_toml(text: str, source: str = "<toml>") -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise ScenarioError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
+    rows = data.get("intervals")
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 3 for r in rows):
+        raise ScenarioError(f"{source}: 'intervals' must be a list of [\"HH:MM\", calls_per_hour, agents]")
+    start, calls, agents, step = _rows([tuple(r) for r in rows], source)
+    minutes = float(data.get("interval_minutes", step))
+    if len(rows) > 1 and abs(minutes - step) > 1e-9:
+        raise ScenarioError(f"{source}: interval_minutes = {minutes:g} but the rows are {step:g} minutes apart")
+    if "start" in data and _clock(data["start"], f"{source}: start") != start:
+        raise ScenarioError(f"{source}: 'start' = {data['start']} but the first interval starts at another time")
+    patience = data.get("patience", 180.0)
+    kw: dict[str, object] = {}
+    for key in ("redial_prob", "callback_accept", "sl_seconds"):
+        if key in data:
+            kw[key] = float(data[key])
+    if "callback_threshold" in data:
+        kw["callback_threshold"] = float(data["callback_threshold"])
+    if "queue_capacity" in data:
+        kw["queue_capacity"] = int(data["queue_capacity"])
+    if "redial_delay" in data:
+        kw["redial_delay"] = _dist(data["redial_delay"], f"{source}: redial_delay")
+    profile = Profile(
+        name=str(data.get("name", Path(source).stem)), interval_minutes=minutes, start_seconds=start,
+        calls_per_hour=calls, agents=agents,
+        service=_dist(data.get("service", 300.0), f"{source}: service"),
+        patience=None if patience == "none" else _dist(patience, f"{source}: patience"),
+        source=source, **kw,  # type: ignore[arg-type]
+    )
+    profile.scenario()  # validate the rest now, naming the file
+    return profile
+
+
+def parse_csv(text: str, source: str = "<csv>", **defaults: object) -> Profile:
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    need = {"start", "calls_per_hour", "agents"}
+    if not reader.fieldnames or not need <= {f.strip() for f in reader.fieldnames}:
+        raise ScenarioError(f"{source}: CSV header must have columns start,calls_per_hour,agents")
+    rows = [({k.strip(): v for k, v in r.items()}) for r in reader]
+    start, calls, agents, step = _rows([(r["start"], r["calls_per_hour"], r["agents"]) for r in rows], source)
+    profile = Profile(name=Path(source).stem, interval_minutes=step, start_seconds=start,
+                      calls_per_hour=calls, agents=agents, source=source, **defaults)  # type: ignore[arg-type]
+    profile.scenario()
+    return profile
+
+
+def builtin_profile(name: str = "weekday") -> Profile:
+    if name not in BUILTIN:
+        raise ScenarioError(f"no built-in profile {name!r}; built-in: {', '.join(BUILTIN)}")
+    text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse_toml(text, f"built-in:{name}")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """A TOML or CSV file, or the name of a built-in profile (``weekday``)."""
+    p = Path(path)
+    if not p.exists():
+        name = str(path).removeprefix("built-in:").removeprefix("builtin:")
+        if name in BUILTIN:
+            return builtin_profile(name)
+        raise ScenarioError(f"profile {str(path)!r} not found (a .toml or .csv file, or built-in: weekday)")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".csv":
+        return parse_csv(text, str(p))
+    return parse_toml(text, str(p))
