@@ -94,7 +94,8 @@ function renderSummary(call) {
   document.title = `Hotline supervisor · call ${call.id}`;
   document.getElementById("facts").replaceChildren(
     ...fact("Started", H.time(call.started_at)),
-    ...fact("Caller", H.el("span", { class: "mono" }, call.caller_number || "—", call.caller_name ? ` (${call.caller_name})` : "")),
+    ...fact("Caller", H.el("span", { class: "mono" }, call.caller_number || "—")),
+    ...fact("Name", call.caller_name || "—"),
     ...fact("Queue", call.queue || "—"),
     ...fact("Wait", H.dur(call.wait_seconds)),
     ...fact("Call-taker", call.agent || "—"),
@@ -103,9 +104,16 @@ function renderSummary(call) {
   );
   const ivr = document.getElementById("ivr");
   const path = call.ivr_path || [];
-  ivr.replaceChildren(...(path.length ? [H.el("span", { class: "muted small" }, "IVR path "),
-    ...path.map((n, i) => [i ? H.el("span", { class: "sep" }, "›") : null, H.el("span", { class: "chip" }, n)]).flat()] : []),
-    call.ivr_outcome ? H.el("span", { class: "muted small" }, `  → ${call.ivr_outcome}`) : null);
+  const chips = [];
+  if (path.length) {
+    chips.push(H.el("span", { class: "muted small" }, "IVR path"));
+    path.forEach((n, i) => {
+      if (i) chips.push(H.el("span", { class: "sep" }, "›"));
+      chips.push(H.el("span", { class: "chip" }, n));
+    });
+    if (call.ivr_outcome) chips.push(H.el("span", { class: "muted small" }, `→ ${call.ivr_outcome}`));
+  }
+  ivr.replaceChildren(...chips);
 }
 
 function renderAudio(audio) {

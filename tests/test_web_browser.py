@@ -1,0 +1,115 @@
+"""The supervisor page in a real browser: headless Chromium (Debian package) driven by Playwright.
+
+Opens the page with a token, sees masked numbers and a live call, searches in Mandarin, opens
+the call, clicks a transcript line and checks the audio position moved and the line is
+highlighted as the audio plays. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.events.speech import PartialTranscript
+from engine.store import AsyncStore, Store
+from engine.store.sample import AUDIO_OFFSET, MAIN_CALL, make_sample_audio, seed_sample_calls
+from engine.web import LiveHub, WebSettings, create_app, start_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TOKEN = "browser-test-token"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.mark.timeout(120)
+async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtures):
+    assert CHROMIUM.exists(), "Debian package chromium is required (make test installs it)"
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    audio_dir = tmp_path / "audio"
+    wav = make_sample_audio(asterisk_fixtures, audio_dir / "main.wav")
+    with Store.open(tmp_path / "h.sqlite") as s:
+        seed_sample_calls(s, wav)
+    store = await AsyncStore.open(tmp_path / "h.sqlite")
+    hub = LiveHub()
+    runner, port = await start_site(create_app(store, WebSettings(token=TOKEN, audio_dir=audio_dir), hub), port=0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # without the token: the sign-in page
+            resp = await page.goto(base + "/")
+            assert resp is not None and resp.status == 401
+            assert await page.locator("input[name=token]").count() == 1
+
+            # with it: the calls list, numbers masked
+            await page.goto(f"{base}/?token={TOKEN}")
+            assert "token=" not in page.url
+            await page.wait_for_selector("#calls tbody tr a")
+            assert await page.locator("#calls tbody tr").count() == 3
+            body = await page.inner_text("body")
+            assert "139****5678" in body and "13912345678" not in body
+
+            # a live call appears with its partial transcript as it is heard
+            await page.wait_for_function("document.getElementById('live-state').textContent === 'connected'")
+            hub.publish({"type": "call.start", "call_id": "live-9", "caller_number": "13712345678", "queue": "citizen"})
+            hub.publish(PartialTranscript("live-9", "caller", 2.0, "我想投诉楼下噪音"))
+            card = page.locator(".live-card", has_text="我想投诉楼下噪音")
+            await card.wait_for()
+            assert "137****5678" in await card.inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "web_calls.png"), full_page=True)
+
+            # search in Mandarin
+            await page.fill("#q", "路灯")
+            await page.click("#search-form button[type=submit]")
+            await page.wait_for_selector(".hit")
+            assert await page.locator(".hit").count() == 2
+            assert set(await page.locator(".hit mark").all_inner_texts()) == {"路灯"}
+            await page.screenshot(path=str(ARTIFACTS / "web_search.png"), full_page=True)
+
+            # open the call from a hit
+            await page.locator(".hit a", has_text="请问路灯").click()
+            await page.wait_for_url(f"**/calls/{MAIN_CALL}#t=*")
+            await page.wait_for_selector("#timeline li.speech")
+            assert await page.locator("#timeline li.speech").count() == 6
+            assert await page.locator("#timeline li.event").count() == 11
+            assert await page.locator("#live-badge").is_hidden()  # a finished call is not live
+            assert await page.locator("#ivr .chip").all_inner_texts() == ["welcome", "main_menu", "intake", "queue_citizen"]
+            assert "null" not in await page.inner_text("#summary")
+            await page.wait_for_function("document.getElementById('player').readyState >= 1")
+            before = await page.evaluate("document.getElementById('player').currentTime")
+
+            # click the caller's English line: the player jumps to it (call time 45.5 s, audio starts at 44 s)
+            line = page.locator("#timeline li.speech", has_text="broken street light")
+            await line.click()
+            await page.wait_for_function(
+                "Math.abs(document.getElementById('player').currentTime - 1.5) < 0.35"
+            )
+            after = await page.evaluate("document.getElementById('player').currentTime")
+            assert abs(after - before) > 1.0
+            assert "current" in (await line.get_attribute("class") or "")
+
+            # as the audio plays on, the highlight follows it (seek to inside the agent's next line)
+            await page.evaluate(f"(() => {{ const p = document.getElementById('player'); p.pause(); p.currentTime = {51.0 - AUDIO_OFFSET}; }})()")
+            agent_line = page.locator("#timeline li.speech", has_text="请问路灯具体")
+            await page.wait_for_function(
+                "document.querySelector('#timeline li.current') && document.querySelector('#timeline li.current').textContent.includes('请问路灯具体')"
+            )
+            assert "current" in (await agent_line.get_attribute("class") or "")
+            assert "current" not in (await line.get_attribute("class") or "")
+            await page.evaluate("window.scrollTo(0, 0)")
+            await page.screenshot(path=str(ARTIFACTS / "web_call.png"), full_page=True)
+            assert "13912345678" not in await page.inner_text("body")
+            assert errors == []
+            await browser.close()
+    finally:
+        await runner.cleanup()
+        await store.close()
