@@ -232,6 +232,8 @@ class AgentBoard:
             touched.append(agent)
         elif isinstance(event, AgentComplete):
             agent = self._agent(event.interface, event.member_name)
+            if agent.call is not None and event.uniqueid and agent.call.uniqueid not in (event.uniqueid, "?"):
+                return out  # a stale AgentComplete for an earlier call: the current one goes on
             agent.call = None
             agent.ringing.pop(event.uniqueid, None)
             agent.wrap_until = t + self.wrapup_for(event.queue, agent.memberships.get(event.queue))

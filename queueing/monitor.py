@@ -262,8 +262,8 @@ class QueueMonitor:
             if self._wanted(event.queue):
                 self._connect(event, t, out)
         elif isinstance(event, AgentComplete):
-            if self._wanted(event.queue):
-                self._complete(event, t, out)
+            if self._wanted(event.queue) and not self._complete(event, t, out):
+                return out + self.board.tick(t)  # stale: the call was booked already
         elif isinstance(event, AmiDisconnected):
             self.connected = False
         elif isinstance(event, AmiReconnected):
@@ -343,13 +343,14 @@ class QueueMonitor:
         for tally in self._tallies(q, rec.arrived):
             tally.answered_holds.append(e.hold_time)
 
-    def _complete(self, e: AgentComplete, t: float, out: list[object]) -> None:
+    def _complete(self, e: AgentComplete, t: float, out: list[object]) -> bool:
+        """Books a completed call; False when the event is stale (booked before)."""
         q = self._q(e.queue)
         uid = e.uniqueid
         agent = self.board.agents.get(e.interface)
         if not uid and agent is not None and agent.call is not None and agent.call.queue == e.queue:
             uid = agent.call.uniqueid  # the caller's channel was gone: Asterisk sent no snapshot
-        rec = self.calls.get((e.queue, uid)) if uid else None
+        rec = self.calls.get((e.queue, uid)) if uid and uid != "?" else None
         sl = self._asterisk_sl(q)
         if rec is not None and rec.state == ANSWERED:
             rec.state = COMPLETED
@@ -359,22 +360,25 @@ class QueueMonitor:
                 tally.talk_known += 1
             q.seen.completed += 1
             q.seen.completed_in_sl += (rec.hold if rec.hold is not None else e.hold_time) <= sl
-            return
+            return True
         if rec is not None and rec.state in (COMPLETED, ABANDONED, OTHER):
-            return  # seen before, or booked from counters already
+            return False  # seen before, or booked from counters already
+        if not uid:
+            return False  # no Uniqueid and no call on that agent: a repeat of one we booked
         on_unknown_call = agent is not None and agent.call is not None and agent.call.uniqueid == "?"
         if q.pending_talking > 0 and (rec is not None or on_unknown_call):
             # answered while we were away and talking at the reconnect: offered already booked
             q.pending_talking -= 1
             if rec is None:
-                rec = self.calls[(e.queue, uid or f"?{t}")] = CallRecord(e.queue, uid, t - e.hold_time - e.talk_time)
+                rec = self.calls[(e.queue, uid if uid != "?" else f"?{e.interface}@{t}")] = CallRecord(e.queue, uid, t - e.hold_time - e.talk_time)
             self._book_answered_completed(q, rec, e)
-            return
+            return True
         if q.baseline is None and rec is None:
             # answered before we started watching, and no QueueStatus to say so: count it
-            rec = self._known_or_new(e.queue, uid or f"?{t}", t - e.hold_time - e.talk_time, out)
+            rec = self._known_or_new(e.queue, uid, t - e.hold_time - e.talk_time, out)
             self._book_answered_completed(q, rec, e)
-        # else: it ended before the last QueueStatus, whose counters already booked it
+            return True
+        return False  # it ended before the last QueueStatus, whose counters already booked it
 
     def _book_answered_completed(self, q: QueueState, rec: CallRecord, e: AgentComplete) -> None:
         if rec.state == LEFT:

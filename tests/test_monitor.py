@@ -1,0 +1,268 @@
+"""Queue monitor: replays of real Asterisk recordings, reconnect reconciliation, surges."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from engine.cli import main
+from engine.commands.monitor import events_from_recording, replay
+from engine.events.ami import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AmiDisconnected,
+    AmiReconnected,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueEntry,
+    QueueMember,
+    QueueMemberStatus,
+    QueueParams,
+    QueueSnapshot,
+)
+from queueing.intervals import IntervalClock
+from queueing.monitor import QueueMonitor
+from queueing.surge import SurgeDetected, SurgeDetector, robust_baseline
+
+T0 = 1795881000.0  # 2026-11-28 around 23:30 Beijing time
+
+
+def final_params(path) -> QueueParams:
+    snaps = [e for e in events_from_recording(path.read_bytes()) if isinstance(e, QueueSnapshot)]
+    return snaps[-1].params[0]
+
+
+def test_replay_of_queue_day_agrees_with_asterisk_counters(asterisk_fixtures):
+    path = asterisk_fixtures / "ami_queue_day.txt"
+    p = final_params(path)
+    assert (p.completed, p.abandoned, p.service_level) == (22, 2, 5)
+    m = QueueMonitor()
+    end = replay(path, m)
+    v = m.queue_view("evening", end)
+    assert v["offered"] == 24
+    assert v["answered"] == v["completed"] == p.completed
+    assert v["abandoned"] == p.abandoned
+    assert v["sl_seconds"] == p.service_level
+    assert v["answered_within_sl"] == round(p.service_level_perf * p.completed / 100) == 17
+    assert v["service_level_pct"] == p.service_level_perf == 77.3
+    # ServicelevelPerf2 = (completed + abandoned within SL) / (completed + abandoned)
+    assert v["abandoned_within_sl"] == 1
+    assert v["service_level2_pct"] == p.service_level_perf2 == 75.0
+    assert v["abandoned_waits"] == [4, 8]
+    assert v["asa"] == pytest.approx(99 / 22, abs=0.01)
+    assert v["waiting"] == 0 and v["longest_wait"] == 0 and v["max_wait"] == 14
+    assert v["agents"]["logged_in"] == 3 and v["agents"]["available"] == 3
+    assert v["asterisk"]["completed"] == 22
+
+
+def test_cli_replay_json(asterisk_fixtures, capsys):
+    rc = main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--json"])
+    assert rc == 0
+    views = json.loads(capsys.readouterr().out)
+    (v,) = views
+    for key in ("queue", "offered", "answered", "abandoned", "answered_within_sl", "abandoned_within_sl",
+                "sl_seconds", "asa", "longest_wait"):
+        assert key in v
+    assert (v["queue"], v["answered"], v["abandoned"], v["answered_within_sl"]) == ("evening", 22, 2, 17)
+    assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--sl", "3"]) == 0
+    assert "evening" in capsys.readouterr().out
+
+
+def test_cli_replay_missing_file_is_a_usage_error(tmp_path, capsys):
+    assert main(["monitor", "--replay", str(tmp_path / "nope.txt"), "--json"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_intervals_add_up_to_the_day(asterisk_fixtures):
+    m = QueueMonitor(interval_minutes=15)
+    end = replay(asterisk_fixtures / "ami_queue_day.txt", m)
+    ivs = m.interval_views("evening")
+    assert sum(i["offered"] for i in ivs) == 24 and sum(i["answered"] for i in ivs) == 22
+    (day,) = m.day_views("evening")
+    assert day["offered"] == 24 and day["abandoned"] == 2
+    assert ivs[0]["interval"].endswith("+08:00") and end > 0
+
+
+def test_replaying_every_event_twice_counts_each_call_once(asterisk_fixtures):
+    events = list(events_from_recording((asterisk_fixtures / "ami_queue_day.txt").read_bytes()))
+    m = QueueMonitor()
+    for e in events:
+        m.feed(e)
+        if not isinstance(e, QueueSnapshot):
+            m.feed(e)  # a duplicate delivery
+    v = m.queue_view("evening")
+    assert (v["offered"], v["answered"], v["completed"], v["abandoned"], v["answered_within_sl"]) == (24, 22, 22, 2, 17)
+
+
+def test_replay_of_session_with_pause_abandon_and_member_changes(asterisk_fixtures):
+    m = QueueMonitor()
+    changes = []
+    for e in events_from_recording((asterisk_fixtures / "ami_session.txt").read_bytes()):
+        changes += m.feed(e)
+    v = m.queue_view("citizen")
+    # before the session Asterisk had counted 1 completed call; the monitor counts what it saw
+    assert (v["offered"], v["answered"], v["completed"], v["abandoned"]) == (2, 1, 1, 1)
+    assert v["abandoned_waits"] == [4] and v["sl_seconds"] == 0
+    assert v["asterisk"]["completed"] == 2  # the mid-session QueueStatus
+    paused = [c for c in changes if getattr(c, "new", None) == "paused"]
+    assert paused and paused[0].reason == "break" and paused[0].name == "Agent One"
+    agent2 = m.board.agents["Local/agent2@agents/n"]
+    assert agent2.state == "logged_out"
+    assert m.board.agents["Local/agent1@agents/n"].state == "available"
+    assert "13800000003" not in json.dumps(m.views(), ensure_ascii=False)
+
+
+# --- reconnect reconciliation ------------------------------------------------------------------
+
+Q = "q"
+
+
+def join(uid, t, num="13900000001"):
+    return QueueCallerJoin(queue=Q, uniqueid=uid, caller_id_num=num, position=1, count=1, received=t)
+
+
+def leave(uid, t):
+    return QueueCallerLeave(queue=Q, uniqueid=uid, received=t)
+
+
+def connect(uid, iface, hold, t):
+    return AgentConnect(queue=Q, uniqueid=uid, interface=iface, member_name=iface, hold_time=hold, received=t)
+
+
+def complete(uid, iface, hold, talk, t):
+    return AgentComplete(queue=Q, uniqueid=uid, interface=iface, member_name=iface, hold_time=hold,
+                         talk_time=talk, reason="agent", received=t)
+
+
+def member(iface, *, calls=0, in_call=False, status=1):
+    return QueueMember(queue=Q, member_name=iface, interface=iface, calls_taken=calls, in_call=in_call, status=status)
+
+
+def params(completed, abandoned, c_sl, a_sl, sl=10):
+    perf = round(100.0 * c_sl / completed, 1) if completed else 0.0
+    perf2 = round(100.0 * (c_sl + a_sl) / (completed + abandoned), 1) if completed + abandoned else 0.0
+    return QueueParams(queue=Q, completed=completed, abandoned=abandoned, service_level=sl,
+                       service_level_perf=perf, service_level_perf2=perf2)
+
+
+def snapshot(t, p, members, entries=()):
+    return QueueSnapshot(taken_at=t, params=(p,), members=tuple(members), entries=tuple(entries))
+
+
+def test_reconnect_books_missed_calls_once():
+    m = QueueMonitor()
+    m.feed(snapshot(T0, params(0, 0, 0, 0), [member("a1"), member("a2")]))
+    m.feed(join("c1", T0 + 0))
+    m.feed(join("c2", T0 + 1))
+    m.feed(AgentCalled(queue=Q, uniqueid="c1", interface="a1", received=T0 + 2))
+    m.feed(leave("c1", T0 + 3))
+    m.feed(connect("c1", "a1", 3, T0 + 3))
+    m.feed(QueueMemberStatus(queue=Q, interface="a1", member_name="a1", in_call=True, status=2, received=T0 + 3))
+    m.feed(AmiDisconnected(received=T0 + 4, reason="test"))
+    # while away: c1 completes (in SL), c2 abandons after 8 s (in SL), c3 is answered after
+    # 12 s by a2 and completes, c4 is answered by a1 after 2 s and still talks, c5 still
+    # waits, c6 abandons after 20 s.
+    snap = snapshot(T0 + 60, params(2, 2, 1, 1),
+                    [member("a1", calls=1, in_call=True, status=2), member("a2", calls=1)],
+                    [QueueEntry(queue=Q, uniqueid="c5", caller_id_num="13900000005", wait=5, position=1)])
+    m.feed(AmiReconnected(received=T0 + 60, down_seconds=56, queue_snapshot=snap))
+    v = m.queue_view(Q, T0 + 60)
+    assert v["offered"] == 6
+    assert (v["answered"], v["completed"], v["abandoned"]) == (2, 2, 2)
+    assert (v["answered_within_sl"], v["abandoned_within_sl"]) == (1, 1)
+    assert v["waiting"] == 1 and v["callers"][0]["wait"] == 5 and v["callers"][0]["caller"] != "13900000005"
+    assert v["answered_unseen"] == 1 and v["abandoned_unseen"] == 2
+    assert m.board.agents["a1"].state == "talking" and m.board.agents["a2"].state == "available"
+    # late or repeated events must not count again
+    m.feed(complete("c1", "a1", 3, 5, T0 + 61))
+    m.feed(join("c5", T0 + 61))
+    # c4 ends: it was answered while we were away
+    m.feed(complete("c4", "a1", 2, 10, T0 + 70))
+    m.feed(connect("c5", "a2", 15, T0 + 70))
+    m.feed(complete("c5", "a2", 15, 4, T0 + 80))
+    v = m.queue_view(Q, T0 + 80)
+    assert v["offered"] == 6
+    assert (v["answered"], v["completed"], v["abandoned"]) == (4, 4, 2)
+    assert v["answered_within_sl"] == 2  # c1 (3 s), c4 (2 s); c3 (12 s) and c5 (15 s) not
+    assert v["asa"] == pytest.approx((3 + 2 + 15) / 3, abs=0.01)  # c3's wait is unknown
+    # a later QueueStatus finds nothing missing
+    m.feed(snapshot(T0 + 90, params(4, 2, 2, 1), [member("a1", calls=2), member("a2", calls=2)]))
+    v2 = m.queue_view(Q, T0 + 90)
+    assert {k: v2[k] for k in ("offered", "answered", "completed", "abandoned", "answered_within_sl")} == \
+        {k: v[k] for k in ("offered", "answered", "completed", "abandoned", "answered_within_sl")}
+
+
+def test_asterisk_restart_starts_a_new_baseline():
+    m = QueueMonitor()
+    m.feed(snapshot(T0, params(5, 1, 5, 1), [member("a1", calls=5)]))
+    m.feed(join("c1", T0 + 1))
+    m.feed(AmiDisconnected(received=T0 + 2))
+    # Asterisk restarted: counters from zero; c1 died with it; c9 came, was answered in 1 s, ended
+    snap = snapshot(T0 + 30, params(1, 0, 1, 0), [member("a1", calls=1)])
+    m.feed(AmiReconnected(received=T0 + 30, queue_snapshot=snap))
+    v = m.queue_view(Q, T0 + 30)
+    assert (v["offered"], v["answered"], v["abandoned"], v["other_exits"], v["waiting"]) == (2, 1, 0, 1, 0)
+    assert v["answered_within_sl"] == 1
+
+
+def test_leave_without_answer_is_an_other_exit_until_connect():
+    m = QueueMonitor()
+    m.feed(join("c1", T0))
+    m.feed(leave("c1", T0 + 30))  # queue timeout
+    m.feed(join("c2", T0 + 31))
+    m.feed(leave("c2", T0 + 32))
+    m.feed(connect("c2", "a1", 1, T0 + 32))
+    v = m.queue_view(Q)
+    assert (v["offered"], v["answered"], v["other_exits"], v["abandoned"]) == (2, 1, 1, 0)
+
+
+# --- surge ---------------------------------------------------------------------------------
+
+
+def test_robust_baseline_ignores_one_wild_day():
+    b = robust_baseline([10, 12, 9, 11, 10, 100, 10])
+    assert b.median == 10 and b.mad < 3
+
+
+def test_surge_alert_once_when_offered_rises_above_usual():
+    clock = IntervalClock(30, "Asia/Shanghai")
+    det = SurgeDetector(k=3, min_excess=5, min_days=3)
+    slot = 38  # 19:00-19:30
+    for i, n in enumerate([10, 12, 9, 11, 10, 60, 10]):
+        det.add_day("q", date(2026, 11, 20 + i), {slot: n}, 48)
+    base = det.baseline("q", slot)
+    assert base.median == 10 and det.threshold(base) == pytest.approx(max(10 + 3 * base.mad, 15))
+    m = QueueMonitor(surge=det)
+    start = 1795863600.0  # 2026-11-28 19:00 +08:00
+    assert clock.slot(start) == slot
+    alerts = []
+    for i in range(30):
+        alerts += [f for f in m.feed(join(f"s{i}", start + 20 * i)) if isinstance(f, SurgeDetected)]
+    (alert,) = alerts
+    assert alert.queue == "q" and alert.offered == int(det.threshold(base)) + 1
+    assert alert.interval_label == "2026-11-28T19:00+08:00" and alert.as_dict()["type"] == "surge"
+
+
+def test_monitor_learns_its_own_baseline_across_days():
+    det = SurgeDetector(k=3, min_excess=3, min_days=3)
+    m = QueueMonitor(surge=det, interval_minutes=60)
+    day0 = 1795536000.0  # 2026-11-25 00:00 +08:00
+    alerts = []
+    for d in range(4):
+        n = 4 if d < 3 else 12
+        for i in range(n):
+            t = day0 + d * 86400 + 10 * 3600 + 60 * i
+            alerts += [f for f in m.feed(join(f"d{d}-{i}", t)) if isinstance(f, SurgeDetected)]
+    assert len(alerts) == 1 and alerts[0].baseline_median == 4 and alerts[0].offered == 8
+
+
+def test_interval_clock_splits_at_local_boundaries():
+    c = IntervalClock(30, "Asia/Shanghai")
+    start = 1795863600.0  # 19:00 local
+    parts = c.split(start + 1200, start + 2400)  # 19:20 -> 19:40
+    assert parts == [(start, 600.0), (start + 1800, 600.0)]
+    with pytest.raises(ValueError):
+        IntervalClock(20)
