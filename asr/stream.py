@@ -16,9 +16,10 @@ It is split in two halves so a pool can run them on different threads:
 Silence costs little: only audio inside utterances (plus pre-roll and the trailing silence
 that ends them) reaches Vosk. Kaldi's own endpointer is not waited for (0.8-1.8 s and it misses
 short pauses): at each endpoint ``FinalResult()`` is called, which also drops the recognizer's
-feature pipeline. Memory stays bounded by recycling the recognizer after ``recycle_after``
-seconds of decoded audio (its lookahead-graph cache grows with use) and by handing freed heap
-back to the OS with glibc's ``malloc_trim(0)`` (see ``docs/asr.md`` for the measurements).
+feature pipeline. Recognizers are expensive to warm and grow with use, so a leg borrows one
+from a ``RecognizerCache`` only while an utterance is decoded; one that has decoded
+``recycle_after`` seconds is dropped and glibc's ``malloc_trim(0)`` hands the freed heap back
+to the OS (see ``docs/asr.md`` for the measurements).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class StreamSettings:
     partial_interval: float = 0.5  # seconds of decoded audio between partial results; 0 turns them off
     max_utterance: float = 30.0  # force a final (and go on) when one utterance runs this long
     gap_tolerance: float = 0.1  # arrival jitter (s) not yet counted as a gap in the frames
-    recycle_after: float = 120.0  # seconds of decoded audio before a fresh recognizer (at an endpoint)
+    recycle_after: float = 600.0  # seconds of decoded audio before a recognizer is dropped (at an endpoint)
     grammar: tuple[str, ...] | None = None  # restrict recognition to these phrases (IVR menus)
     words: bool = True  # word times and confidences in finals
 
@@ -264,6 +265,98 @@ class _Trimmer:
 TRIMMER = _Trimmer()
 
 
+class WarmRecognizer:
+    """A ``KaldiRecognizer`` plus what it has decoded (its word times count from its creation)."""
+
+    def __init__(self, rec: Any, rate: int, grammar: tuple[str, ...] | None) -> None:
+        self.rec = rec
+        self.rate = rate
+        self.grammar = grammar
+        self.samples = 0  # samples accepted since creation
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate
+
+
+class RecognizerCache:
+    """Recognizers handed from utterance to utterance and from call to call, per model.
+
+    A fresh recognizer is slow: its lookahead-composed graph (HCLr o Gr) starts with an empty
+    cache, and its first seconds of audio cost about ten times the CPU of later ones. The cache
+    is also what grows (about 100 MB): so a leg holds a recognizer only while an utterance is
+    being decoded and gives it back at the endpoint (after ``FinalResult``, which also drops the
+    feature pipeline and speaker adaptation, so nothing carries over to the next caller).
+    At most ``max_idle`` are kept; one that has decoded ``max_audio`` seconds is dropped
+    (recycled) and glibc is asked to return the freed heap (``malloc_trim``).
+    """
+
+    def __init__(self, model: Any, max_idle: int = 4, max_audio: float = 600.0) -> None:
+        self.model = model
+        self.max_idle = max_idle
+        self.max_audio = max_audio
+        self._idle: dict[tuple[int, tuple[str, ...] | None], list[WarmRecognizer]] = {}
+        self._lock = threading.Lock()
+        self.created = 0
+        self.reused = 0
+        self.dropped = 0
+        self.in_use = 0
+
+    def take(self, rate: int, grammar: tuple[str, ...] | None = None, words: bool = True) -> WarmRecognizer:
+        with self._lock:
+            free = self._idle.get((rate, grammar))
+            self.in_use += 1
+            if free:
+                self.reused += 1
+                warm = free.pop()
+                warm.rec.SetWords(words)
+                return warm
+            self.created += 1
+        import vosk
+
+        if grammar is not None:
+            rec = vosk.KaldiRecognizer(self.model, float(rate), json.dumps([*grammar, "[unk]"], ensure_ascii=False))
+        else:
+            rec = vosk.KaldiRecognizer(self.model, float(rate))
+        rec.SetWords(words)
+        return WarmRecognizer(rec, rate, grammar)
+
+    def give(self, warm: WarmRecognizer, recycle: bool = False) -> None:
+        """Return a recognizer whose utterance is finished (``FinalResult`` called)."""
+        with self._lock:
+            self.in_use -= 1
+            free = self._idle.setdefault((warm.rate, warm.grammar), [])
+            keep = not recycle and warm.seconds < self.max_audio and self.idle_count() < self.max_idle
+            if keep:
+                free.append(warm)
+            else:
+                self.dropped += 1
+        if not keep:
+            del warm
+            TRIMMER.maybe_trim()
+
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
+        TRIMMER.maybe_trim(force=True)
+
+
+_caches: dict[int, RecognizerCache] = {}
+_caches_lock = threading.Lock()
+
+
+def shared_cache(model: Any) -> RecognizerCache:
+    """The process-wide ``RecognizerCache`` of ``model``."""
+    with _caches_lock:
+        cache = _caches.get(id(model))
+        if cache is None or cache.model is not model:
+            cache = _caches[id(model)] = RecognizerCache(model)
+        return cache
+
+
 @dataclass
 class DecoderStats:
     decoded_seconds: float = 0.0
@@ -271,34 +364,31 @@ class DecoderStats:
     partials: int = 0
     recycles: int = 0
     decode_cpu: float = 0.0  # thread CPU seconds spent inside Vosk
-    finalize_latencies: list[float] = field(default_factory=list)  # thread CPU s per FinalResult
+    finalize_cpu: list[float] = field(default_factory=list)  # thread CPU s per FinalResult
 
 
 class LegDecoder:
     """The Vosk side of one leg. Not thread-safe: one job at a time, in order."""
 
-    def __init__(self, model: Any, call_id: str, leg: str, rate: int, settings: StreamSettings | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        call_id: str,
+        leg: str,
+        rate: int,
+        settings: StreamSettings | None = None,
+        recognizers: RecognizerCache | None = None,
+    ) -> None:
         self.model = model
         self.call_id = call_id
         self.leg = leg
         self.rate = rate
         self.settings = settings or StreamSettings()
+        self.recognizers = recognizers or shared_cache(model)
         self.stats = DecoderStats()
         self.partials_enabled = True  # a saturated pool turns partials off to keep finals on time
-        self._rec: Any = None
-        self._rec_samples = 0  # samples given to the current recognizer
+        self._warm: WarmRecognizer | None = None
         self._reset_segment()
-
-    def _new_recognizer(self) -> Any:
-        import vosk
-
-        s = self.settings
-        if s.grammar is not None:
-            rec = vosk.KaldiRecognizer(self.model, float(self.rate), json.dumps([*s.grammar, "[unk]"], ensure_ascii=False))
-        else:
-            rec = vosk.KaldiRecognizer(self.model, float(self.rate))
-        rec.SetWords(s.words)
-        return rec
 
     def _reset_segment(self) -> None:
         self._seg_t0: float | None = None  # call time of the segment's first sample
@@ -320,52 +410,54 @@ class LegDecoder:
 
     def accept(self, pcm: bytes, t0: float, start: float | None = None) -> list[SpeechEvent]:
         """Decode utterance audio; maybe a (rate-limited, changed) partial result."""
-        if self._rec is None:
-            self._rec = self._new_recognizer()
-            self._rec_samples = 0
+        s = self.settings
+        if self._warm is None:
+            self._warm = self.recognizers.take(self.rate, s.grammar, s.words)
+        warm = self._warm
         if self._seg_t0 is None:
             self._seg_t0 = t0
             self._seg_start = t0 if start is None else max(t0, start)
-            self._seg_rec0 = self._rec_samples / self.rate
+            self._seg_rec0 = warm.seconds
         c0 = time.thread_time()
-        if self._rec.AcceptWaveform(pcm):  # Kaldi's own endpoint inside our utterance: keep its words
-            self._collect(json.loads(self._rec.Result()))
+        if warm.rec.AcceptWaveform(pcm):  # Kaldi's own endpoint inside our utterance: keep its words
+            self._collect(json.loads(warm.rec.Result()))
         self.stats.decode_cpu += time.thread_time() - c0
         n = len(pcm) // 2
-        self._rec_samples += n
+        warm.samples += n
         self._seg_audio += n / self.rate
         self.stats.decoded_seconds += n / self.rate
         out: list[SpeechEvent] = []
-        s = self.settings
         if self.partials_enabled and s.partial_interval > 0 and self._seg_audio - self._last_partial_at >= s.partial_interval:
             self._last_partial_at = self._seg_audio
-            partial = json.loads(self._rec.PartialResult()).get("partial", "")
+            partial = json.loads(warm.rec.PartialResult()).get("partial", "")
             text = " ".join([*self._seg_text, partial]).strip()
             if text and text != self._last_partial:
                 self._last_partial = text
                 self.stats.partials += 1
                 out.append(PartialTranscript(self.call_id, self.leg, round(self._seg_start, 3), text))
         if s.max_utterance > 0 and self._seg_audio >= s.max_utterance:
-            end = self._seg_t0 + self._seg_audio
-            out += self.endpoint(self._seg_t0, end)
+            out += self.endpoint(self._seg_t0, self._seg_t0 + self._seg_audio)
         return out
 
     def endpoint(self, start: float, end: float) -> list[SpeechEvent]:
         """Force the final result of the current utterance (if any audio reached Vosk)."""
-        if self._rec is None or self._seg_t0 is None:
+        warm = self._warm
+        if warm is None or self._seg_t0 is None:
             self._reset_segment()
             return []
         c0 = time.thread_time()
-        self._collect(json.loads(self._rec.FinalResult()))
+        self._collect(json.loads(warm.rec.FinalResult()))
         spent = time.thread_time() - c0
         self.stats.decode_cpu += spent
-        self.stats.finalize_latencies.append(spent)
+        self.stats.finalize_cpu.append(spent)
         text = " ".join(self._seg_text).strip()
         seg_t0 = self._seg_t0
         words = tuple(self._seg_words)
         self._reset_segment()
-        if self._rec_samples / self.rate >= self.settings.recycle_after:
-            self.recycle()
+        self._warm = None
+        recycle = warm.seconds >= self.settings.recycle_after
+        self.stats.recycles += recycle
+        self.recognizers.give(warm, recycle=recycle)
         if not text:
             return []
         self.stats.finals += 1
@@ -385,17 +477,13 @@ class LegDecoder:
                 Word(w["word"], round(w["start"] + shift, 3), round(w["end"] + shift, 3), round(float(w.get("conf", 1.0)), 4))
             )
 
-    def recycle(self) -> None:
-        """Drop the recognizer (its graph cache grows with use); the next audio gets a fresh one."""
-        if self._rec is not None:
-            self._rec = None
-            self.stats.recycles += 1
-            TRIMMER.maybe_trim(force=True)
-
     def close(self) -> None:
-        self._rec = None
+        """The leg is over; an unfinished utterance (none after the gate's close) is dropped."""
+        if self._warm is not None:
+            self._warm.rec.FinalResult()
+            self.recognizers.give(self._warm)
+            self._warm = None
         self._reset_segment()
-        TRIMMER.maybe_trim()
 
 
 def match_phrase(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
