@@ -501,6 +501,7 @@ class QueueModel:
         c.ring_member = m.interface
         c.ring_started = now
         c.rings += 1
+        q.rr_last = m.interface  # rrmemory remembers where the last ring pass left off
         m.ringing = c.uniqueid
         base = _agent_channel_base(m.interface)
         seq = next(self._chan_seq)
@@ -545,7 +546,6 @@ class QueueModel:
         c.ring_member = ""
         c.member = m.interface
         c.answered_at = now
-        q.rr_last = m.interface
         hold = int(now) - int(c.joined)
         ring = int(now) - int(c.ring_started)
         c.in_sl = hold <= q.cfg.servicelevel
