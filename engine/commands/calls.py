@@ -1,0 +1,50 @@
+"""``hotline calls [--search Q] [--json]``: stored calls or transcript search hits, masked."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.errors import UsageError
+
+HELP = "list stored calls, or search transcripts (--search); numbers masked"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="store file (default: config store.path)")
+    parser.add_argument("--search", metavar="Q", help="full-text search over transcripts (Mandarin or English)")
+    parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    parser.add_argument("--live", action="store_true", help="only calls not yet ended")
+    parser.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from engine.commands._common import config_from_args
+    from engine.store import Store
+    from engine.store.render import calls_table, hit_lines
+    from engine.web.present import call_json, hit_json
+
+    cfg = config_from_args(args)
+    db = Path(args.db or cfg.store.path)
+    if not db.exists():
+        raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    with Store.open(db, create=False) as store:
+        if args.search is not None:
+            if not args.search.strip():
+                raise UsageError("--search needs some text")
+            hits = store.search(args.search, limit=args.limit)
+            if args.json:
+                print(json.dumps([hit_json(h, reveal=False) for h in hits], ensure_ascii=False, indent=2))
+            else:
+                print("\n".join(hit_lines(hits, cfg.site.timezone)) if hits else f"no transcript line matches {args.search!r}")
+            return 0
+        calls = store.list_calls(limit=args.limit, live=True if args.live else None)
+    if args.json:
+        print(json.dumps([call_json(c, reveal=False) for c in calls], ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(calls_table(calls, cfg.site.timezone)))
+    return 0

@@ -1,0 +1,128 @@
+"""``hotline replay`` and ``hotline calls`` on a sample store: masked output, audio played in time."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+import wave
+
+import pytest
+
+from engine.cli import main
+from engine.commands.replay import INSTALL_HINT, play_along
+from engine.store import Store
+from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
+
+
+@pytest.fixture
+def db(tmp_path, asterisk_fixtures):
+    wav = make_sample_audio(asterisk_fixtures, tmp_path / "audio" / "main.wav")
+    path = tmp_path / "h.sqlite"
+    with Store.open(path) as s:
+        seed_sample_calls(s, wav)
+    return path
+
+
+def test_replay_prints_the_masked_timeline(db, capsys):
+    assert main(["replay", MAIN_CALL, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "caller 139****5678" in out and "13912345678" not in out
+    assert "2026-11-28 19:42:05" in out  # the site's time zone (Asia/Shanghai)
+    lines = out.splitlines()
+    speech = [ln for ln in lines if "CALLER" in ln or "CALL-TAKER" in ln]
+    assert len(speech) == 6 and "我的电话是139****5678" in speech[4]
+    assert lines.index(next(ln for ln in lines if "queue.join" in ln)) < lines.index(speech[1])
+    # any linked id finds the call; JSON output is masked too
+    assert main(["replay", "1795881255.253", "--db", str(db), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["call"]["id"] == MAIN_CALL and body["call"]["caller_number"] == "139****5678"
+
+
+def test_replay_errors_are_one_clear_line(db, tmp_path, capsys, monkeypatch):
+    assert main(["replay", "nope", "--db", str(db)]) == 1
+    assert "no call 'nope'" in capsys.readouterr().err
+    assert main(["replay", MAIN_CALL, "--db", str(tmp_path / "missing.sqlite")]) == 2
+    assert "no store at" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "pyaudio", None)  # as if the audio extra were not installed
+    assert main(["replay", MAIN_CALL, "--db", str(db), "--play"]) == 1
+    err = capsys.readouterr().err
+    assert INSTALL_HINT in err and "pip install -e '.[audio]'" in err
+
+
+class FakeStream:
+    def __init__(self, log):
+        self.log = log
+
+    def write(self, frames: bytes) -> None:
+        self.log.append(("audio", len(frames)))
+
+    def close(self) -> None:
+        self.log.append(("closed", 0))
+
+
+def test_play_along_prints_each_line_when_the_audio_reaches_it(tmp_path):
+    path = tmp_path / "a.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * 8000 * 2)  # 2 s
+    log: list[tuple[str, object]] = []
+    items = [(0.5, "before the recording"), (10.3, "at 0.3 s"), (11.0, "at 1.0 s"), (20.0, "after the end")]
+    with wave.open(str(path), "rb") as reader:
+        play_along(reader, 10.0, items, FakeStream(log), lambda s: log.append(("line", s)), chunk_seconds=0.1)
+    audio_before = {}
+    n = 0
+    for kind, value in log:
+        if kind == "audio":
+            n += value
+        else:
+            audio_before[value] = n / 2 / 8000  # seconds of audio written before the line was printed
+    assert n == 8000 * 2 * 2
+    assert audio_before == {"before the recording": 0.0, "at 0.3 s": pytest.approx(0.3),
+                            "at 1.0 s": pytest.approx(1.0), "after the end": 2.0}
+
+
+def test_replay_play_uses_pyaudio(db, capsys, monkeypatch):
+    log: list[tuple[str, object]] = []
+
+    class FakePyAudio:
+        def get_format_from_width(self, width):
+            return ("format", width)
+
+        def open(self, **kw):
+            log.append(("open", kw))
+            return FakeStream(log)
+
+        def terminate(self):
+            log.append(("terminate", 0))
+
+    monkeypatch.setitem(sys.modules, "pyaudio", types.SimpleNamespace(PyAudio=FakePyAudio))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    assert main(["replay", MAIN_CALL, "--db", str(db), "--play"]) == 0
+    assert log[0] == ("open", {"format": ("format", 2), "channels": 1, "rate": 8000, "output": True})
+    written = sum(v for k, v in log if k == "audio")
+    with wave.open(str(db.parent / "audio" / "main.wav"), "rb") as w:
+        assert written == w.getnframes() * 2
+    assert log[-2:] == [("closed", 0), ("terminate", 0)]
+    out = capsys.readouterr().out
+    assert out.count("CALL-TAKER") == 3 and "13912345678" not in out
+
+
+def test_calls_list_and_search(db, capsys):
+    assert main(["calls", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "139****5678" in out and "0755-****3456" in out and "13912345678" not in out
+    assert out.splitlines()[0].split()[:3] == ["started", "call", "caller"]
+    assert main(["calls", "--db", str(db), "--json"]) == 0
+    calls = json.loads(capsys.readouterr().out)
+    assert [c["outcome"] for c in calls] == ["callback", "abandoned", "answered"]
+    assert main(["calls", "--db", str(db), "--search", "电话"]) == 0
+    out = capsys.readouterr().out
+    assert "我的电话是139****5678" in out and "13912345678" not in out
+    assert main(["calls", "--db", str(db), "--search", "street", "--json"]) == 0
+    (hit,) = json.loads(capsys.readouterr().out)
+    assert hit["segment"]["leg"] == "caller"
+    assert main(["calls", "--db", str(db), "--search", "elephant"]) == 0
+    assert "no transcript line matches" in capsys.readouterr().out
