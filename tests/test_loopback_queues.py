@@ -1,0 +1,133 @@
+"""Loopback: PBX simulator (virtual time) -> AMI client -> queue monitor, against ground truth.
+
+200 calls through two queues with 10 call-takers, pauses, a late login, and an AMI disconnect in
+the middle during which calls join, are answered, complete and abandon unseen. At the end the
+monitor's totals must equal what the simulator really did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from engine.asterisk.ami_client import AmiClient
+from engine.events.ami import AmiReconnected
+from engine.pbxsim.ami_server import AmiServer
+from engine.pbxsim.clock import ManualClock
+from engine.pbxsim.queue_model import parse_queues
+from queueing.monitor import QueueMonitor
+
+pytestmark = pytest.mark.timeout(120)
+
+QUEUES = {
+    "defaults": {"answer_after": 1.0, "talk_min": 40.0, "talk_max": 110.0, "seed": 7},
+    "queues": {
+        "citizen": {"timeout": 15, "retry": 1, "wrapuptime": 3, "servicelevel": 20,
+                    "members": [{"interface": f"Local/a{i}@agents/n", "name": f"Agent {i}"} for i in range(1, 7)]},
+        "evening": {"timeout": 10, "retry": 1, "wrapuptime": 2, "servicelevel": 10,
+                    "members": [{"interface": f"Local/b{i}@agents/n", "name": f"Agent B{i}"} for i in range(1, 5)]},
+    },
+}
+
+
+def truth(server: AmiServer, queue: str, sl: int) -> dict[str, int]:
+    recs = [r for r in server.model.records() if r.queue == queue]
+    answered = [r for r in recs if r.answered_at is not None]
+    abandoned = [r for r in recs if r.outcome == "abandoned"]
+    return {
+        "offered": len(recs),
+        "answered": len(answered),
+        "completed": sum(1 for r in recs if r.outcome == "completed"),
+        "abandoned": len(abandoned),
+        "answered_within_sl": sum(1 for r in answered if r.hold_time is not None and r.hold_time <= sl),
+        "abandoned_within_sl": sum(1 for r in abandoned if r.hold_time is not None and r.hold_time <= sl),
+    }
+
+
+async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth():
+    clock = ManualClock(1_795_880_000.0)
+    server = AmiServer(parse_queues(QUEUES), clock=clock)
+    await server.start()
+    client = AmiClient("127.0.0.1", server.port, "hotline", "hotlinepw", clock=clock.now,
+                       reconnect_min=0.02, reconnect_max=0.1, ping_interval=3600)
+    monitor = QueueMonitor(wrapup_seconds={"citizen": 3, "evening": 2})
+    reconnects: list[AmiReconnected] = []
+
+    def on_event(event):
+        if isinstance(event, AmiReconnected):
+            reconnects.append(event)
+        monitor.feed(event)
+
+    await client.connect()
+    client.subscribe(on_event)
+    monitor.feed(await client.queue_status())
+    rng = random.Random(3)
+    arrivals = sorted(rng.uniform(0, 1500) for _ in range(200))
+    start = clock.now()
+    added = 0
+    paused_during_gap = False
+    try:
+        t = 0.0
+        while added < 200 or t < 1500 + 400:
+            # arrivals due in this second
+            while added < 200 and arrivals[added] <= t:
+                queue = "citizen" if added % 3 else "evening"
+                server.add_caller(queue, caller_num=f"139{added:08d}", patience=rng.uniform(5, 120))
+                added += 1
+            if t == 200:
+                server.pause_member("Local/a1@agents/n", True, reason="break")
+                server.pause_member("Local/b2@agents/n", True, queue="evening", reason="training")
+            if t == 500:
+                server.pause_member("Local/a1@agents/n", False)
+            if t == 650:
+                await client.queue_add("evening", "Local/a6@agents/n", member_name="Agent 6", penalty=2)
+            if added == 100 and not paused_during_gap:
+                # the AMI connection breaks; 120 s of calls happen unseen, with pause changes
+                await server.drop_connections()
+                for _ in range(120):
+                    t += 1
+                    clock.now_value = start + t
+                    while added < 200 and arrivals[added] <= t:
+                        queue = "citizen" if added % 3 else "evening"
+                        server.add_caller(queue, caller_num=f"139{added:08d}", patience=rng.uniform(5, 120))
+                        added += 1
+                    server.advance(0)
+                server.pause_member("Local/a2@agents/n", True, reason="after-call work")
+                paused_during_gap = True
+                for _ in range(200):  # the client reconnects by itself and re-reads QueueStatus
+                    if reconnects:
+                        break
+                    await asyncio.sleep(0.02)
+                assert reconnects, "the AMI client did not reconnect"
+                server.pause_member("Local/a2@agents/n", False)
+            t += 1
+            server.advance(start + t - clock.now())
+            await client.ping()  # a barrier: every event sent before the answer has been fed
+    finally:
+        await client.close()
+        await server.stop()
+
+    assert reconnects[0].queue_snapshot is not None
+    assert monitor.gaps == 1
+    for queue, sl in (("citizen", 20), ("evening", 10)):
+        expected = truth(server, queue, sl)
+        assert expected["completed"] == expected["answered"]  # everything finished
+        v = monitor.queue_view(queue)
+        got = {k: v[k] for k in expected}
+        assert got == expected, queue
+        c = server.model.counters(queue)
+        assert (v["completed"], v["abandoned"]) == (c["completed"], c["abandoned"])
+        assert v["service_level_pct"] == c["servicelevel_perf"]
+        assert v["waiting"] == 0
+    total = sum(truth(server, q, 0)["offered"] for q in ("citizen", "evening"))
+    assert total == 200
+    assert sum(monitor.queue_view(q)["abandoned"] for q in ("citizen", "evening")) > 0
+    assert sum(monitor.queue_view(q)["answered_unseen"] for q in ("citizen", "evening")) > 0
+    assert sum(monitor.queue_view(q)["abandoned_unseen"] for q in ("citizen", "evening")) > 0
+    # agents: the late login is there, pauses were seen, and per-agent stats add up
+    assert "evening" in monitor.board.agents["Local/a6@agents/n"].memberships
+    a1 = monitor.board.stats.total("Local/a1@agents/n")
+    assert 200 < a1.paused_seconds <= 300  # paused at 200 s (while talking: paused once the call ended) until 500 s
+    assert sum(monitor.board.stats.total(i).calls for i in monitor.board.agents) <= 200
