@@ -1,0 +1,132 @@
+"""The asyncio pipeline: legs, ordered events, close, barge-in, the recorded AudioSocket audio, saturation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from asr.audio import read_wav
+from asr.pipeline import SpeechPipeline
+from asr.pool import DecodePool
+from asr.stream import StreamSettings
+from engine.events.speech import (
+    BargeIn,
+    FinalTranscript,
+    SpeechEnded,
+    SpeechStarted,
+    TranscriptionLag,
+)
+from tests.asr_helpers import SAY_1, SAY_2, asr_model, make_call  # noqa: F401
+
+
+async def collect(leg) -> list:
+    return [e async for e in leg.events()]
+
+
+async def test_events_in_order_and_close_finishes_the_final(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.5), ("say", SAY_2), ("silence", 0.5), ("say", SAY_1)])  # ends mid-breath
+    pipeline = SpeechPipeline(asr_model, workers=1)
+    leg = pipeline.open_leg("call-7", "caller", call.rate)
+    task = asyncio.create_task(collect(leg))
+    for pcm, t in call.frames():
+        leg.feed(pcm, t)
+        await asyncio.sleep(0)
+    await leg.close(call.duration)
+    events = await asyncio.wait_for(task, 30)
+    kinds = [type(e) for e in events if isinstance(e, SpeechStarted | SpeechEnded)]
+    assert kinds == [SpeechStarted, SpeechEnded] * 2  # the 2nd ended by close()
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(finals) == 2
+    for end, final in zip(ends, finals, strict=True):  # a final never overtakes its SpeechEnded
+        assert events.index(final) > events.index(end) and final.start == pytest.approx(end.start, abs=0.35)
+    assert all(f.call_id == "call-7" and f.leg == "caller" and f.text for f in finals)
+    assert finals[1].start == pytest.approx(call.speech[1][0], abs=0.12)
+    assert pipeline.backlog() == 0 and not pipeline.legs
+    with pytest.raises(RuntimeError, match="closed"):
+        leg.feed(b"\0" * 320, 99.0)
+    await pipeline.aclose()
+
+
+async def test_barge_in_and_callback_delivery(asr_model) -> None:  # noqa: F811
+    call = make_call([("silence", 0.4), ("say", SAY_2), ("silence", 0.4)])
+    pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0), workers=1)
+    got: list = []
+    leg = pipeline.open_leg("c", "caller", call.rate, on_event=got.append)
+    leg.set_prompt_playing(True, 0.0)
+    for pcm, t in call.frames():
+        leg.feed(pcm, t)
+    barge = [e for e in got if isinstance(e, BargeIn)]  # delivered synchronously, not behind decoding
+    assert len(barge) == 1 and barge[0].at == pytest.approx(call.speech[0][0] + 0.2, abs=0.12)
+    await leg.close()
+    assert [type(e) for e in got if not isinstance(e, TranscriptionLag)] == [
+        SpeechStarted,
+        BargeIn,
+        SpeechEnded,
+        FinalTranscript,
+    ]
+    with pytest.raises(RuntimeError, match="callback"):
+        await anext(leg.events())
+    await pipeline.aclose()
+
+
+@pytest.mark.parametrize("name", ["audiosocket_received.wav", "spy_received.wav"])
+async def test_recorded_audiosocket_audio(asr_model, asterisk_fixtures, name: str) -> None:  # noqa: F811
+    """English espeak-ng speech recorded from Asterisk, through the Korean model: check timing, not text."""
+    audio = read_wav(asterisk_fixtures / name)
+    assert audio.rate == 8000
+    pcm = audio.samples.tobytes()
+    x = np.abs(audio.samples.astype(np.int32))
+    loud = np.flatnonzero(x > 500)
+    truth = (loud[0] / 8000, loud[-1] / 8000)
+    pipeline = SpeechPipeline(asr_model, workers=1)
+    leg = pipeline.open_leg("uuid-1", "caller", 8000)
+    task = asyncio.create_task(collect(leg))
+    for i in range(0, len(pcm), 320):  # AudioSocket's 320-byte frames, the last one short
+        leg.feed(pcm[i : i + 320], i / 2 / 8000)
+    await leg.close(audio.duration)
+    events = await task
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert ends and finals
+    assert ends[0].start == pytest.approx(truth[0], abs=0.12)
+    assert ends[-1].end == pytest.approx(truth[1], abs=0.15)
+    for f in finals:
+        assert f.text and len(f.words) >= 3
+        assert all(truth[0] - 0.35 <= w.start < w.end <= truth[1] + 0.35 for w in f.words)
+    await pipeline.aclose()
+
+
+async def test_saturated_pool_degrades_without_stalling(asr_model) -> None:  # noqa: F811
+    """Four legs at once on one worker thread: feed() never blocks, lag is reported, nothing is lost."""
+    call = make_call([("silence", 0.3), ("say", SAY_2), ("silence", 0.8), ("say", SAY_2), ("silence", 0.4)])
+    pipeline = SpeechPipeline(asr_model, workers=1, pool=DecodePool(1, slice_audio=0.3, lag_threshold=0.6))
+    legs = [pipeline.open_leg(f"c{i}", "caller", call.rate) for i in range(4)]
+    tasks = [asyncio.create_task(collect(leg)) for leg in legs]
+    worst = 0.0
+    loop_lag = 0.0
+    for pcm, t in call.frames():
+        for leg in legs:
+            t0 = time.perf_counter()
+            leg.feed(pcm, t)
+            worst = max(worst, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        await asyncio.sleep(0)
+        loop_lag = max(loop_lag, time.perf_counter() - t0)
+    assert pipeline.backlog() > 3.0  # four calls' speech queued faster than one thread decodes
+    assert worst < 0.05 and loop_lag < 0.05  # the event loop never waited for decoding
+    for leg in legs:
+        await leg.close(call.duration)
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    for events in results:
+        lags = [e for e in events if isinstance(e, TranscriptionLag)]
+        assert lags and lags[0].lagging and lags[0].behind >= 0.6
+        assert not lags[-1].lagging  # and it caught up
+        assert len([e for e in events if isinstance(e, FinalTranscript)]) == 2  # no audio dropped
+    texts = {tuple(e.text for e in ev if isinstance(e, FinalTranscript)) for ev in results}
+    assert len(texts) == 1  # same audio, same words in every lane, whatever the interleaving
+    assert pipeline.backlog() == 0
+    await pipeline.aclose()
