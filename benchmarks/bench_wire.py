@@ -129,9 +129,9 @@ async def _realtime(sessions: int, seconds: float) -> None:
     async with AudioSocketServer(on_session, port=0, max_queued_frames=1000) as server:
         pcm = bytes(int(seconds * 16000))
         clients = [AudioSocketClient("127.0.0.1", server.port, pace=1.0, linger=0.0) for _ in range(sessions)]
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         results = await asyncio.gather(*(c.stream(pcm) for c in clients))
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         await asyncio.sleep(0.1)
         recent = [await server.wait_session(c.uuid, 1) for c in clients]
     frames_in = sum(s.stats.frames_in for s in recent)
@@ -143,9 +143,13 @@ async def _realtime(sessions: int, seconds: float) -> None:
         gaps += [b - a for a, b in zip(ts, ts[1:], strict=False)]
     gaps.sort()
     need = sessions * 50
-    print(f"AudioSocket real time: {sessions} sessions x {seconds:.0f} s, wall {wall:.2f} s")
-    print(f"  server received {frames_in / wall:,.0f} frames/s, sent {frames_out / wall:,.0f} frames/s "
-          f"(live calls need {need:,} each way) -> in {frames_in / wall / need:.2f}x, out {frames_out / wall / need:.2f}x")
+    per_in = [s.stats.frames_in / r.duration for s, r in zip(recent, results, strict=True)]
+    per_out = [len(r.audio_messages()) / r.duration for r in results]
+    print(f"  per call: server received {statistics.median(per_in):.1f} frames/s, callers got "
+          f"{statistics.median(per_out):.1f} frames/s back (median; a live call needs 50 each way)")
+    print(f"  all calls at once: {sum(per_in):,.0f} frames/s in, {sum(per_out):,.0f} frames/s out "
+          f"(need {need:,}) -> {sum(per_in) / need:.2f}x in, {sum(per_out) / need:.2f}x out; "
+          f"over the whole wall time incl. connect ramp: {frames_in / wall:,.0f} in, {frames_out / wall:,.0f} out")
     print(f"  gaps between frames at the callers: median {statistics.median(gaps) * 1000:.1f} ms, "
           f"p99 {gaps[int(len(gaps) * 0.99)] * 1000:.1f} ms, max {gaps[-1] * 1000:.1f} ms; pacer resyncs {resyncs}")
 
