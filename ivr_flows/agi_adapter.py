@@ -1,0 +1,314 @@
+"""Carry out the runner's commands on a FastAGI channel and feed the results back.
+
+This is the only place where a flow meets the wire: ``run_flow(channel, flow, services)`` is the
+``async def handler(channel)`` a FastAGI route runs. Each command becomes AGI commands
+(``STREAM FILE``, ``GET DATA``, ``SAY DIGITS``/``SAY NUMBER``, ``SET VARIABLE``, ``EXEC``);
+each answer becomes the runner's next event, stamped with ``services.clock()``. A caller hang-up
+(``AgiHangup``) at any moment becomes a ``HungUp`` event, so the record says where it happened.
+
+Speech steps (``intake``, and ``record`` when an AudioSocket server is configured) hand the
+caller's audio to the engine mid-flow: ``EXEC AudioSocket "<uuid>,host:port"`` makes Asterisk
+connect to the AudioSocket server; the session's audio goes through the speech pipeline
+(``asr.SpeechPipeline``) whose endpointer ends the caller's turn after the node's
+``silence_ms``; the adapter then sends the AudioSocket hangup, the ``EXEC`` returns and the flow
+goes on with the transcript. A ``record`` step also writes the audio to a WAV file.
+
+The queue node does not run Queue() itself: it sets ``HOTLINE_ACTION=queue``,
+``HOTLINE_QUEUE``, ``HOTLINE_PRIORITY`` (and ``QUEUE_PRIO``, which app_queue reads) and
+returns, so the dialplan after ``AGI()`` runs ``Queue()`` (see docs/flows.md): the caller's
+time in Queue() is then entirely Asterisk's, with its own announcements, timeouts and CDRs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid as uuid_mod
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine.asterisk.agi_codec import Quoted
+from engine.asterisk.errors import AgiCommandError, AgiHangup
+from ivr_flows import protocol as p
+from ivr_flows.record import RunRecord
+from ivr_flows.runner import CallInfo, RunState, record, start, step
+from ivr_flows.schema import Flow
+
+log = logging.getLogger(__name__)
+
+ALL_KEYS = "0123456789*#"
+
+
+@dataclass
+class FlowServices:
+    """What a flow needs beyond the channel; everything is optional except the clock."""
+
+    queue_info: Any = None  # ivr_flows.callback.LiveQueueInfo (query / book)
+    audiosocket: Any = None  # engine.asterisk.audiosocket_server.AudioSocketServer
+    audiosocket_target: str = ""  # host:port Asterisk dials for EXEC AudioSocket
+    pipeline: Any = None  # asr.pipeline.SpeechPipeline
+    recordings_dir: str = "var/audio"  # where record steps write WAV files (with AudioSocket)
+    clock: Callable[[], float] = time.time
+    answer: bool = True  # send ANSWER first (harmless when the dialplan answered already)
+    connect_timeout: float = 3.0  # for Asterisk to connect the AudioSocket after EXEC
+    on_record: Callable[[RunRecord], None] | None = None  # store / bus
+    on_speech: Callable[[Any], None] | None = None  # transcript events of speech steps
+    stats: dict[str, int] = field(default_factory=lambda: {"runs": 0, "hangups": 0, "command_errors": 0})
+
+
+async def run_flow(channel: Any, flow: Flow, services: FlowServices | None = None) -> RunRecord:
+    """Run ``flow`` on ``channel`` (an ``AgiChannel``) to its end; returns and reports the record."""
+    services = services or FlowServices()
+    services.stats["runs"] += 1
+    runner = _Runner(channel, flow, services)
+    rec = await runner.run()
+    if services.on_record is not None:
+        services.on_record(rec)
+    return rec
+
+
+class _Runner:
+    def __init__(self, channel: Any, flow: Flow, services: FlowServices) -> None:
+        self.ch = channel
+        self.flow = flow
+        self.sv = services
+        self.say_number_ok = True
+        self.call: CallInfo | None = None
+
+    async def run(self) -> RunRecord:
+        req = self.ch.request
+        state: RunState | None = None
+        try:
+            linkedid = ""
+            with contextlib.suppress(AgiCommandError):
+                linkedid = await self.ch.get_variable("CHANNEL(linkedid)") or ""
+            self.call = CallInfo(uniqueid=req.uniqueid, linkedid=linkedid or req.uniqueid, channel=req.channel,
+                                 caller=req.callerid if req.callerid.isdigit() else "", language=req.language)
+            if self.sv.answer:
+                await self.ch.answer()
+            state, cmds = start(self.flow, self.call, self.sv.clock())
+            while True:
+                event = await self.execute(state, cmds)
+                if event is None:
+                    break
+                state, cmds = step(state, event, self.sv.clock())
+        except AgiHangup:
+            self.sv.stats["hangups"] += 1
+            if state is None:
+                state, _ = start(self.flow, self.call or CallInfo(uniqueid=req.uniqueid), self.sv.clock())
+            state, _ = step(state, p.HungUp(), self.sv.clock())
+        return record(state, self.sv.clock())
+
+    # -- one batch of commands -> the event that answers its last command (None: the run ended)
+
+    async def execute(self, state: RunState, cmds: list[p.Command]) -> p.Event | None:
+        event: p.Event | None = None
+        for cmd in cmds:
+            if isinstance(cmd, p.SetVar):
+                await self.ch.set_variable(cmd.name, _clean(cmd.value))
+            elif isinstance(cmd, p.SetLanguage):
+                await self.ch.set_variable("CHANNEL(language)", cmd.language)
+            elif isinstance(cmd, p.EnterQueue):
+                await self._set_many({"HOTLINE_ACTION": "queue", "QUEUE_PRIO": str(cmd.priority),
+                                      "HOTLINE_QUEUE_TIMEOUT": str(cmd.timeout or ""),
+                                      "HOTLINE_OUTCOME": "queued"})
+            elif isinstance(cmd, p.Transfer):
+                await self._set_many({"HOTLINE_ACTION": "transfer", "HOTLINE_TRANSFER": cmd.destination,
+                                      "HOTLINE_OUTCOME": "transferred"})
+            elif isinstance(cmd, p.Hangup):
+                await self._set_many({"HOTLINE_ACTION": "hangup", "HOTLINE_OUTCOME": state.outcome})
+                await self.ch.hangup()
+            else:
+                try:
+                    event = await self._awaited(state, cmd)
+                except AgiCommandError as exc:
+                    self.sv.stats["command_errors"] += 1
+                    log.warning("flow %s node %s: %s", self.flow.name, state.node, exc)
+                    event = p.CommandFailed(str(exc))
+        return None if state.done else event
+
+    async def _set_many(self, values: dict[str, str]) -> None:
+        for k, v in values.items():
+            await self.ch.set_variable(k, _clean(v))
+
+    async def _awaited(self, state: RunState, cmd: p.Command) -> p.Event:
+        if isinstance(cmd, p.Play):
+            digit = await self.play(cmd.parts, ALL_KEYS if cmd.barge_in else "")
+            return p.PlaybackDone(digit or "")
+        if isinstance(cmd, p.GetDigits):
+            return await self.get_digits(cmd)
+        if isinstance(cmd, p.StartIntake):
+            await self.play(cmd.parts, "")
+            text, intake_id, _ = await self.listen(state, max_seconds=cmd.max_seconds, silence_ms=cmd.silence_ms)
+            return p.TranscriptReady(text, intake_id)
+        if isinstance(cmd, p.RecordMessage):
+            return await self.record_message(state, cmd)
+        if isinstance(cmd, p.QueryQueue):
+            if self.sv.queue_info is None:
+                return p.QueueInfo(position=0, wait=None)
+            return self.sv.queue_info.query(cmd.queue, cmd.priority, self.sv.clock())
+        if isinstance(cmd, p.BookCallback):
+            if self.sv.queue_info is None:
+                return p.CommandFailed("no callback manager configured")
+            linkedid = self.call.linkedid if self.call else ""
+            return p.CallbackBooked(self.sv.queue_info.book(cmd.queue, cmd.number, cmd.priority,
+                                                             self.sv.clock(), linkedid))
+        raise AgiCommandError(f"adapter cannot run {type(cmd).__name__}")
+
+    # -- audio out -----------------------------------------------------------------------------
+
+    async def play(self, parts: tuple[p.Part, ...], escape: str) -> str | None:
+        """Play parts in order; the first key in ``escape`` stops it and is returned."""
+        for part in parts:
+            digit = await self.say(part, escape)
+            if digit:
+                return digit
+        return None
+
+    async def say(self, part: p.Part, escape: str) -> str | None:
+        """One part; spoken numbers are never interrupted (a read-back must be heard whole)."""
+        if isinstance(part, p.Prompt):
+            digit, _ = await self.ch.stream_file(part.name, escape)
+            return digit
+        if isinstance(part, p.Digits):
+            await self.ch.say_digits(part.value, "")
+            return None
+        if self.say_number_ok:
+            try:
+                await self.ch.command("SAY NUMBER", part.value, Quoted(""))
+                return None
+            except AgiCommandError:
+                self.say_number_ok = False  # an Asterisk (or stand-in) without SAY NUMBER
+        await self.ch.say_digits(str(part.value), "")
+        return None
+
+    # -- keys in -------------------------------------------------------------------------------
+
+    async def get_digits(self, cmd: p.GetDigits) -> p.Event:
+        *lead, last = cmd.parts
+        first = await self.play(tuple(lead), ALL_KEYS) if lead else None
+        if first is None and isinstance(last, p.Prompt) and cmd.terminator == "#":
+            got = await self.ch.get_data(last.name, cmd.timeout, cmd.max_digits)
+            if not got.digits:
+                return p.Timeout()
+            return p.DigitsReceived(got.digits)
+        if first is None:
+            first = await self.say(last, ALL_KEYS)
+        digits = first or ""
+        while len(digits) < cmd.max_digits and not digits.endswith(cmd.terminator):
+            digit = await self.ch.wait_for_digit(cmd.timeout)
+            if not digit:
+                break
+            digits += digit
+        digits = digits.removesuffix(cmd.terminator) if cmd.terminator else digits
+        return p.DigitsReceived(digits) if digits else p.Timeout()
+
+    # -- audio in (AudioSocket + speech pipeline) ----------------------------------------------
+
+    async def listen(self, state: RunState, *, max_seconds: float, silence_ms: int,
+                     keep_audio: bool = False) -> tuple[str, str, bytes]:
+        """EXEC AudioSocket and transcribe one caller turn: (text, session uuid, audio if kept)."""
+        if self.sv.audiosocket is None or self.sv.pipeline is None:
+            raise AgiCommandError("speech step needs an AudioSocket server and a speech pipeline")
+        target = self.sv.audiosocket_target or f"127.0.0.1:{self.sv.audiosocket.port}"
+        intake_id = str(uuid_mod.uuid4())
+        listener = asyncio.ensure_future(self._transcribe(intake_id, state, max_seconds, silence_ms, keep_audio))
+        try:
+            await self.ch.audiosocket(intake_id, target)
+        except BaseException:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+            raise
+        try:
+            text, audio = await asyncio.wait_for(listener, self.sv.connect_timeout + 5.0)
+        except TimeoutError:
+            raise AgiCommandError("AudioSocket session gave no result") from None
+        return text, intake_id, audio
+
+    async def _transcribe(self, intake_id: str, state: RunState, max_seconds: float, silence_ms: int,
+                          keep_audio: bool) -> tuple[str, bytes]:
+        from engine.events.speech import FinalTranscript
+
+        try:
+            session = await self.sv.audiosocket.wait_session(intake_id, self.sv.connect_timeout)
+        except TimeoutError:
+            raise AgiCommandError("Asterisk did not connect to the AudioSocket server") from None
+        pipeline = self.sv.pipeline
+        settings = replace(pipeline.settings, trailing_silence=silence_ms / 1000)
+        texts: list[str] = []
+        turn_over = asyncio.Event()
+
+        def on_event(event: Any) -> None:
+            if self.sv.on_speech is not None:
+                self.sv.on_speech(event)
+            if isinstance(event, FinalTranscript) and event.text.strip():
+                texts.append(event.text.strip())
+                turn_over.set()
+
+        call_id = self.call.uniqueid if self.call else intake_id
+        leg = pipeline.open_leg(call_id, "caller", 8000, on_event=on_event, settings=settings)
+        audio = bytearray()
+        t_last = 0.0
+
+        async def feed() -> None:
+            # call time of each frame: its place in the audio, or later when frames stopped
+            # coming for a while (phones send nothing in silence); never earlier, so audio
+            # that arrives faster than real time (a simulator) keeps its own timeline
+            nonlocal t_last
+            async for frame in session.audio():
+                if frame.rate != leg.rate:
+                    continue  # 8 kHz is what the dialplan's AudioSocket sends
+                at = max(t_last, frame.at)
+                leg.feed(frame.pcm, at)
+                t_last = at + len(frame.pcm) / (2 * leg.rate)
+                if keep_audio:
+                    audio.extend(frame.pcm)
+                if t_last >= max_seconds:
+                    return
+
+        feeder = asyncio.ensure_future(feed())
+        waiter = asyncio.ensure_future(turn_over.wait())
+        try:
+            await asyncio.wait({feeder, waiter}, timeout=max_seconds + 2.0, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            feeder.cancel()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+            await session.hangup()  # ends EXEC AudioSocket: the flow goes on
+            await leg.close(t_last)  # finishes an utterance still open
+        return " ".join(texts), bytes(audio)
+
+    async def record_message(self, state: RunState, cmd: p.RecordMessage) -> p.Event:
+        await self.play(cmd.parts, "")
+        if cmd.beep:
+            await self.ch.stream_file("beep", "")
+        uid = (self.call.uniqueid if self.call else "call").replace("/", "_")
+        if self.sv.audiosocket is not None and self.sv.pipeline is not None:
+            text, _, audio = await self.listen(state, max_seconds=cmd.max_seconds,
+                                               silence_ms=int(cmd.silence_seconds * 1000), keep_audio=True)
+            path = Path(self.sv.recordings_dir) / cmd.folder / f"{uid}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(audio)
+            if text:
+                await self.ch.set_variable("HOTLINE_MESSAGE_TEXT", _clean(text[:200]))
+            return p.RecordingDone(str(path), len(audio) / 16000)
+        # no AudioSocket: Asterisk records the file itself (Record(): silence, max, k = keep on hangup)
+        name = f"{cmd.folder}/{uid}"
+        await self.ch.exec("Record", f"{name}.wav,{int(cmd.silence_seconds)},{int(cmd.max_seconds)},k")
+        return p.RecordingDone(f"{name}.wav", 0.0)
+
+
+def _clean(value: str) -> str:
+    """A channel variable value on one line (AGI arguments may not hold line breaks)."""
+    return " ".join(str(value).replace("\0", " ").split())
