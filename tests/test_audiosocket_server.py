@@ -6,6 +6,7 @@ import asyncio
 import math
 import statistics
 import struct
+import time
 import uuid as uuid_mod
 
 import pytest
@@ -164,3 +165,47 @@ async def test_play_overflow_counted_and_hangup_stops_caller():
     assert result.hangup_received and result.frames_sent < 60
     assert session.close_reason == "hangup sent" and session.stats.frames_out == 10
     assert (bytes(range(256)) * 50)[: 320 * 10] in result.received_audio()
+
+
+async def test_clock_does_not_burst_after_a_stall():
+    """A blocked event loop (200 ms) must not make the server fire the missed frames at once."""
+    async with AudioSocketServer(port=0) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(encode_uuid(uuid_mod.uuid4()))
+        await asyncio.sleep(0.1)
+        await reader.read(65536)  # what was sent so far
+        time.sleep(0.2)  # stall the loop on purpose
+        await asyncio.sleep(0.01)
+        codec = AudioSocketCodec(require_uuid_first=False)
+        codec.feed(await asyncio.wait_for(reader.read(65536), 1))
+        assert len(codec.messages()) <= 3  # not the ~10 frames missed during the stall
+        assert server.stats["resyncs"] >= 1
+        writer.close()
+
+
+async def test_peer_not_reading_skips_ticks():
+    class Transport:
+        def is_closing(self):
+            return False
+
+        def get_write_buffer_size(self):
+            return 10**6
+
+    class Writer:
+        transport = Transport()
+        written = 0
+
+        def get_extra_info(self, name):
+            return None
+
+        def write(self, data):
+            self.written += 1
+
+        def close(self):
+            pass
+
+    writer = Writer()
+    session = AudioSocketSession(None, writer, max_queued_frames=10, out_rate=8000, frame_ms=20)
+    for _ in range(5):
+        session._tick()
+    assert session.stats.stalled_out == 5 and writer.written == 0

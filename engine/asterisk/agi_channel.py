@@ -97,12 +97,13 @@ class AgiChannel:
 
     def _gone(self, why: str) -> AgiHangup:
         self.hung_up = True
-        return AgiHangup(f"caller hung up ({why}) on {self.request.channel or 'channel'}")
+        # uniqueid, not the channel name: a channel name can carry the caller's number
+        return AgiHangup(f"caller hung up ({why}) on call {self.request.uniqueid or '?'}")
 
     async def command(self, command: str, *args: str | int | float) -> AgiResponse:
         """Send one command, return its ``200`` reply (``100 Trying`` skipped)."""
         if self.hung_up:
-            raise AgiHangup(f"channel {self.request.channel or ''} already hung up; {command} not sent")
+            raise AgiHangup(f"call {self.request.uniqueid or '?'} already hung up; {command} not sent")
         line = serialize_command(command, *args)
         try:
             self._writer.write(line)
