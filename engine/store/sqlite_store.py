@@ -40,6 +40,7 @@ from engine.store.records import (
 
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
+_QUEUE_TIMES = {"queue_joined_at", "queue_answered_at", "queue_abandoned_at"}
 _CALL_COLUMNS = ", ".join(f"c.{f}" for f in ("id", *CALL_FIELDS, "updated_at"))
 _CALL_SELECT = f"""
     SELECT {_CALL_COLUMNS},
@@ -229,7 +230,8 @@ class Store:
         """Create or update a call's record with the fields given (None leaves a field alone).
 
         ``started_at`` keeps the earliest time reported; other fields take the latest value.
-        ``wait_seconds`` is derived from the queue times when not given.
+        ``wait_seconds`` is derived from the queue times when an update sets a queue time
+        without a wait (Asterisk's HoldTime, when given, wins).
         """
         values: dict[str, Any] = {}
         for name, value in fields.items():
@@ -265,7 +267,7 @@ class Store:
                 sets.append("updated_at = ?")
                 params += [self._clock(), cid]
                 conn.execute(f"UPDATE calls SET {', '.join(sets)} WHERE id = ?", params)
-                if "wait_seconds" not in values:
+                if "wait_seconds" not in values and values.keys() & _QUEUE_TIMES:
                     conn.execute(
                         """UPDATE calls SET wait_seconds =
                                round(max(0, COALESCE(queue_answered_at, queue_abandoned_at) - queue_joined_at), 3)

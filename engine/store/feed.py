@@ -1,0 +1,206 @@
+"""Events in, call records out: the one plug between the engine's event streams and the store.
+
+The composition root passes every event it has to ``StoreFeed.handle``: AMI events
+(``engine.events.ami``), speech events (``engine.events.speech``) and IVR run records
+(``ivr_flows.record.RunRecord``, recognised by shape so this module does not import the domain
+layer). ``StoreMapper.ops`` turns one event into store operations (pure apart from a small map
+of which call each call-taker is on); ``StoreFeed`` submits them to an ``AsyncStore`` without
+waiting, and mirrors call facts and transcripts to a ``LiveHub`` for the live page.
+
+The call id is the caller channel's Linkedid; every channel's Uniqueid is linked to it. Speech
+legs known by another id (an AudioSocket UUID) must be linked by the composition root with
+``feed.link(call_id, uuid, "audiosocket")``; segment times are call time (the speech pipeline's
+``now``), as ``engine.events.speech`` says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.events import ami
+from engine.events.speech import FinalTranscript, PartialTranscript
+
+IVR_OUTCOMES = {
+    "callback_booked": "callback",
+    "self_served": "self_served",
+    "abandoned_in_ivr": "abandoned_in_ivr",
+    "message_left": "message_left",
+    "transferred": "transferred",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One store call: ``getattr(store, method)(*args, **kwargs)``."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveFact:
+    """What the live page should hear about (``LiveHub.publish`` takes ``message``)."""
+
+    message: dict[str, Any]
+
+
+def _is_run_record(event: Any) -> bool:
+    return all(hasattr(event, a) for a in ("flow", "linkedid", "uniqueid", "path", "inputs", "outcome", "end_node"))
+
+
+class StoreMapper:
+    """Turns one event into ``Op``s (and ``LiveFact``s). Ignores what it does not know."""
+
+    def __init__(self) -> None:
+        self._agent_call: dict[str, str] = {}  # member interface -> call id, for a bare AgentComplete
+        self._numbered: set[str] = set()  # calls whose caller number is stored
+
+    def ops(self, event: Any) -> list[Op | LiveFact]:
+        if isinstance(event, ami.AgentComplete):
+            return self.ops_agent_complete(event)
+        if isinstance(event, FinalTranscript):
+            return [Op("add_segment", (event.call_id, event.leg, event.start, event.end, event.text, event.words))]
+        if isinstance(event, ami.AmiEvent):
+            return self._ami(event)
+        if _is_run_record(event):
+            return self._run(event)
+        return []
+
+    def _ami(self, e: ami.AmiEvent) -> list[Op | LiveFact]:
+        at = e.received
+        if isinstance(e, ami.ChannelEvent):
+            call = e.linkedid or e.uniqueid
+            if not call:
+                return []
+        else:
+            return []
+        out: list[Op | LiveFact] = []
+        if e.uniqueid == call and e.caller_id_num and call not in self._numbered:
+            # the caller's number is often set after Newchannel (Set(CALLERID) in the dialplan)
+            self._numbered.add(call)
+            number = {"caller_number": e.caller_id_num}
+            if e.caller_id_name:
+                number["caller_name"] = e.caller_id_name
+            out.append(Op("upsert_call", (call,), number))
+            if not isinstance(e, ami.Newchannel):
+                out.append(LiveFact({"type": "call.update", "call_id": call, **number}))
+        if isinstance(e, ami.Newchannel):
+            if e.uniqueid and e.uniqueid != call:
+                out.append(Op("link", (call, e.uniqueid, "uniqueid", e.channel)))
+                return out
+            fields: dict[str, Any] = {"started_at": at}
+            if e.caller_id_num:
+                fields["caller_number"] = e.caller_id_num
+            out.append(Op("upsert_call", (call,), {"started_at": at}))
+            out.append(Op("add_event", (call, "call.start", at), {"dedupe": f"ami/{call}/start"}))
+            out.append(LiveFact({"type": "call.start", "call_id": call, **fields}))
+        elif isinstance(e, ami.QueueCallerJoin):
+            out.append(Op("upsert_call", (call,), {"queue": e.queue, "queue_joined_at": at}))
+            out.append(Op("add_event", (call, "queue.join", at, {"queue": e.queue, "position": e.position}),
+                          {"dedupe": f"ami/{e.uniqueid}/join/{e.queue}/{at}"}))
+            out.append(LiveFact({"type": "call.update", "call_id": call, "queue": e.queue}))
+        elif isinstance(e, ami.QueueCallerAbandon):
+            out.append(Op("upsert_call", (call,), {"queue": e.queue, "queue_abandoned_at": at,
+                                                   "wait_seconds": float(e.hold_time), "outcome": "abandoned"}))
+            out.append(Op("add_event", (call, "queue.abandon", at, {"queue": e.queue, "wait": e.hold_time,
+                                                                    "position": e.position}),
+                          {"dedupe": f"ami/{e.uniqueid}/abandon/{e.queue}"}))
+        elif isinstance(e, ami.AgentCalled):
+            out.append(Op("add_event", (call, "agent.ring", at, {"queue": e.queue, "agent": e.member_name}),
+                          {"dedupe": f"ami/{e.uniqueid}/ring/{e.interface}/{at}"}))
+        elif isinstance(e, ami.AgentConnect):
+            self._agent_call[e.interface] = call
+            out.append(Op("upsert_call", (call,), {"queue": e.queue, "queue_answered_at": at, "answered_at": at,
+                                                   "agent": e.member_name, "wait_seconds": float(e.hold_time),
+                                                   "outcome": "answered"}))
+            out.append(Op("add_event", (call, "agent.connect", at, {"queue": e.queue, "agent": e.member_name,
+                                                                    "wait": e.hold_time}),
+                          {"dedupe": f"ami/{e.uniqueid}/connect/{e.queue}"}))
+            out.append(LiveFact({"type": "call.update", "call_id": call, "agent": e.member_name}))
+        elif isinstance(e, ami.Hangup):
+            if e.uniqueid == call:
+                self._numbered.discard(call)
+                out.append(Op("upsert_call", (call,), {"ended_at": at}))
+                out.append(Op("add_event", (call, "call.hangup", at, {"reason": e.cause_txt}),
+                              {"dedupe": f"ami/{call}/hangup"}))
+                out.append(LiveFact({"type": "call.end", "call_id": call}))
+        return out
+
+    def ops_agent_complete(self, e: ami.AgentComplete) -> list[Op | LiveFact]:
+        call = e.linkedid or e.uniqueid or self._agent_call.get(e.interface, "")
+        self._agent_call.pop(e.interface, None)
+        if not call:
+            return []
+        return [Op("add_event", (call, "agent.complete", e.received,
+                                 {"queue": e.queue, "agent": e.member_name, "talk": e.talk_time, "reason": e.reason}),
+                   {"dedupe": f"ami/{call}/complete/{e.interface}"})]
+
+    def _run(self, r: Any) -> list[Op | LiveFact]:
+        call = r.linkedid or r.uniqueid
+        if not call:
+            return []
+        out: list[Op | LiveFact] = []
+        if r.uniqueid and r.uniqueid != call:
+            out.append(Op("link", (call, r.uniqueid, "uniqueid", r.channel or None)))
+        fields: dict[str, Any] = {
+            "started_at": r.started,
+            "ivr_flow": r.flow,
+            "ivr_path": [v.node for v in r.path],
+            "ivr_inputs": [{"node": i.node, "kind": i.kind, "value": i.value} for i in r.inputs],
+            "ivr_outcome": r.outcome,
+        }
+        if getattr(r, "queue", ""):
+            fields["queue"] = r.queue
+        if r.outcome in IVR_OUTCOMES:
+            fields["outcome"] = IVR_OUTCOMES[r.outcome]
+        out.append(Op("upsert_call", (call,), fields))
+        key = f"ivr/{r.uniqueid or call}/{r.started}"
+        for n, v in enumerate(r.path):
+            out.append(Op("add_event", (call, "ivr.node", v.entered, {"node": v.node, "verb": v.verb, "result": v.result}),
+                          {"dedupe": f"{key}/node/{n}"}))
+        for n, i in enumerate(r.inputs):
+            out.append(Op("add_event", (call, "ivr.input", i.at, {"node": i.node, "kind": i.kind, "input": i.value}),
+                          {"dedupe": f"{key}/input/{n}"}))
+        out.append(Op("add_event", (call, "ivr.end", r.ended, {"node": r.end_node, "outcome": r.outcome}),
+                      {"dedupe": f"{key}/end"}))
+        out.append(LiveFact({"type": "call.update", "call_id": call, "ivr_path": fields["ivr_path"]}))
+        return out
+
+
+class StoreFeed:
+    """``handle(event)`` from the event loop: store writes are submitted, never awaited here.
+
+    ``store`` is an ``AsyncStore`` (writes go to its writer thread) or a plain ``Store`` (written
+    at once; for tools and tests). ``hub`` (optional) is the web page's ``LiveHub``.
+    """
+
+    def __init__(self, store: Any, hub: Any = None) -> None:
+        self.store = store
+        self.hub = hub
+        self.mapper = StoreMapper()
+        self.handled = 0
+
+    def handle(self, event: Any) -> None:
+        ops = self.mapper.ops(event)
+        if self.hub is not None and isinstance(event, PartialTranscript | FinalTranscript):
+            self.hub.publish(event)
+        for op in ops:
+            if isinstance(op, LiveFact):
+                if self.hub is not None:
+                    self.hub.publish(op.message)
+                continue
+            self._apply(op)
+        self.handled += 1
+
+    def link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> None:
+        self._apply(Op("link", (call_id, alias, kind, channel)))
+
+    def _apply(self, op: Op) -> None:
+        submit = getattr(self.store, "_submit", None)
+        target = getattr(self.store, "store", self.store)
+        if submit is not None:  # AsyncStore: run on its writer thread, in order
+            submit(op.method, getattr(target, op.method), *op.args, **op.kwargs)
+        else:
+            getattr(target, op.method)(*op.args, **op.kwargs)
