@@ -58,9 +58,11 @@ def test_session_recording(asterisk_fixtures, mode):
     assert setvar.result == 1 and verbose.result == 1
 
 
-def test_exec_audiosocket_recording(asterisk_fixtures):
+@pytest.mark.parametrize("mode", ["whole", "bytewise"])
+def test_exec_audiosocket_recording(asterisk_fixtures, mode):
     path = asterisk_fixtures / "fastagi_exec_audiosocket.txt"
-    items = _parse_all(asterisk_bytes(path))
+    data = asterisk_bytes(path)
+    items = _parse_all(data, [1] * len(data) if mode == "bytewise" else None)
     req = items[0]
     assert req.script == "intake" and req.context == "ivr-speech"
     assert req.callerid == "unknown" and req.masked_callerid == "unknown"

@@ -209,3 +209,13 @@ async def test_peer_not_reading_skips_ticks():
     for _ in range(5):
         session._tick()
     assert session.stats.stalled_out == 5 and writer.written == 0
+
+
+async def test_client_closing_with_hangup_message():
+    uid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0) as server:
+        client = AudioSocketClient("127.0.0.1", server.port, uid, pace=0, send_hangup=True, linger=0.05)
+        await client.stream(bytes(320 * 3))
+        session = await server.wait_session(uid, 1)
+        await session.wait_closed()
+    assert session.close_reason == "hangup message received" and server.stats["hangup_received"] == 1

@@ -138,3 +138,24 @@ async def test_flow_hangs_up_then_caller_side_reports_hangup():
         ("", "HANGUP"),
     ]
     assert server.stats["completed"] == 1
+
+
+async def test_audio_file_and_failed_audiosocket_connect(asterisk_fixtures, unused_tcp_port):
+    """EXEC AudioSocket to a port where nobody listens gives -1 (a command error in the flow)."""
+    from engine.asterisk.errors import AgiCommandError
+
+    seen: list[object] = []
+
+    async def flow(ch: AgiChannel) -> None:
+        try:
+            await ch.audiosocket(str(uuid_mod.uuid4()), f"127.0.0.1:{unused_tcp_port}")
+        except AgiCommandError as exc:
+            seen.append(exc)
+        await ch.verbose("went on")
+
+    async with AgiServer(port=0, hangup_grace=0.1) as server:
+        server.route("intake", flow)
+        caller = CallerScript(audio_file=str(asterisk_fixtures / "audiosocket_received.wav"))
+        result = await AgiClient("127.0.0.1", server.port, "intake", caller=caller).run()
+    assert len(seen) == 1 and "result=-1" in str(seen[0])
+    assert result.transcript[-1] == ('VERBOSE "went on" 1', "200 result=1")

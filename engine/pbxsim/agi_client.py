@@ -12,7 +12,7 @@ the socket (``hangup_style="eof"``). Every command and reply is kept in ``transc
 
 API (``hotline pbxsim`` wires this in)::
 
-    caller = CallerScript(dtmf=["2", "1234#"], hangup_at=None, audio=pcm_8k, audio_pace=1.0)
+    caller = CallerScript(dtmf=["2", "1234#"], hangup_at=None, audio_file="caller.wav", audio_pace=1.0)
     client = AgiClient("127.0.0.1", agi_port, "main_menu", caller=caller,
                        query="lang=zh", callerid="13800000001", calleridname="张三丰 市民")
     result = await client.run()      # ends when the engine closes the session (or timeout)
@@ -38,6 +38,7 @@ from engine.asterisk.agi_codec import (
     split_command,
     usage_reply,
 )
+from engine.asterisk.errors import AudioSocketError
 from engine.pbxsim.audiosocket_client import AudioSocketCallResult, AudioSocketClient
 
 MEDIA_COMMANDS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SAY DIGITS", "EXEC", "GET OPTION")
@@ -69,6 +70,7 @@ class CallerScript:
     hangup_style: str = "asterisk"  # "asterisk" | "eof" | "hangup_line"
     audio: bytes = b""  # caller's voice for EXEC AudioSocket (slin 8 kHz)
     audio_rate: int = 8000
+    audio_file: str = ""  # or a mono 16-bit WAV to stream instead (read at EXEC time)
     audio_pace: float = 1.0  # 1.0 real time; higher is faster; 0 as fast as possible
     audiosocket_linger: float = 2.0  # after the audio ends, wait this long for the server's hangup
     prompt_samples: int = 8000  # endpos reported for a prompt played to the end
@@ -317,8 +319,11 @@ class AgiClient:
                 pace=caller.audio_pace,
                 linger=caller.audiosocket_linger,
             )
-            call = await client.stream(caller.audio or bytes(320), caller.audio_rate)
-        except (ValueError, OSError, TimeoutError):
+            if caller.audio_file:
+                call = await client.stream_wav(caller.audio_file)
+            else:
+                call = await client.stream(caller.audio or bytes(320), caller.audio_rate)
+        except (ValueError, OSError, TimeoutError, AudioSocketError):
             return format_reply(-1)  # Asterisk: "Failed to connect to AudioSocket service"
         result.audiosocket.append(call)
         return format_reply(0)
