@@ -8,7 +8,8 @@ TOML keys: ``name``, ``interval_minutes`` (15, 30 or 60 typical), ``start`` ("HH
 ``sl_seconds``, ``service``, ``patience`` (distributions: a table ``{kind, mean, cv, values}``,
 a string ``"lognormal:300:0.8"`` or a number = exponential mean; ``patience = "none"`` for
 callers who never hang up), ``redial_prob``, ``redial_delay``, ``callback_threshold``,
-``callback_accept``, ``queue_capacity``, and ``intervals = [["HH:MM", calls_per_hour, agents],
+``callback_accept``, ``queue_capacity``, ``shape`` ("steps", the default, or "smooth": arrivals
+follow a curve through the interval rates), and ``intervals = [["HH:MM", calls_per_hour, agents],
 ...]``. CSV: a header ``start,calls_per_hour,agents`` then one row per interval (``#`` comments
 allowed); everything else takes the defaults below or command flags.
 """
@@ -22,15 +23,39 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
 from queueing.sim.scenario import Scenario
 
 BUILTIN = ("weekday",)
+SHAPES = ("steps", "smooth")
+SUBSTEPS = 10
 _KEYS = {
     "name", "interval_minutes", "start", "sl_seconds", "service", "patience", "redial_prob",
-    "redial_delay", "callback_threshold", "callback_accept", "queue_capacity", "intervals",
+    "redial_delay", "callback_threshold", "callback_accept", "queue_capacity", "intervals", "shape",
 }
+
+
+def smooth_rates(rates: tuple[float, ...], substeps: int = SUBSTEPS) -> tuple[float, ...]:
+    """A curve through the interval rates: linear between interval midpoints (the day wraps
+    around), then scaled inside each interval so its average is exactly the interval's rate.
+
+    Why: real arrivals change continuously; within the half hour after the evening peak more
+    calls come at its start than at its end, which is what staffing by interval averages misses.
+    """
+    r = np.asarray(rates, dtype=np.float64)
+    n = r.size
+    mids = np.arange(-1, n + 1) + 0.5
+    vals = np.concatenate(([r[-1]], r, [r[0]]))
+    t = (np.arange(n * substeps) + 0.5) / substeps
+    fine = np.interp(t, mids, vals).reshape(n, substeps)
+    means = fine.mean(axis=1)
+    scale = np.divide(r, means, out=np.zeros(n), where=means > 0)
+    fine = fine * scale[:, None]
+    fine[means <= 0] = r[means <= 0, None]
+    return tuple(fine.ravel().tolist())
 
 
 @dataclass(frozen=True)
@@ -50,7 +75,12 @@ class Profile:
     callback_threshold: float | None = None
     callback_accept: float = 1.0
     queue_capacity: int | None = None
+    shape: str = "steps"  # "steps": constant rate per interval; "smooth": a curve through the intervals
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ScenarioError(f"{self.source or self.name}: shape must be one of {', '.join(SHAPES)}, got {self.shape!r}")
 
     @property
     def interval_seconds(self) -> float:
@@ -60,6 +90,13 @@ class Profile:
     def rates(self) -> tuple[float, ...]:
         """Calls per second per interval."""
         return tuple(c / 3600.0 for c in self.calls_per_hour)
+
+    @property
+    def arrival_rates(self) -> tuple[float, ...] | None:
+        """Calls per second in SUBSTEPS steps per interval for ``shape = "smooth"``, else None."""
+        if self.shape == "steps":
+            return None
+        return smooth_rates(self.rates)
 
     def labels(self) -> list[str]:
         out = []
@@ -78,6 +115,7 @@ class Profile:
             redial_prob=self.redial_prob, redial_delay=self.redial_delay,
             callback_threshold=self.callback_threshold, callback_accept=self.callback_accept,
             queue_capacity=self.queue_capacity, start_seconds=self.start_seconds, name=self.name,
+            arrival_rates=self.arrival_rates,
         )
         kw.update(overrides)
         return Scenario(**kw)
@@ -156,6 +194,8 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
         kw["callback_threshold"] = float(data["callback_threshold"])
     if "queue_capacity" in data:
         kw["queue_capacity"] = int(data["queue_capacity"])
+    if "shape" in data:
+        kw["shape"] = str(data["shape"])
     if "redial_delay" in data:
         kw["redial_delay"] = _dist(data["redial_delay"], f"{source}: redial_delay")
     profile = Profile(

@@ -79,10 +79,13 @@ def run_replication(
     scenario: Scenario, rng: np.random.Generator, *, jit: bool = True, keep_records: bool = False
 ) -> Replication:
     """One replication of ``scenario`` with random numbers from ``rng`` (consumed in a fixed order)."""
-    rates = np.asarray(scenario.rates, dtype=np.float64)
     agents = np.asarray(scenario.agents, dtype=np.int64)
     length = float(scenario.interval_seconds)
-    arrivals = draw_arrivals(rng, rates, length)
+    if scenario.arrival_rates is None:
+        arrivals = draw_arrivals(rng, np.asarray(scenario.rates, dtype=np.float64), length)
+    else:
+        fine = np.asarray(scenario.arrival_rates, dtype=np.float64)
+        arrivals = draw_arrivals(rng, fine, length * agents.size / fine.size)
     n = arrivals.size
     p = scenario.redial_prob
     extra = int(n * p / (1.0 - p) * 1.5) + 100 if p > 0 else 0

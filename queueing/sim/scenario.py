@@ -24,7 +24,9 @@ class Scenario:
     and is called back at its turn. ``queue_capacity``: callers allowed to wait on the line
     (more get a busy signal). ``warmup_intervals`` are simulated but left out of the results.
     ``batch_means``: the intervals are batches of one stationary run (confidence intervals from
-    batch means when there is a single replication).
+    batch means when there is a single replication). ``arrival_rates``: optional finer
+    piecewise-constant rates (k equal steps per interval, averaging to ``rates``) so arrivals can
+    follow a smooth curve while the roster and the results stay per interval.
     """
 
     rates: tuple[float, ...]
@@ -42,6 +44,7 @@ class Scenario:
     start_seconds: float = 0.0  # clock time of the first interval, for labels (e.g. 0 = midnight)
     batch_means: bool = False
     name: str = ""
+    arrival_rates: tuple[float, ...] | None = None  # finer steps inside the intervals (see below)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rates", tuple(float(r) for r in self.rates))
@@ -73,6 +76,18 @@ class Scenario:
         if self.queue_capacity is not None and (int(self.queue_capacity) != self.queue_capacity
                                                 or self.queue_capacity < 0):
             raise ScenarioError(f"queue capacity must be a whole number >= 0, got {self.queue_capacity!r}")
+        if self.arrival_rates is not None:
+            fine = tuple(float(r) for r in self.arrival_rates)
+            object.__setattr__(self, "arrival_rates", fine)
+            k = len(fine) // len(self.rates)
+            if k < 1 or k * len(self.rates) != len(fine) or any(not (math.isfinite(r) and r >= 0) for r in fine):
+                raise ScenarioError(
+                    f"arrival_rates must hold k >= 1 rates >= 0 per interval ({len(fine)} for {len(self.rates)} intervals)"
+                )
+            for i, r in enumerate(self.rates):
+                mean = sum(fine[i * k:(i + 1) * k]) / k
+                if abs(mean - r) > 1e-9 * max(1.0, r):
+                    raise ScenarioError(f"interval {i}: arrival_rates average {mean!r}, not the interval rate {r!r}")
         if not (0 <= self.warmup_intervals < len(self.rates)):
             raise ScenarioError(
                 f"warm-up must leave at least one interval: {self.warmup_intervals} of {len(self.rates)}"
