@@ -143,6 +143,13 @@ async def _realtime(sessions: int, seconds: float) -> None:
         gaps += [b - a for a, b in zip(ts, ts[1:], strict=False)]
     gaps.sort()
     need = sessions * 50
+    durations = sorted(r.duration for r in results)
+    print(f"AudioSocket real time: {sessions} sessions x {seconds:.0f} s, wall {wall:.2f} s "
+          f"(connects spread over the start; each caller's stream took median {statistics.median(durations):.2f} s, "
+          f"max {durations[-1]:.2f} s)")
+    print(f"  CPU (server + {sessions} simulated callers, one process): {cpu:.2f} s = "
+          f"{cpu / (sessions * seconds) * 1000:.1f} ms per call-second -> about "
+          f"{sessions * seconds / cpu:.0f} concurrent calls per core, callers included")
     per_in = [s.stats.frames_in / r.duration for s, r in zip(recent, results, strict=True)]
     per_out = [len(r.audio_messages()) / r.duration for r in results]
     print(f"  per call: server received {statistics.median(per_in):.1f} frames/s, callers got "
