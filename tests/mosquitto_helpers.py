@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+import aiomqtt
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -67,3 +71,44 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class Collector:
+    """Subscribes to the whole tree and keeps what arrives."""
+
+    def __init__(self, port: int, topic: str = "hotline/#", *, client_id: str | None = None, clean: bool = True):
+        self.port = port
+        self.topic = topic
+        self.client_id = client_id
+        self.clean = clean
+        self.messages: list[aiomqtt.Message] = []
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def __aenter__(self):
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 5)
+        return self
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, aiomqtt.MqttError):
+            pass
+
+    async def _run(self):
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier=self.client_id, clean_session=self.clean) as c:
+            await c.subscribe(self.topic, qos=1)
+            self._ready.set()
+            async for m in c.messages:
+                self.messages.append(m)
+
+    async def wait_for(self, n: int, timeout: float = 5.0) -> list[aiomqtt.Message]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.messages) < n and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        return self.messages
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(m.payload) for m in self.messages]

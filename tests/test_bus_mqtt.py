@@ -6,14 +6,13 @@ import asyncio
 import json
 import logging
 
-import aiomqtt
 import pytest
 
 from engine.bus import MqttPublisher, NullPublisher, Topics, bus_from_config, mask_number
 from engine.bus.payloads import build_payload, mask_text
 from engine.bus.topics import segment, unsegment
 from engine.config import Config
-from tests.mosquitto_helpers import Mosquitto, free_port
+from tests.mosquitto_helpers import Collector, Mosquitto, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,47 +23,6 @@ def broker(tmp_path):
     b.start()
     yield b
     b.stop()
-
-
-class Collector:
-    """Subscribes to the whole tree and keeps what arrives."""
-
-    def __init__(self, port: int, topic: str = "hotline/#", *, client_id: str | None = None, clean: bool = True):
-        self.port = port
-        self.topic = topic
-        self.client_id = client_id
-        self.clean = clean
-        self.messages: list[aiomqtt.Message] = []
-        self._task: asyncio.Task | None = None
-        self._ready = asyncio.Event()
-
-    async def __aenter__(self):
-        self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self._ready.wait(), 5)
-        return self
-
-    async def __aexit__(self, *exc):
-        self._task.cancel()
-        try:
-            await self._task
-        except (asyncio.CancelledError, aiomqtt.MqttError):
-            pass
-
-    async def _run(self):
-        async with aiomqtt.Client("127.0.0.1", self.port, identifier=self.client_id, clean_session=self.clean) as c:
-            await c.subscribe(self.topic, qos=1)
-            self._ready.set()
-            async for m in c.messages:
-                self.messages.append(m)
-
-    async def wait_for(self, n: int, timeout: float = 5.0) -> list[aiomqtt.Message]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.messages) < n and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
-        return self.messages
-
-    def payloads(self) -> list[dict]:
-        return [json.loads(m.payload) for m in self.messages]
 
 
 def test_topics_escape_levels_and_wildcards():

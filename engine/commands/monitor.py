@@ -163,8 +163,10 @@ def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
 
 def _monitor_from(args: argparse.Namespace, cfg: Any) -> Any:
     from queueing.monitor import QueueMonitor
+    from queueing.surge import SurgeDetector
 
     return QueueMonitor(
+        surge=SurgeDetector(),
         sl_seconds=args.sl,
         default_sl_seconds=cfg.queueing.sl_seconds,
         interval_minutes=args.interval or cfg.queueing.interval_minutes,
@@ -247,8 +249,20 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
     await client.connect()
     await bus.start()
     stream = client.events()
+
+    def handle(facts: list[Any]) -> None:
+        for fact in facts:
+            if isinstance(fact, SurgeDetected):
+                bus.alert(fact.as_dict(), fact.at)
+                print(f"ALERT surge in {fact.queue}: {fact.offered} calls in {fact.interval_label} "
+                      f"(usual {fact.baseline_median:g})", file=sys.stderr)
+            elif isinstance(fact, AgentStateChanged):
+                agent = monitor.board.agents.get(fact.interface)
+                if agent is not None:
+                    bus.agent_state(fact.interface, agent.view(fact.at), fact.at)
+
     try:
-        monitor.feed(await client.queue_status(), time.time())
+        handle(monitor.feed(await client.queue_status(), time.time()))
         if args.once:
             _print_views(monitor.views(time.time(), intervals=args.intervals), args.json)
             return 0
@@ -265,17 +279,9 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
             try:
                 event = await stream.get(timeout=max(next_refresh - time.time(), 0.05))
             except TimeoutError:
-                monitor.board.tick(time.time())
+                handle(monitor.board.tick(time.time()))
                 continue
-            for fact in monitor.feed(event, time.time()):
-                if isinstance(fact, SurgeDetected):
-                    bus.alert(fact.as_dict(), fact.at)
-                    print(f"ALERT surge in {fact.queue}: {fact.offered} calls in {fact.interval_label} "
-                          f"(usual {fact.baseline_median:g})", file=sys.stderr)
-                elif isinstance(fact, AgentStateChanged):
-                    agent = monitor.board.agents.get(fact.interface)
-                    if agent is not None:
-                        bus.agent_state(fact.interface, agent.view(fact.at), fact.at)
+            handle(monitor.feed(event, time.time()))
     except asyncio.CancelledError:
         return 130
     finally:
