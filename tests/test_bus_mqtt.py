@@ -42,12 +42,12 @@ def test_payload_envelope_and_masking():
         "nested": {"caller_number": "13800000001"}, "text": "我的电话是13912345678谢谢", "uniqueid": "1795881255.252",
     })
     assert p["schema"] == 1 and p["kind"] == "call_event" and p["site"] == "east" and p["ts"] == 100.25
-    assert p["caller"] == "139******78" and p["nested"]["caller_number"] == "138******01"
+    assert p["caller"] == "139****5678" and p["nested"]["caller_number"] == "138****0001"
     assert p["CallerIDName"].startswith("张") and "三丰" not in p["CallerIDName"]
     assert "13912345678" not in json.dumps(p, ensure_ascii=False)
     assert p["uniqueid"] == "1795881255.252"  # ids are not personal data
-    assert mask_number("<unknown>") == "<unknown>" and mask_number("1001") == "****"
-    assert mask_text("ID 11010519491231002X ok") == "ID 110" + "*" * 13 + "2X ok"
+    assert mask_number("<unknown>") == "<unknown>" and mask_number("1001") == "1001"  # extensions stay
+    assert mask_text("ID 11010519491231002X ok") == "ID 110***********002X ok"
     with pytest.raises(ValueError):
         build_payload("x", "s", 0, {"schema": 2})
 
@@ -85,7 +85,7 @@ async def test_every_kind_arrives_with_qos_retain_and_schema(broker):
     assert by_kind["transcript_partial"].qos == 0
     assert all(by_kind[k].qos == 1 for k in ("transcript_final", "alert", "call_event", "queue_snapshot"))
     snap = json.loads(by_kind["queue_snapshot"].payload)
-    assert snap["schema"] == 1 and snap["waiting"][0]["caller"] == "139******01"
+    assert snap["schema"] == 1 and snap["waiting"][0]["caller"] == "139****0001"
     assert b"13900000000" not in by_kind["call_event"].payload
     assert json.loads(by_kind["transcript_final"].payload)["text"] == "路灯坏了"
     # a late subscriber gets the retained states, and only those

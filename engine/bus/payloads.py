@@ -3,8 +3,9 @@
 Every payload carries ``schema`` (an integer bumped on incompatible change), ``kind`` (what
 the message is), ``site`` and ``ts`` (seconds since the epoch, passed in by the caller, never
 read from a clock here). Caller numbers and names are masked before anything leaves the
-process, whatever key the producer used; long digit runs inside free text (a caller reading
-out a phone or ID number) are masked as well.
+process, whatever key the producer used; phone and ID numbers inside free text (a caller
+reading out a number) are masked as well. The masking rules are the project's
+(:mod:`engine.privacy`), so the bus shows what the supervisor page shows.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import dataclasses
 import enum
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
+
+from engine import privacy as _privacy
 
 SCHEMA_VERSION = 1
 
@@ -34,31 +36,20 @@ _NUMBER_KEYS = {
 }
 _NAME_KEYS = {"caller_name", "calleridname", "connectedlinename", "destcalleridname", "destconnectedlinename"}
 _TEXT_KEYS = {"text", "partial", "transcript"}
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{6,}[0-9Xx]?(?![0-9A-Za-z])")
-_UNKNOWN = {"", "<unknown>", "unknown", "anonymous"}
 
 
 def mask_number(number: str) -> str:
-    """``13912345678`` -> ``139******78``; short numbers are masked whole."""
-    text = str(number)
-    if text.strip().lower() in _UNKNOWN:
-        return text
-    if len(text) < 7:
-        return "*" * len(text)
-    return text[:3] + "*" * (len(text) - 5) + text[-2:]
+    """A caller number as shown anywhere in the project (``engine.privacy``): ``139****5678``."""
+    return _privacy.mask_number(str(number)) or ""
 
 
 def mask_name(name: str) -> str:
-    """``张三丰 市民`` -> ``张****``: the first character only."""
-    text = str(name)
-    if text.strip().lower() in _UNKNOWN:
-        return text
-    return text[:1] + "*" * max(len(text) - 1, 0)
+    return _privacy.mask_name(str(name)) or ""
 
 
 def mask_text(text: str) -> str:
-    """Digit runs of six or more (phone, ID numbers) inside free text."""
-    return _DIGIT_RUN.sub(lambda m: mask_number(m.group(0)), text)
+    """Phone and ID-card numbers inside free text (a caller reading out a number)."""
+    return _privacy.mask_text(text)
 
 
 def _plain(value: Any) -> Any:
