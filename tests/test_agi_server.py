@@ -300,8 +300,8 @@ async def test_unknown_route_bad_header_and_stop_closes_sessions():
         assert await asyncio.wait_for(r2.read(), 5) == b""
         r3, w3 = await _connect(server)
         await _expect(r3, b"WAIT FOR DIGIT -1\n")
-    # leaving the context stops the server: the waiting flow sees a hangup, not a hang
-    await asyncio.wait_for(rec.done.wait(), 5)
+    # leaving the context stops the server: the waiting flow saw a hangup and ended before stop returned
+    assert rec.done.is_set()
     assert isinstance(rec.outcome, AgiHangup)
     assert server.stats["no_route"] == 1 and server.stats["bad_header"] == 1
     for w in (w1, w2, w3):

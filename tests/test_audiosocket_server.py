@@ -219,3 +219,9 @@ async def test_client_closing_with_hangup_message():
         session = await server.wait_session(uid, 1)
         await session.wait_closed()
     assert session.close_reason == "hangup message received" and server.stats["hangup_received"] == 1
+
+
+async def test_target_for_exec_audiosocket():
+    async with AudioSocketServer(port=0) as server:
+        assert server.target == f"127.0.0.1:{server.port}"
+    assert AudioSocketServer(advertise="10.0.0.5:9092").target == "10.0.0.5:9092"

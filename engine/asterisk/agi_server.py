@@ -116,6 +116,7 @@ class AgiServer:
         self._app: fast_agi.Application | None = None
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._conn_tasks: set[asyncio.Task[None]] = set()
         self.stats: dict[str, int] = {
             "sessions": 0,
             "completed": 0,
@@ -185,6 +186,9 @@ class AgiServer:
         assert self._app is not None
         self.stats["sessions"] += 1
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._conn_tasks.add(task)
         guard = _HeaderGuard(reader, self._header_timeout)
         try:
             try:
@@ -206,6 +210,8 @@ class AgiServer:
             log.info("FastAGI connection lost: %s", exc.__class__.__name__)
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._conn_tasks.discard(task)
             writer.close()
             try:
                 await writer.wait_closed()
@@ -228,13 +234,22 @@ class AgiServer:
             self._port = self._server.sockets[0].getsockname()[1]
         return self._port
 
-    async def stop(self) -> None:
-        """Stop listening and close open sessions (their flows see AgiHangup)."""
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop listening and close open sessions: their flows see AgiHangup and get ``grace``
+        seconds to finish; flows still running after that are cancelled."""
         if self._server is None:
             return
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+        pending = set(self._conn_tasks)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("FastAGI stop: %d flows did not end within %.1f s; cancelled", len(late), grace)
+                await asyncio.wait(late, timeout=1.0)
         await self._server.wait_closed()
         self._server = None
 

@@ -290,11 +290,13 @@ class AudioSocketServer:
         out_rate: int = 8000,
         frame_ms: int = FRAME_MS,
         keep_closed: int = 256,
+        advertise: str = "",
     ) -> None:
         if out_rate not in RATE_KINDS:
             raise ValueError(f"out_rate {out_rate} is not an AudioSocket rate")
         self.on_session = on_session
         self.host = host
+        self.advertise = advertise
         self._port = port
         self._max_queued = max_queued_frames
         self._max_payload = max_payload
@@ -353,6 +355,12 @@ class AudioSocketServer:
             self._port = self._server.sockets[0].getsockname()[1]
         return self._port
 
+    @property
+    def target(self) -> str:
+        """``host:port`` for ``EXEC AudioSocket "<uuid>,host:port"``: ``advertise`` when set
+        (config ``audiosocket.advertise``, e.g. when listening on 0.0.0.0), else host and bound port."""
+        return self.advertise or f"{self.host}:{self.port}"
+
     async def stop(self) -> None:
         if self._server is None:
             return
@@ -402,6 +410,10 @@ class AudioSocketServer:
             reader, writer, max_queued_frames=self._max_queued, out_rate=self._out_rate, frame_ms=self._frame_ms
         )
         self._connections.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         session._tick()  # silence from the first moment; then every tick of the server's clock
         codec = AudioSocketCodec(max_payload=self._max_payload)
         try:
