@@ -173,3 +173,30 @@ async def test_retained_state_is_republished_after_broker_loses_it(broker):
         assert states["hotline/s1/agents/a1"]["reason"] == "break"
     finally:
         await bus.close()
+
+
+class FakeBus:
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self.calls.append((name, a, k))
+
+
+def test_bridge_maps_ami_and_transcript_events_to_topics():
+    from engine.bus.bridge import publish_event
+    from engine.events.ami import AgentComplete, Newchannel, QueueCallerJoin
+    from engine.events.speech import FinalTranscript, PartialTranscript, Word
+
+    bus = FakeBus()
+    assert publish_event(bus, QueueCallerJoin(queue="q", uniqueid="u1", linkedid="l1", caller_id_num="13912345678",
+                                              position=1, count=1, received=5.0))
+    assert not publish_event(bus, AgentComplete(queue="q", interface="PJSIP/1", hold_time=3, talk_time=9, received=6.0))
+    assert publish_event(bus, PartialTranscript("l1", "caller", 0.5, "路灯"), 7.0)
+    assert publish_event(bus, FinalTranscript("l1", "caller", 0.5, 1.5, "路灯坏了", (Word("路灯", 0.5, 1.0, 0.9),)), 8.0)
+    assert not publish_event(bus, Newchannel(received=1.0))
+    names = [c[0] for c in bus.calls]
+    assert names == ["call_event", "transcript_partial", "transcript_final"]  # AgentComplete without ids: skipped
+    (_, (call, data, now), _) = bus.calls[0]
+    assert call == "l1" and now == 5.0 and data["event"] == "QueueCallerJoin" and data["caller"] == "13912345678"
+    assert bus.calls[2][1][1]["words"][0]["word"] == "路灯"

@@ -96,6 +96,9 @@ async def test_live_monitor_publishes_snapshots_agent_states_to_mqtt(tmp_path, m
             assert await task == 130
         assert snap["schema"] == 1 and snap["site"] == "east" and snap["offered"] == 1 and snap["answered"] == 1
         assert paused["reason"] == "break"
+        joins = [json.loads(m.payload) for m in sub.messages if str(m.topic).endswith("/events")]
+        assert any(j["event"] == "QueueCallerJoin" and j["caller"] == "139****5678" for j in joins)
+        assert any(j["event"] == "AgentConnect" and j["queue"] == "citizen" for j in joins)
         assert not any(b"13912345678" in m.payload for m in sub.messages)
         assert json.loads(capsys.readouterr().out.splitlines()[-1])[0]["queue"] in ("citizen", "evening")
     finally:

@@ -239,6 +239,7 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
 
     from engine.asterisk.ami_client import AmiClient
     from engine.bus import bus_from_config
+    from engine.bus.bridge import publish_event
     from queueing.monitor import AgentStateChanged, SurgeDetected
 
     host, port, user, secret = ami_target(args, cfg)
@@ -281,6 +282,7 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
             except TimeoutError:
                 handle(monitor.board.tick(time.time()))
                 continue
+            publish_event(bus, event, time.time())
             handle(monitor.feed(event, time.time()))
     except asyncio.CancelledError:
         return 130
