@@ -112,7 +112,7 @@ def effective_rates(profile: Profile, method: str, *, points: int = 30, draws: i
         for i, t0 in enumerate(starts):
             t = t0 + (np.arange(points) + 0.5) * length / points
             m = (lam(t)[:, None] - lam(t[:, None] - s[None, :])).mean(axis=1)
-            out[i] = m.mean() / aht
+            out[i] = m.mean() / s.mean()  # the sample mean, so a flat day gives back its rate
         return out
     raise ScenarioError(f"unknown staffing method {method!r}; use one of {', '.join(METHODS)}")
 

@@ -1,0 +1,69 @@
+"""``hotline simulate``: stationary and profile runs, JSON keys, plot, profile files, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.cli import main
+
+ERLANG_KEYS = ("p_wait", "p_abandon", "mean_wait", "asa", "service_level", "occupancy")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stationary_json_has_erlang_keys_and_counts(capsys) -> None:
+    code, out, _ = run(capsys, "simulate", "--rate", "0.5", "--aht", "180", "--agents", "95", "--patience", "300",
+                       "--hours", "100", "--seed", "1", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in (*ERLANG_KEYS, "calls", "answered", "abandoned"):
+        assert key in data and data[key] is not None
+    assert data["calls"] == data["answered"] + data["abandoned"]
+    assert data["ci_method"] == "batch means" and data["erlang"]["model"] == "erlang_a"
+    assert abs(data["service_level"] - data["erlang"]["service_level"]) < 4 * data["service_level_ci95"]
+    assert "offered" in data["service_level_definitions"]["service_level"]
+    code2, out2, _ = run(capsys, "simulate", "--rate", "0.5", "--aht", "180", "--agents", "95", "--patience", "300",
+                         "--hours", "100", "--seed", "1", "--json")
+    assert json.loads(out2)["service_level"] == data["service_level"]  # same seed, same result
+
+
+def test_profile_run_with_plot(capsys, tmp_path: Path) -> None:
+    png = tmp_path / "day.png"
+    code, out, _ = run(capsys, "simulate", "--profile", "weekday", "--replications", "3", "--plot", str(png))
+    assert code == 0
+    assert "19:30" in out and "answered within 20 s / offered" in out and "Whole day" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    code, out, _ = run(capsys, "simulate", "--profile", "weekday", "--replications", "2", "--json")
+    data = json.loads(out)
+    assert len(data["intervals"]) == 48 and data["intervals"][39]["time"] == "19:30"
+    for key in (*ERLANG_KEYS, "calls", "answered", "abandoned"):
+        assert key in data
+
+
+def test_csv_profile_and_flag_overrides(capsys, tmp_path: Path) -> None:
+    csv = tmp_path / "evening.csv"
+    csv.write_text("# evening only\nstart,calls_per_hour,agents\n18:00,600,50\n18:30,700,55\n19:00,500,45\n")
+    code, out, _ = run(capsys, "simulate", "--profile", str(csv), "--aht", "240", "--patience", "200",
+                       "--replications", "4", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [r["time"] for r in data["intervals"]] == ["18:00", "18:30", "19:00"]
+    assert data["service"].startswith("exponential(mean 240")
+
+
+def test_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "simulate", "--rate", "1", "--aht", "100", "--agents", "50")
+    assert code == 2 and "grows without bound" in err
+    code, _, err = run(capsys, "simulate", "--profile", str(tmp_path / "nope.toml"))
+    assert code == 2 and "not found" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("start,calls_per_hour,agents\n18:00,600,50\n18:45,700,55\n19:00,500,45\n")
+    code, _, err = run(capsys, "simulate", "--profile", str(bad))
+    assert code == 2 and "equally spaced" in err
+    code, _, err = run(capsys, "simulate", "--rate", "0.1")
+    assert code == 2 and "--agents" in err
