@@ -7,6 +7,7 @@ highlighted as the audio plays. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TOKEN = "browser-test-token"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+async def wait_for_js(page, expression: str, timeout: float = 15.0) -> None:
+    """Poll a JS expression from Python: page.wait_for_function would need eval, which the page's
+    Content-Security-Policy (rightly) forbids."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await page.evaluate(f"() => Boolean({expression})"):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(120)
@@ -59,7 +71,7 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             assert "139****5678" in body and "13912345678" not in body
 
             # a live call appears with its partial transcript as it is heard
-            await page.wait_for_function("document.getElementById('live-state').textContent === 'connected'")
+            await wait_for_js(page, "document.getElementById('live-state').textContent === 'connected'")
             hub.publish({"type": "call.start", "call_id": "live-9", "caller_number": "13712345678", "queue": "citizen"})
             hub.publish(PartialTranscript("live-9", "caller", 2.0, "我想投诉楼下噪音"))
             card = page.locator(".live-card", has_text="我想投诉楼下噪音")
@@ -84,23 +96,31 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             assert await page.locator("#live-badge").is_hidden()  # a finished call is not live
             assert await page.locator("#ivr .chip").all_inner_texts() == ["welcome", "main_menu", "intake", "queue_citizen"]
             assert "null" not in await page.inner_text("#summary")
-            await page.wait_for_function("document.getElementById('player').readyState >= 1")
+            await wait_for_js(page, "document.getElementById('player').readyState >= 1")
             before = await page.evaluate("document.getElementById('player').currentTime")
 
             # click the caller's English line: the player jumps to it (call time 45.5 s, audio starts at 44 s)
             line = page.locator("#timeline li.speech", has_text="broken street light")
-            await line.click()
-            await page.wait_for_function(
+            await line.locator(".stamp").click()  # the line itself (its words seek to each word)
+            await wait_for_js(page, 
                 "Math.abs(document.getElementById('player').currentTime - 1.5) < 0.35"
             )
             after = await page.evaluate("document.getElementById('player').currentTime")
             assert abs(after - before) > 1.0
             assert "current" in (await line.get_attribute("class") or "")
+            # word timings: the word being spoken is highlighted too, and a word can be clicked
+            await wait_for_js(page, "document.querySelector('#timeline li.current .word.current') !== null")
+            word = line.locator(".word", has_text="Main")
+            await word.click()
+            t_main = float(await word.get_attribute("data-t"))
+            await wait_for_js(page, 
+                f"Math.abs(document.getElementById('player').currentTime - {t_main - AUDIO_OFFSET}) < 0.35"
+            )
 
             # as the audio plays on, the highlight follows it (seek to inside the agent's next line)
             await page.evaluate(f"(() => {{ const p = document.getElementById('player'); p.pause(); p.currentTime = {51.0 - AUDIO_OFFSET}; }})()")
             agent_line = page.locator("#timeline li.speech", has_text="请问路灯具体")
-            await page.wait_for_function(
+            await wait_for_js(page, 
                 "document.querySelector('#timeline li.current') && document.querySelector('#timeline li.current').textContent.includes('请问路灯具体')"
             )
             assert "current" in (await agent_line.get_attribute("class") or "")

@@ -29,6 +29,18 @@ MAIN_SEGMENTS = (
 )
 
 
+def _words(text: str, start: float, end: float) -> list[dict[str, float | str]]:
+    """Word timings spread over the segment by length (what a recogniser's word list looks like)."""
+    words = text.split()
+    total = sum(len(w) + 1 for w in words)
+    out, t = [], start
+    for w in words:
+        d = (end - start) * (len(w) + 1) / total
+        out.append({"word": w, "start": round(t, 2), "end": round(t + d, 2), "conf": 0.9})
+        t += d
+    return out
+
+
 def make_sample_audio(fixtures: Path, out: Path) -> Path:
     """A mixed recording: silence, the caller's fixture WAV, silence, the spy fixture WAV, silence."""
     parts: list[bytes] = []
@@ -88,7 +100,7 @@ def seed_sample_calls(store: Store, audio: Path | None = None, *, start: float =
         ended_at=t0 + 59.0,
     )
     for leg, s, e, text in MAIN_SEGMENTS:
-        store.add_segment(cid, leg, s, e, text)
+        store.add_segment(cid, leg, s, e, text, words=_words(text, s, e) if text.isascii() else ())
     if audio is not None:
         store.add_audio(cid, "mixed", audio, offset=AUDIO_OFFSET)
 

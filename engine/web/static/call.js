@@ -48,19 +48,48 @@ function seek(t) {
   highlight(t);
 }
 
+function highlightWord(t) {
+  const words = current ? [...current.node.querySelectorAll(".word")] : [];
+  let on = null;  // the last word started by t, while it lasts
+  for (const w of words) if (parseFloat(w.dataset.t) <= t + 0.02) on = w;
+  if (on && t > parseFloat(on.dataset.end) + 0.3) on = null;
+  for (const w of words) w.classList.toggle("current", w === on);
+}
+
 function highlight(t) {
+  highlightWord(t);
   let found = null;
   for (const l of lines) {
     if (l.t <= t + 0.05 && t < Math.max(l.end, l.t + 0.3)) found = l;
   }
   if (found === current) return;
-  if (current) current.node.classList.remove("current");
+  if (current) {
+    current.node.classList.remove("current");
+    for (const w of current.node.querySelectorAll(".word.current")) w.classList.remove("current");
+  }
   current = found;
   if (current) {
     current.node.classList.add("current");
+    highlightWord(t);
     const r = current.node.getBoundingClientRect();
     if (r.top < 120 || r.bottom > window.innerHeight) current.node.scrollIntoView({ block: "center", behavior: "smooth" });
   }
+}
+
+const LATIN = /[A-Za-z0-9]/;
+
+/* the text, or its words as spans (so the word being spoken can be highlighted and clicked) */
+function speechText(item) {
+  const words = (item.words || []).filter((w) => typeof w.start === "number");
+  if (!words.length) return [item.text];
+  const out = [];
+  words.forEach((w, i) => {
+    if (i && (LATIN.test(words[i - 1].word.slice(-1)) || LATIN.test(w.word.charAt(0)))) out.push(" ");
+    const span = H.el("span", { class: "word", dataset: { t: w.start, end: w.end ?? w.start } }, w.word);
+    span.addEventListener("click", (ev) => { ev.stopPropagation(); seek(w.start); });
+    out.push(span);
+  });
+  return out;
 }
 
 function speechLine(item) {
@@ -71,7 +100,7 @@ function speechLine(item) {
     H.el("span", { class: "stamp" }, H.clock(item.t)),
     H.el("div", { class: "bubble" },
       H.el("span", { class: `leg ${item.leg}` }, H.legName(item.leg)),
-      H.el("span", { class: "text" }, item.text)));
+      H.el("span", { class: "text" }, speechText(item))));
   node.addEventListener("click", () => seek(item.t));
   node.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); seek(item.t); } });
   lines.push({ t: item.t, end: item.end ?? item.t, node });
