@@ -102,7 +102,7 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             # click the caller's English line: the player jumps to it (call time 45.5 s, audio starts at 44 s)
             line = page.locator("#timeline li.speech", has_text="broken street light")
             await line.locator(".stamp").click()  # the line itself (its words seek to each word)
-            await wait_for_js(page, 
+            await wait_for_js(page,
                 "Math.abs(document.getElementById('player').currentTime - 1.5) < 0.35"
             )
             after = await page.evaluate("document.getElementById('player').currentTime")
@@ -113,14 +113,14 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             word = line.locator(".word", has_text="Main")
             await word.click()
             t_main = float(await word.get_attribute("data-t"))
-            await wait_for_js(page, 
+            await wait_for_js(page,
                 f"Math.abs(document.getElementById('player').currentTime - {t_main - AUDIO_OFFSET}) < 0.35"
             )
 
             # as the audio plays on, the highlight follows it (seek to inside the agent's next line)
             await page.evaluate(f"(() => {{ const p = document.getElementById('player'); p.pause(); p.currentTime = {51.0 - AUDIO_OFFSET}; }})()")
             agent_line = page.locator("#timeline li.speech", has_text="请问路灯具体")
-            await wait_for_js(page, 
+            await wait_for_js(page,
                 "document.querySelector('#timeline li.current') && document.querySelector('#timeline li.current').textContent.includes('请问路灯具体')"
             )
             assert "current" in (await agent_line.get_attribute("class") or "")
