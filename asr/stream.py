@@ -59,6 +59,7 @@ class StreamSettings:
     trailing_silence: float = 0.300  # seconds of silence that end an utterance
     barge_in: float = 0.200  # seconds of speech during a prompt before BargeIn
     preroll: float = 0.300  # seconds of audio before the utterance start given to Vosk
+    tail: float = 0.100  # seconds of the trailing silence given to Vosk (the rest is only waited for)
     partial_interval: float = 0.5  # seconds of decoded audio between partial results; 0 turns them off
     max_utterance: float = 30.0  # force a final (and go on) when one utterance runs this long
     gap_tolerance: float = 0.1  # arrival jitter (s) not yet counted as a gap in the frames
@@ -120,6 +121,7 @@ class Gate:
         self._buf_t0: float | None = None  # call time of the first byte in _buf
         self._preroll: deque[tuple[float, bytes]] = deque(maxlen=max(1, round(s.preroll / self.frame_s)) + s.start_frames)
         self._fed_end: float | None = None  # call time where audio given to the decoder ends
+        self._tail: list[tuple[float, bytes]] = []  # unvoiced frames inside an utterance, held back
         self._seg_start = 0.0
         self._seg_audio_start = 0.0
         self.frames = 0
@@ -187,16 +189,29 @@ class Gate:
             self.voiced_frames += voiced
             new = self.endpointer.feed(voiced, t, self.frame_s)
             events.extend(new)
-            self._after(new, jobs, frame, t)
+            self._after(new, jobs, frame, t, voiced)
         if n:
             del self._buf[: n * fb]
             self._buf_t0 += n * self.frame_s
 
-    def _after(self, new: list[Any], jobs: list[Job], frame: bytes | None, t: float | None) -> None:
-        """Route one frame (or a tick) to the decoder according to the endpointer's events."""
+    def _after(
+        self, new: list[Any], jobs: list[Job], frame: bytes | None, t: float | None, voiced: bool = False
+    ) -> None:
+        """Route one frame (or a tick) to the decoder according to the endpointer's events.
+
+        Unvoiced frames inside an utterance are held back: if voice resumes they are a pause and
+        go to Vosk; if the utterance ends, only the first ``tail`` seconds of them do.
+        """
         ep = self.endpointer
         for ev in new:
             if isinstance(ev, SpeechEnded):
+                cut = ev.end + self.settings.tail + 1e-6
+                for ft, f in self._tail:
+                    if ft < cut:
+                        self._emit(jobs, f, ft)
+                    else:
+                        self._preroll.append((ft, f))
+                self._tail.clear()
                 jobs.append(EndpointJob(ev.start, ev.end))
                 self._fed_end = None
             elif isinstance(ev, SpeechStarted):
@@ -204,10 +219,15 @@ class Gate:
                 self._emit_preroll(jobs, ev.start)
         if frame is None or t is None:
             return
-        if ep.in_speech:
+        if not ep.in_speech:
+            self._preroll.append((t, frame))
+        elif voiced:
+            for ft, f in self._tail:
+                self._emit(jobs, f, ft)
+            self._tail.clear()
             self._emit(jobs, frame, t)
         else:
-            self._preroll.append((t, frame))
+            self._tail.append((t, frame))
 
     def _emit_preroll(self, jobs: list[Job], start: float) -> None:
         keep = [(t, f) for t, f in self._preroll if t >= start - self.settings.preroll - 1e-6]
@@ -517,9 +537,10 @@ class SpeechStream:
         rate: int = 8000,
         settings: StreamSettings | None = None,
         vad: VoiceDetector | None = None,
+        recognizers: RecognizerCache | None = None,
     ) -> None:
         self.gate = Gate(call_id, leg, rate, settings, vad)
-        self.decoder = LegDecoder(model, call_id, leg, rate, self.gate.settings)
+        self.decoder = LegDecoder(model, call_id, leg, rate, self.gate.settings, recognizers)
 
     def _run(self, events: list[SpeechEvent], jobs: list[Job]) -> list[SpeechEvent]:
         out = list(events)

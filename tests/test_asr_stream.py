@@ -91,7 +91,7 @@ def test_same_audio_same_text_and_silence_is_not_decoded(asr_model, two_utteranc
     speech = sum(b - a for a, b in call.speech)
     for st in (stream, first_stream):
         # only speech + pre-roll + trailing silence reach Vosk
-        assert st.decoder.stats.decoded_seconds <= speech + 2 * (0.3 + 0.3 + 0.1)
+        assert st.decoder.stats.decoded_seconds <= speech + 2 * (0.3 + 0.1 + END_TOL)
         assert st.decoder.stats.decoded_seconds < call.duration - 1.0
 
 
@@ -178,4 +178,6 @@ def test_pre_roll_reaches_the_decoder() -> None:
     assert audio[0].t0 == pytest.approx(call.speech[0][0] - 0.3, abs=0.05)
     assert audio[0].start == pytest.approx(call.speech[0][0], abs=START_TOL)
     fed = sum(len(j.pcm) for j in audio) / 2 / call.rate
-    assert fed == pytest.approx(call.speech[0][1] - call.speech[0][0] + 0.3 + 0.3, abs=0.15)
+    # speech + pre-roll + 0.1 s of the trailing silence (+ VAD hangover): the rest of the 0.3 s wait is not decoded
+    expected = call.speech[0][1] - call.speech[0][0] + 0.3 + 0.1
+    assert expected - 0.05 <= fed <= expected + END_TOL
