@@ -30,7 +30,7 @@ the SL split but not in ``asa`` (``answered_unseen`` says how many).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -144,6 +144,7 @@ class QueueState:
     params: QueueParams | None = None  # the latest QueueStatus counters from Asterisk
     baseline: QueueParams | None = None
     seen: _Seen = field(default_factory=_Seen)
+    seen_at_gap: _Seen | None = None  # ``seen`` when the connection dropped (for a restart)
     pending_talking: int = 0  # answered while away, still talking at the reconnect
     max_wait: int = 0
 
@@ -266,6 +267,9 @@ class QueueMonitor:
                 return out + self.board.tick(t)  # stale: the call was booked already
         elif isinstance(event, AmiDisconnected):
             self.connected = False
+            for q in self.queues.values():
+                if q.seen_at_gap is None:
+                    q.seen_at_gap = replace(q.seen)
         elif isinstance(event, AmiReconnected):
             self.connected = True
             self.gaps += 1
@@ -426,9 +430,16 @@ class QueueMonitor:
         base = q.baseline
         entry_ids = {en.uniqueid for en in entries}
         if base is not None:
-            restarted = p.completed < base.completed or p.abandoned < base.abandoned
+            # fewer than Asterisk had already counted when we last saw it: it restarted
+            reached = q.seen_at_gap or q.seen
+            restarted = (p.completed < base.completed + reached.completed
+                         or p.abandoned < base.abandoned + reached.abandoned)
             if restarted:
                 base_c = base_a = base_csl = base_asl = 0
+                # only what we saw after the drop happened in the new Asterisk's life
+                old = q.seen_at_gap or q.seen
+                q.seen = _Seen(*(max(getattr(q.seen, f) - getattr(old, f), 0) for f in
+                                 ("completed", "completed_in_sl", "abandoned", "abandoned_in_sl")))
             else:
                 base_c, base_a = base.completed, base.abandoned
                 base_csl, base_asl = _in_sl_from_params(base)
@@ -495,6 +506,7 @@ class QueueMonitor:
                 self._offer(q, rec, out)
         q.baseline = p
         q.seen = _Seen()
+        q.seen_at_gap = None
 
     # -- views ----------------------------------------------------------------------------
 

@@ -131,3 +131,88 @@ async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth
     a1 = monitor.board.stats.total("Local/a1@agents/n")
     assert 200 < a1.paused_seconds <= 300  # paused at 200 s (while talking: paused once the call ended) until 500 s
     assert sum(monitor.board.stats.total(i).calls for i in monitor.board.agents) <= 200
+
+
+def tally(records, sl: int) -> dict[str, int]:
+    answered = [r for r in records if r.answered_at is not None]
+    abandoned = [r for r in records if r.outcome == "abandoned"]
+    return {
+        "offered": len(records),
+        "answered": len(answered),
+        "abandoned": len(abandoned),
+        "other_exits": sum(1 for r in records if r.answered_at is None and r.outcome != "abandoned"),
+        "answered_within_sl": sum(1 for r in answered if r.hold_time is not None and r.hold_time <= sl),
+        "abandoned_within_sl": sum(1 for r in abandoned if r.hold_time is not None and r.hold_time <= sl),
+    }
+
+
+async def test_asterisk_restart_in_the_middle_keeps_counts_right():
+    """Asterisk restarts (state lost, counters from zero) while calls wait and talk; calls
+    arrive into the new Asterisk before the monitor is back. Old and new calls are each counted
+    once; those cut by the restart are other exits (waiting) or answered (talking)."""
+    clock = ManualClock(1_795_890_000.0)
+    server = AmiServer(parse_queues(QUEUES), clock=clock)
+    await server.start()
+    client = AmiClient("127.0.0.1", server.port, "hotline", "hotlinepw", clock=clock.now,
+                       reconnect_min=0.3, reconnect_max=0.3, ping_interval=3600)
+    monitor = QueueMonitor()
+    reconnects: list[AmiReconnected] = []
+
+    def on_event(event):
+        if isinstance(event, AmiReconnected):
+            reconnects.append(event)
+        monitor.feed(event)
+
+    await client.connect()
+    client.subscribe(on_event)
+    monitor.feed(await client.queue_status())
+    rng = random.Random(11)
+    arrivals = sorted(rng.uniform(0, 900) for _ in range(120))
+    start = clock.now()
+    added = 0
+    old_records = None
+    t = 0.0
+
+    def arrive(until: float) -> None:
+        nonlocal added
+        while added < 120 and arrivals[added] <= until:
+            server.add_caller("citizen" if added % 2 else "evening", caller_num=f"138{added:08d}",
+                              patience=rng.uniform(5, 90))
+            added += 1
+
+    try:
+        while added < 120 or t < 900 + 300:
+            arrive(t)
+            if added >= 60 and old_records is None:
+                old_records = server.model.records()
+                assert any(r.outcome in ("waiting", "ringing") for r in old_records)
+                assert any(r.outcome == "talking" for r in old_records)
+                await server.restart(down_for=0.1, reset=True)
+                for _ in range(30):  # the new Asterisk takes calls before the monitor is back
+                    t += 1
+                    server.advance(start + t - clock.now())
+                    arrive(t)
+                for _ in range(200):
+                    if reconnects:
+                        break
+                    await asyncio.sleep(0.02)
+                assert reconnects, "the AMI client did not reconnect"
+            t += 1
+            server.advance(start + t - clock.now())
+            await client.ping()
+    finally:
+        await client.close()
+        await server.stop()
+
+    new_records = server.model.records()
+    for queue, sl in (("citizen", 20), ("evening", 10)):
+        old = tally([r for r in old_records if r.queue == queue], sl)
+        new = tally([r for r in new_records if r.queue == queue], sl)
+        expected = {k: old[k] + new[k] for k in old}
+        v = monitor.queue_view(queue)
+        assert {k: v[k] for k in expected} == expected, queue
+        assert v["waiting"] == 0
+    assert sum(monitor.queue_view(q)["offered"] for q in ("citizen", "evening")) == 120
+    # the new Asterisk had answered calls the monitor never saw start
+    assert any(m.in_call for m in reconnects[0].queue_snapshot.members)
+    assert sum(monitor.queue_view(q)["other_exits"] for q in ("citizen", "evening")) > 0
