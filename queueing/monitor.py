@@ -146,6 +146,8 @@ class QueueState:
     seen: _Seen = field(default_factory=_Seen)
     seen_at_gap: _Seen | None = None  # ``seen`` when the connection dropped (for a restart)
     pending_talking: int = 0  # answered while away, still talking at the reconnect
+    hold_avg: int = 0  # Asterisk's running averages, computed as app_queue does
+    talk_avg: int = 0
     max_wait: int = 0
 
 
@@ -205,6 +207,21 @@ class QueueMonitor:
 
     def _asterisk_sl(self, q: QueueState) -> float:
         return float(q.params.service_level) if q.params is not None else self.sl_for(q)
+
+    @staticmethod
+    def _asterisk_counted(q: QueueState) -> tuple[int, int]:
+        """(completed, abandoned) as Asterisk's counters stand now, by our reckoning."""
+        b = q.baseline
+        return ((b.completed if b else 0) + q.seen.completed, (b.abandoned if b else 0) + q.seen.abandoned)
+
+    def _running_hold(self, q: QueueState, hold: int) -> None:
+        # app_queue recalc_holdtime(): the first call sets it, then (3 * old + new) / 4 in integers
+        c, a = self._asterisk_counted(q)
+        q.hold_avg = hold if c + a == 0 else (3 * q.hold_avg + hold) >> 2
+
+    def _running_talk(self, q: QueueState, talk: int) -> None:
+        c, _ = self._asterisk_counted(q)  # already counting this call
+        q.talk_avg = talk if c <= 1 else (3 * q.talk_avg + talk) >> 2
 
     def _tallies(self, q: QueueState, t: float) -> tuple[Tally, Tally, Tally]:
         istart = self.clock.interval_start(t)
@@ -342,6 +359,7 @@ class QueueMonitor:
             for tally in self._tallies(q, rec.arrived):
                 tally.other_exits -= 1
         q.waiting.pop(e.uniqueid, None)
+        self._running_hold(q, e.hold_time)
         rec.state, rec.hold, rec.interface = ANSWERED, e.hold_time, e.interface
         q.max_wait = max(q.max_wait, e.hold_time)
         for tally in self._tallies(q, rec.arrived):
@@ -364,6 +382,7 @@ class QueueMonitor:
                 tally.talk_known += 1
             q.seen.completed += 1
             q.seen.completed_in_sl += (rec.hold if rec.hold is not None else e.hold_time) <= sl
+            self._running_talk(q, e.talk_time)
             return True
         if rec is not None and rec.state in (COMPLETED, ABANDONED, OTHER):
             return False  # seen before, or booked from counters already
@@ -397,6 +416,7 @@ class QueueMonitor:
             tally.talk_known += 1
         q.seen.completed += 1
         q.seen.completed_in_sl += e.hold_time <= self._asterisk_sl(q)
+        self._running_talk(q, e.talk_time)
 
     # -- QueueStatus ----------------------------------------------------------------------
 
@@ -507,6 +527,7 @@ class QueueMonitor:
         q.baseline = p
         q.seen = _Seen()
         q.seen_at_gap = None
+        q.hold_avg, q.talk_avg = p.holdtime, p.talktime  # Asterisk's own values win
 
     # -- views ----------------------------------------------------------------------------
 
@@ -522,6 +543,8 @@ class QueueMonitor:
         view["max_wait"] = max(q.max_wait, int(waits[0][0]) if waits else 0)
         view["callers"] = [{"uniqueid": r.uniqueid, "caller": r.caller, "wait": round(w, 1)} for w, r in waits]
         view["agents"] = self.board.counts(name)
+        view["holdtime_running_avg"] = q.hold_avg  # as QueueParams Holdtime (3/4 old + 1/4 new)
+        view["talktime_running_avg"] = q.talk_avg
         if q.params is not None:
             p = q.params
             view["asterisk"] = {"completed": p.completed, "abandoned": p.abandoned, "service_level": p.service_level,

@@ -56,6 +56,14 @@ def test_replay_of_queue_day_agrees_with_asterisk_counters(asterisk_fixtures):
     assert v["waiting"] == 0 and v["longest_wait"] == 0 and v["max_wait"] == 14
     assert v["agents"]["logged_in"] == 3 and v["agents"]["available"] == 3
     assert v["asterisk"]["completed"] == 22
+    # Asterisk's running averages, recomputed from the events the way app_queue does (the
+    # final QueueStatus left out, since the monitor takes Asterisk's own values from it)
+    m2 = QueueMonitor()
+    for e in events_from_recording(path.read_bytes()):
+        if not isinstance(e, QueueSnapshot):
+            m2.feed(e)
+    v2 = m2.queue_view("evening")
+    assert (v2["holdtime_running_avg"], v2["talktime_running_avg"]) == (p.holdtime, p.talktime) == (8, 6)
 
 
 def test_cli_replay_json(asterisk_fixtures, capsys):
