@@ -572,6 +572,11 @@ class QueueMonitor:
             if intervals:
                 v["intervals"] = self.interval_views(name)
                 v["days"] = self.day_views(name)
+                v["agent_stats"] = [
+                    {"interface": a.interface, "name": a.name, "total": self.board.stats.total(a.interface).as_dict(),
+                     "intervals": [{"interval": label, **row} for label, row in self.board.stats.intervals(a.interface)]}
+                    for a in sorted(self.board.in_queue(name), key=lambda a: a.interface)
+                ]
             out.append(v)
         return out
 

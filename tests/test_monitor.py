@@ -91,6 +91,9 @@ def test_intervals_add_up_to_the_day(asterisk_fixtures):
     assert sum(i["offered"] for i in ivs) == 24 and sum(i["answered"] for i in ivs) == 22
     (day,) = m.day_views("evening")
     assert day["offered"] == 24 and day["abandoned"] == 2
+    (view,) = m.views(end, intervals=True)
+    assert sum(a["total"]["calls"] for a in view["agent_stats"]) == 22
+    assert {a["name"] for a in view["agent_stats"]} == {"Agent 1", "Agent 2", "Agent 3"}
     assert ivs[0]["interval"].endswith("+08:00") and end > 0
 
 
