@@ -85,6 +85,26 @@ async def test_token_in_link_becomes_a_cookie_and_leaves_the_url(client):
     assert r.headers["Referrer-Policy"] == "no-referrer"
 
 
+async def test_sign_in_form_posts_the_token(client):
+    r = await client.get("/calls/x?y=1")
+    page = await r.text()
+    assert r.status == 401 and 'action="/login"' in page and 'value="/calls/x?y=1"' in page
+    r = await client.post("/login", data={"token": "wrong", "next": "/calls/x"}, allow_redirects=False)
+    assert r.status == 401 and "not valid" in await r.text()
+    assert "hotline_token" not in r.cookies
+    r = await client.post("/login", data={"token": TOKEN, "next": "/calls/x?y=1"}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/calls/x?y=1"
+    assert "HttpOnly" in r.headers["Set-Cookie"]
+    assert (await client.get("/api/me")).status == 200  # the cookie works
+    r = await client.get("/logout", allow_redirects=False)
+    assert r.status == 303 and 'hotline_token=""' in r.headers["Set-Cookie"]
+    for evil in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)", "/\\\\evil"):
+        r = await client.post("/login", data={"token": TOKEN, "next": evil}, allow_redirects=False)
+        assert r.headers["Location"] == "/", evil
+    r = await client.get("/?x=%22%3E%3Cscript%3E")  # the next path is escaped into the form
+    assert "<script>" not in await r.text()
+
+
 async def test_calls_list_is_masked(client):
     calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
     by_id = {c["id"]: c for c in calls}
@@ -212,6 +232,9 @@ async def test_live_events_stream_masked(sample_db):
         assert msg["call_id"] == "live-3"
         body = await (await client.get("/api/calls/live-3", headers=_auth())).json()
         assert body["live"]["finals"][0]["text"] == "hello three"
+        assert body["call"]["live"] and body["items"] == []
+        body = await (await client.get("/api/calls/live-2", headers=_auth())).json()
+        assert body["call"]["caller_number"] == "8001"
         resp.close()
     finally:
         await client.close()

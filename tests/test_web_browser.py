@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.events.speech import PartialTranscript
+from engine.events.speech import FinalTranscript, PartialTranscript
 from engine.store import AsyncStore, Store
 from engine.store.sample import AUDIO_OFFSET, MAIN_CALL, make_sample_audio, seed_sample_calls
 from engine.web import LiveHub, WebSettings, create_app, start_site
@@ -62,10 +62,15 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             assert resp is not None and resp.status == 401
             assert await page.locator("input[name=token]").count() == 1
 
-            # with it: the calls list, numbers masked
-            await page.goto(f"{base}/?token={TOKEN}")
-            assert "token=" not in page.url
+            await page.fill("input[name=token]", "wrong")
+            await page.click("button[type=submit]")
+            assert "not valid" in await page.inner_text("body")
+            await page.fill("input[name=token]", TOKEN)
+            await page.click("button[type=submit]")
+
+            # signed in: the calls list, numbers masked
             await page.wait_for_selector("#calls tbody tr a")
+            assert page.url == base + "/"
             assert await page.locator("#calls tbody tr").count() == 3
             body = await page.inner_text("body")
             assert "139****5678" in body and "13912345678" not in body
@@ -128,6 +133,21 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             await page.evaluate("window.scrollTo(0, 0)")
             await page.screenshot(path=str(ARTIFACTS / "web_call.png"), full_page=True)
             assert "13912345678" not in await page.inner_text("body")
+
+            # a live call's page: partials update in place, finals are appended (a link with ?token= works too)
+            await page.goto(f"{base}/calls/live-9?token={TOKEN}")
+            assert "token=" not in page.url
+            await page.locator("#live-badge").wait_for(state="visible")
+            summary = await page.inner_text("#summary")
+            assert "137****5678" in summary and "citizen" in summary
+            hub.publish(PartialTranscript("live-9", "caller", 2.0, "我想投诉楼下噪音，电话13712345678"))
+            partial = page.locator("#timeline li.partial.caller")
+            await partial.wait_for()
+            assert "137****5678" in await partial.inner_text()
+            hub.publish(FinalTranscript("live-9", "caller", 2.0, 4.5, "我想投诉楼下工地噪音"))
+            await page.locator("#timeline li.speech:not(.partial)", has_text="工地噪音").wait_for()
+            assert await page.locator("#timeline li.partial").count() == 0
+            await page.screenshot(path=str(ARTIFACTS / "web_live_call.png"), full_page=True)
             assert errors == []
             await browser.close()
     finally:

@@ -8,6 +8,7 @@ Build it with ``create_app(store, settings, hub)``; the composition root owns th
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
@@ -72,7 +73,25 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status=status)
 
 
-_OPEN = ("/healthz", "/static/", "/favicon.ico")
+_OPEN = ("/healthz", "/static/", "/favicon.ico", "/login")
+
+
+def _login_page(next_path: str, status: int = 401, failed: bool = False) -> web.Response:
+    page = (STATIC / "login.html").read_text(encoding="utf-8")
+    page = page.replace("{{next}}", html.escape(next_path, quote=True))
+    page = page.replace("{{message}}", "That token is not valid." if failed else "")
+    return web.Response(text=page, status=status, content_type="text/html")
+
+
+def _safe_next(value: str) -> str:
+    """Only a path on this server (never //host or a scheme), so login cannot redirect away."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _set_token_cookie(resp: web.StreamResponse, request: web.Request, token: str) -> None:
+    resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/")
 
 
 @web.middleware
@@ -91,7 +110,7 @@ async def _security(request: web.Request, handler: Any) -> web.StreamResponse:
                 resp: web.StreamResponse = _error(401, "token required")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
             else:
-                resp = web.FileResponse(STATIC / "login.html", status=401)
+                resp = _login_page(request.path_qs)
             _harden(resp)
             return resp
         request[VIEWER] = viewer
@@ -99,14 +118,7 @@ async def _security(request: web.Request, handler: Any) -> web.StreamResponse:
             # a link with ?token=: keep the token in an HttpOnly cookie, drop it from the address bar
             query = {k: v for k, v in request.query.items() if k != "token"}
             resp = web.Response(status=302, headers={"Location": str(request.rel_url.with_query(query))})
-            resp.set_cookie(
-                auth.COOKIE,
-                auth.presented_token(request),
-                httponly=True,
-                samesite="Strict",
-                secure=request.secure,
-                path="/",
-            )
+            _set_token_cookie(resp, request, auth.presented_token(request))
             _harden(resp)
             return resp
     try:
@@ -221,8 +233,14 @@ async def api_call(request: web.Request) -> web.Response:
     if tl is None and live is None:
         return _error(404, f"no call {call_id!r}")
     reveal = request[VIEWER].reveal
-    body = timeline_json(tl, reveal) if tl else {"call": {"id": call_id, "live": True}, "items": [], "audio": []}
-    body["live"] = live_json(live, reveal) if live else None
+    live_view = live_json(live, reveal) if live else None
+    if tl is not None:
+        body = timeline_json(tl, reveal)
+    else:  # not stored yet: what the live hub knows
+        assert live_view is not None
+        summary = {k: live_view.get(k) for k in ("caller_number", "caller_name", "queue", "agent", "started_at", "ivr_path")}
+        body = {"call": {"id": call_id, "live": True, **summary}, "items": [], "audio": []}
+    body["live"] = live_view
     return _json(body)
 
 
@@ -293,6 +311,27 @@ async def api_live_stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def login(request: web.Request) -> web.Response:
+    """The sign-in form posts here (the token stays out of the address bar and history)."""
+    form = await request.post()
+    token = str(form.get("token", ""))
+    next_path = _safe_next(str(form.get("next", "/")))
+    settings = request.app[SETTINGS]
+    viewer = auth.check(token, viewer_token=settings.token, privileged_token=settings.privileged_token,
+                        show_personal_data=settings.show_personal_data)
+    if viewer is None:
+        return _login_page(next_path, failed=True)
+    resp = web.Response(status=303, headers={"Location": next_path})
+    _set_token_cookie(resp, request, token)
+    return resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    resp = web.Response(status=303, headers={"Location": "/"})
+    resp.del_cookie(auth.COOKIE, path="/")
+    return resp
+
+
 async def favicon(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
@@ -304,6 +343,8 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     app[SETTINGS] = settings
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
+    app.router.add_post("/login", login)
+    app.router.add_get("/logout", logout)
     app.router.add_get("/", index)
     app.router.add_get("/calls/{call_id}", call_page)
     app.router.add_get("/api/me", api_me)

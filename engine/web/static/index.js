@@ -21,12 +21,25 @@ function callRow(c) {
   return tr;
 }
 
-async function loadCalls() {
+const PAGE = 100;
+
+/* the first page, or (older=true) the next older page appended */
+async function loadCalls(older) {
   const tbody = document.querySelector("#calls tbody");
+  const more = document.getElementById("more");
+  let url = `/api/calls?limit=${PAGE}`;
+  if (older && tbody.dataset.before) url += `&before=${tbody.dataset.before}`;
   try {
-    const { calls } = await H.json("/api/calls?limit=200");
-    tbody.replaceChildren(...(calls.length ? calls.map(callRow)
+    const { calls } = await H.json(url);
+    const rows = calls.map(callRow);
+    if (older) tbody.append(...rows);
+    else tbody.replaceChildren(...(rows.length ? rows
       : [H.el("tr", {}, H.el("td", { colspan: 8, class: "muted" }, "No calls stored yet."))]));
+    if (calls.length) {
+      const last = calls[calls.length - 1];
+      tbody.dataset.before = String(last.started_at ?? last.updated_at);
+    }
+    more.hidden = calls.length < PAGE;
   } catch (e) {
     tbody.replaceChildren(H.el("tr", {}, H.el("td", { colspan: 8, class: "error" }, `Could not load calls: ${e.message}`)));
   }
@@ -85,7 +98,7 @@ function renderLive() {
 
 function applyLive(kind, m) {
   if (kind === "snapshot") { live.clear(); for (const c of m.calls) live.set(c.call_id, c); }
-  else if (kind === "call.end") { live.delete(m.call_id); loadCalls(); }
+  else if (kind === "call.end") { live.delete(m.call_id); loadCalls(false); }
   else if (kind === "call.start" || kind === "call.update") { live.set(m.call_id, m); }
   else if (kind === "partial" || kind === "final") {
     const c = live.get(m.call_id) || { call_id: m.call_id, partials: {}, finals: [] };
@@ -109,7 +122,8 @@ function connectLive() {
 
 document.addEventListener("DOMContentLoaded", () => {
   H.who();
-  loadCalls();
+  loadCalls(false);
+  document.getElementById("more").addEventListener("click", () => loadCalls(true));
   connectLive();
   const form = document.getElementById("search-form");
   const q = document.getElementById("q");
