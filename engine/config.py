@@ -71,6 +71,11 @@ class FlowsConfig:
     paths: list[str] = field(default_factory=list)  # flow files or folders; empty means the shipped defaults
     prompts: str = ""  # prompt root; empty means the shipped prompts
     language: str = "zh"  # default prompt language
+    speech_menus: bool = False  # menus with phrases listen over AudioSocket (needs the speech path)
+    callback_attempts: int = 3  # dial attempts for a booked callback (no answer / busy is retried)
+    callback_retry_seconds: float = 120.0  # wait between callback attempts
+    callback_channel: str = "Local/{number}@hotline-callback-out"  # Originate channel; {number} is filled in
+    callback_context: str = "hotline-callback"  # dialplan context the answered callback continues in
 
 
 @dataclass

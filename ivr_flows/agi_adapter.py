@@ -38,10 +38,12 @@ from ivr_flows import protocol as p
 from ivr_flows.record import RunRecord
 from ivr_flows.runner import CallInfo, RunState, record, start, step
 from ivr_flows.schema import Flow
+from ivr_flows.speech import match_phrase
 
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
+GAP_TICK = 0.1  # seconds without frames after which the missing time counts as silence
 
 
 @dataclass
@@ -55,6 +57,7 @@ class FlowServices:
     recordings_dir: str = "var/audio"  # where record steps write WAV files (with AudioSocket)
     clock: Callable[[], float] = time.time
     answer: bool = True  # send ANSWER first (harmless when the dialplan answered already)
+    speech_menus: bool = False  # menus with phrases listen over AudioSocket (keys arrive there too)
     connect_timeout: float = 3.0  # for Asterisk to connect the AudioSocket after EXEC
     on_record: Callable[[RunRecord], None] | None = None  # store / bus
     on_speech: Callable[[Any], None] | None = None  # transcript events of speech steps
@@ -79,6 +82,7 @@ class _Runner:
         self.sv = services
         self.say_number_ok = True
         self.call: CallInfo | None = None
+        self.language = flow.default_language
 
     async def run(self) -> RunRecord:
         req = self.ch.request
@@ -113,6 +117,7 @@ class _Runner:
                 await self.ch.set_variable(cmd.name, _clean(cmd.value))
             elif isinstance(cmd, p.SetLanguage):
                 await self.ch.set_variable("CHANNEL(language)", cmd.language)
+                self.language = cmd.language
             elif isinstance(cmd, p.EnterQueue):
                 await self._set_many({"HOTLINE_ACTION": "queue", "QUEUE_PRIO": str(cmd.priority),
                                       "HOTLINE_QUEUE_TIMEOUT": str(cmd.timeout or ""),
@@ -141,11 +146,15 @@ class _Runner:
             digit = await self.play(cmd.parts, ALL_KEYS if cmd.barge_in else "")
             return p.PlaybackDone(digit or "")
         if isinstance(cmd, p.GetDigits):
+            if cmd.phrases and self.sv.speech_menus and self.sv.pipeline is not None:
+                event = await self.speech_menu(state, cmd)
+                if event is not None:
+                    return event
             return await self.get_digits(cmd)
         if isinstance(cmd, p.StartIntake):
             await self.play(cmd.parts, "")
-            text, intake_id, _ = await self.listen(state, max_seconds=cmd.max_seconds, silence_ms=cmd.silence_ms)
-            return p.TranscriptReady(text, intake_id)
+            turn = await self.listen(state, max_seconds=cmd.max_seconds, silence_ms=cmd.silence_ms)
+            return p.TranscriptReady(" ".join(turn.texts), turn.id)
         if isinstance(cmd, p.RecordMessage):
             return await self.record_message(state, cmd)
         if isinstance(cmd, p.QueryQueue):
@@ -210,80 +219,148 @@ class _Runner:
 
     # -- audio in (AudioSocket + speech pipeline) ----------------------------------------------
 
-    async def listen(self, state: RunState, *, max_seconds: float, silence_ms: int,
-                     keep_audio: bool = False) -> tuple[str, str, bytes]:
-        """EXEC AudioSocket and transcribe one caller turn: (text, session uuid, audio if kept)."""
+    async def listen(self, state: RunState, *, max_seconds: float, silence_ms: int, keep_audio: bool = False,
+                     grammar: tuple[str, ...] | None = None, prompt_pcm: bytes = b"") -> _Turn:
+        """EXEC AudioSocket for one caller turn: what they said (or pressed), the audio if kept.
+
+        The turn ends at the first final transcript (the endpointer's ``silence_ms`` after
+        speech), at a key press (kind 0x03), after ``max_seconds`` of call audio, or when the
+        caller leaves. ``prompt_pcm`` is played over the same socket first (speech menus);
+        speech or a key during it stops it (barge-in).
+        """
         if self.sv.audiosocket is None or self.sv.pipeline is None:
             raise AgiCommandError("speech step needs an AudioSocket server and a speech pipeline")
         target = self.sv.audiosocket_target or f"127.0.0.1:{self.sv.audiosocket.port}"
-        intake_id = str(uuid_mod.uuid4())
-        listener = asyncio.ensure_future(self._transcribe(intake_id, state, max_seconds, silence_ms, keep_audio))
+        turn = _Turn(str(uuid_mod.uuid4()))
+        listener = asyncio.ensure_future(self._turn(turn, max_seconds, silence_ms, keep_audio, grammar, prompt_pcm))
         try:
-            await self.ch.audiosocket(intake_id, target)
+            await self.ch.audiosocket(turn.id, target)
         except BaseException:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
             raise
         try:
-            text, audio = await asyncio.wait_for(listener, self.sv.connect_timeout + 5.0)
+            await asyncio.wait_for(listener, self.sv.connect_timeout + 5.0)
         except TimeoutError:
             raise AgiCommandError("AudioSocket session gave no result") from None
-        return text, intake_id, audio
+        return turn
 
-    async def _transcribe(self, intake_id: str, state: RunState, max_seconds: float, silence_ms: int,
-                          keep_audio: bool) -> tuple[str, bytes]:
-        from engine.events.speech import FinalTranscript
+    async def _turn(self, turn: _Turn, max_seconds: float, silence_ms: int, keep_audio: bool,
+                    grammar: tuple[str, ...] | None, prompt_pcm: bytes) -> None:
+        from engine.events.speech import BargeIn, FinalTranscript
 
         try:
-            session = await self.sv.audiosocket.wait_session(intake_id, self.sv.connect_timeout)
+            session = await self.sv.audiosocket.wait_session(turn.id, self.sv.connect_timeout)
         except TimeoutError:
             raise AgiCommandError("Asterisk did not connect to the AudioSocket server") from None
         pipeline = self.sv.pipeline
-        settings = replace(pipeline.settings, trailing_silence=silence_ms / 1000)
-        texts: list[str] = []
-        turn_over = asyncio.Event()
+        settings = replace(pipeline.settings, trailing_silence=silence_ms / 1000,
+                           grammar=tuple(grammar) if grammar else None)
+        done = asyncio.Event()
+        t_last = 0.0
 
         def on_event(event: Any) -> None:
             if self.sv.on_speech is not None:
                 self.sv.on_speech(event)
+            if isinstance(event, BargeIn):
+                session.clear_playback()
+                leg.set_prompt_playing(False, t_last)
             if isinstance(event, FinalTranscript) and event.text.strip():
-                texts.append(event.text.strip())
-                turn_over.set()
+                turn.texts.append(event.text.strip())
+                done.set()
 
-        call_id = self.call.uniqueid if self.call else intake_id
+        call_id = self.call.uniqueid if self.call else turn.id
         leg = pipeline.open_leg(call_id, "caller", 8000, on_event=on_event, settings=settings)
-        audio = bytearray()
-        t_last = 0.0
+        if prompt_pcm:
+            session.play(prompt_pcm)
+            leg.set_prompt_playing(True, 0.0)
+
+        loop = asyncio.get_running_loop()
+        last_arrival = loop.time()
 
         async def feed() -> None:
             # call time of each frame: its place in the audio, or later when frames stopped
             # coming for a while (phones send nothing in silence); never earlier, so audio
             # that arrives faster than real time (a simulator) keeps its own timeline
-            nonlocal t_last
+            nonlocal t_last, last_arrival
             async for frame in session.audio():
                 if frame.rate != leg.rate:
                     continue  # 8 kHz is what the dialplan's AudioSocket sends
                 at = max(t_last, frame.at)
                 leg.feed(frame.pcm, at)
                 t_last = at + len(frame.pcm) / (2 * leg.rate)
+                last_arrival = loop.time()
                 if keep_audio:
-                    audio.extend(frame.pcm)
+                    turn.audio.extend(frame.pcm)
                 if t_last >= max_seconds:
                     return
 
-        feeder = asyncio.ensure_future(feed())
-        waiter = asyncio.ensure_future(turn_over.wait())
+        async def gaps() -> None:
+            # no frames for a while: that time is silence too, so the turn can still end
+            nonlocal t_last, last_arrival
+            while True:
+                await asyncio.sleep(GAP_TICK)
+                gap = loop.time() - last_arrival
+                if gap > GAP_TICK:
+                    t_last += gap
+                    last_arrival = loop.time()
+                    leg.tick(t_last)
+                    if t_last >= max_seconds:
+                        return
+
+        async def keys() -> None:
+            got = await session.next_dtmf(None)
+            if got is not None:
+                session.clear_playback()
+                turn.digits = got.digit
+                done.set()
+
+        tasks = [asyncio.ensure_future(t) for t in (feed(), done.wait(), keys(), gaps())]
         try:
-            await asyncio.wait({feeder, waiter}, timeout=max_seconds + 2.0, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, timeout=max_seconds + 2.0, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            feeder.cancel()
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeder
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await session.hangup()  # ends EXEC AudioSocket: the flow goes on
             await leg.close(t_last)  # finishes an utterance still open
-        return " ".join(texts), bytes(audio)
+
+    def prompt_audio(self, parts: tuple[p.Part, ...]) -> tuple[bytes, float] | None:
+        """8 kHz PCM of prompt parts from the flow's prompt folder; None when one is missing."""
+        from ivr_flows.loader import prompt_path
+
+        pcm = bytearray()
+        for part in parts:
+            if not isinstance(part, p.Prompt):
+                return None
+            path = prompt_path(self.flow.prompt_root, self.language, part.name)
+            if path is None or path.suffix.lower() != ".wav":
+                return None
+            try:
+                with wave.open(str(path)) as w:
+                    if w.getframerate() != 8000 or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                        return None
+                    pcm.extend(w.readframes(w.getnframes()))
+            except (wave.Error, OSError, EOFError):
+                return None
+        return bytes(pcm), len(pcm) / 16000
+
+    async def speech_menu(self, state: RunState, cmd: p.GetDigits) -> p.Event | None:
+        """A menu that takes a key or a phrase, over AudioSocket; None: not possible here."""
+        audio = self.prompt_audio(cmd.parts)
+        if audio is None:
+            return None
+        pcm, seconds = audio
+        phrases = tuple(ph for _, options in cmd.phrases for ph in options)
+        turn = await self.listen(state, max_seconds=seconds + cmd.timeout, silence_ms=600, grammar=phrases,
+                                 prompt_pcm=pcm)
+        if turn.digits:
+            return p.DigitsReceived(turn.digits)
+        text = " ".join(turn.texts)
+        if not text:
+            return p.Timeout()
+        return p.SpeechRecognized(text, _choice_for(text, cmd.phrases))
 
     async def record_message(self, state: RunState, cmd: p.RecordMessage) -> p.Event:
         await self.play(cmd.parts, "")
@@ -291,8 +368,9 @@ class _Runner:
             await self.ch.stream_file("beep", "")
         uid = (self.call.uniqueid if self.call else "call").replace("/", "_")
         if self.sv.audiosocket is not None and self.sv.pipeline is not None:
-            text, _, audio = await self.listen(state, max_seconds=cmd.max_seconds,
-                                               silence_ms=int(cmd.silence_seconds * 1000), keep_audio=True)
+            turn = await self.listen(state, max_seconds=cmd.max_seconds,
+                                     silence_ms=int(cmd.silence_seconds * 1000), keep_audio=True)
+            text, audio = " ".join(turn.texts), bytes(turn.audio)
             path = Path(self.sv.recordings_dir) / cmd.folder / f"{uid}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
             with wave.open(str(path), "wb") as w:
@@ -307,6 +385,27 @@ class _Runner:
         name = f"{cmd.folder}/{uid}"
         await self.ch.exec("Record", f"{name}.wav,{int(cmd.silence_seconds)},{int(cmd.max_seconds)},k")
         return p.RecordingDone(f"{name}.wav", 0.0)
+
+
+@dataclass
+class _Turn:
+    """What one AudioSocket turn gave: final texts, a key pressed, the audio when kept."""
+
+    id: str
+    texts: list[str] = field(default_factory=list)
+    digits: str = ""
+    audio: bytearray = field(default_factory=bytearray)
+
+
+def _choice_for(text: str, phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """The choice key for a recognized text: whole phrases first, then most words in common."""
+    key = match_phrase(text, phrases)
+    if key:
+        return key
+    from asr.stream import match_phrase as match_words
+
+    best = match_words(text, [ph for _, options in phrases for ph in options])
+    return next((k for k, options in phrases if best in options), "") if best else ""
 
 
 def _clean(value: str) -> str:

@@ -196,6 +196,13 @@ class QueueState:
     staffed: int = 0
     available: int = 0
 
+    @classmethod
+    def from_counts(cls, counts: dict[str, int]) -> QueueState:
+        """From ``agents_adapter``'s ``board.counts(queue)``: staffed = logged in, not paused
+        or unavailable; available = idle now."""
+        staffed = counts.get("logged_in", 0) - counts.get("paused", 0) - counts.get("unavailable", 0)
+        return cls(staffed=max(0, staffed), available=counts.get("available", 0))
+
 
 class LiveQueueInfo:
     """Answers the runner's ``QueryQueue``: position (callers and pending callbacks ahead) and
@@ -203,13 +210,27 @@ class LiveQueueInfo:
     """
 
     def __init__(self, callbacks: CallbackManager | None = None, handle_times: HandleTimes | None = None,
-                 *, patience: float | None = None,
+                 *, patience: float | None = None, wrapup_seconds: float = 0.0,
                  agents: Callable[[str], QueueState] | None = None) -> None:
         self.callbacks = callbacks or CallbackManager()
         self.handle_times = handle_times or HandleTimes()
         self.patience = patience
+        self.wrapup_seconds = wrapup_seconds  # added to TalkTime: the queue's wrapuptime
         self.agents: dict[str, QueueState] = {}
         self._agents_fn = agents
+
+    def feed(self, event: object, now: float) -> list[OriginateCallback]:
+        """An AMI event (``engine.events.ami``): joins and leaves move callbacks up the line,
+        completions feed the handle times. Returns callbacks now due to be originated."""
+        from engine.events import ami
+
+        if isinstance(event, ami.QueueCallerJoin):
+            self.callbacks.caller_joined(event.queue, event.uniqueid, now)
+        elif isinstance(event, ami.QueueCallerLeave | ami.QueueCallerAbandon):
+            self.callbacks.caller_left(event.queue, event.uniqueid, now)
+        elif isinstance(event, ami.AgentComplete):
+            self.handle_times.add(event.queue, float(event.talk_time) + self.wrapup_seconds, now)
+        return self.callbacks.tick(now)
 
     def agent_state(self, queue: str) -> QueueState:
         if self._agents_fn is not None:

@@ -82,3 +82,37 @@ def test_live_queue_info_uses_handle_times_and_priorities() -> None:
 def test_bad_number_rejected() -> None:
     with pytest.raises(ValueError):
         CallbackManager().book("q", "12ab", 0, 0.0)
+
+
+def test_fed_with_the_recorded_queue_day(asterisk_fixtures) -> None:
+    from engine.asterisk.ami_codec import AmiCodec, AmiMessage
+    from engine.events.ami import event_from_message
+    from tests.fixture_files import ami_server_bytes
+
+    codec = AmiCodec(group_lists=False)
+    codec.feed(ami_server_bytes(asterisk_fixtures / "ami_queue_day.txt"))
+    msgs = [m for m in list(codec.items()) + codec.close() if isinstance(m, AmiMessage)]
+    info = LiveQueueInfo(wrapup_seconds=1.0)
+    booked = None
+    for i, msg in enumerate(msgs):
+        ev = event_from_message(msg, float(i))
+        if ev is None:
+            continue
+        due = info.feed(ev, float(i))
+        if booked is None and info.callbacks.waiting("evening") >= 3:
+            booked = info.book("evening", "13912345678", 0, float(i))  # a caller takes a callback now
+            assert info.callbacks.position(booked) == 4
+        if due:
+            assert [d.callback_id for d in due] == [booked]
+            assert info.callbacks.waiting("evening") >= 0
+    assert booked is not None and info.callbacks.requests[booked].status == "dialing"
+    assert info.callbacks.waiting("evening") == 0
+    assert info.handle_times.count("evening", float(len(msgs))) == 22  # Completed 22
+    # talk 4-9 s plus 1 s wrap-up, pulled a little toward the 240 s prior
+    assert 5.0 < info.handle_times.mean("evening", float(len(msgs))) < 60.0
+
+
+def test_queue_state_from_agent_counts() -> None:
+    counts = {"available": 2, "ringing": 1, "talking": 3, "wrap_up": 1, "paused": 2, "unavailable": 1,
+              "logged_in": 10}
+    assert QueueState.from_counts(counts) == QueueState(staffed=7, available=2)

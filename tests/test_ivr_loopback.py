@@ -74,7 +74,7 @@ class Rig:
         async with audio_server, AgiServer(port=0) as agi:
             agi.route("hotline", handler)
             caller = CallerScript(dtmf=list(dtmf), dtmf_by_prompt={**LEAD_INS, **(by_prompt or {})},
-                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=3.0)
+                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=10.0)
             client = AgiClient("127.0.0.1", agi.port, "hotline", caller=caller, callerid=callerid,
                                language="zh", timeout=20.0)
             result = await client.run()
@@ -254,3 +254,81 @@ async def test_after_hours_message_is_recorded_and_transcribed(asr_model, caller
     audio, rate = read_wav(path)
     assert rate == 8000 and len(audio) >= 2 * 8000 * 3  # at least the 3-4 s of speech
     assert result.variables.get("HOTLINE_MESSAGE_TEXT")
+
+
+SPEECH_MENU = """
+flow: speech_menu
+start: menu
+nodes:
+  menu:
+    verb: menu
+    prompt: hotline/invalid
+    choices: {"1": intake, "2": billing, "0": operator}
+    speech: {"1": [민원 접수], "2": [요금 문의], "0": [상담원 연결]}
+    timeout: 3
+    failed: operator
+  intake: {verb: set, vars: {PICK: intake}, next: bye}
+  billing: {verb: set, vars: {PICK: billing}, next: bye}
+  operator: {verb: set, vars: {PICK: operator}, next: bye}
+  bye: {verb: hangup}
+"""
+
+
+async def test_speech_menu_over_audiosocket_with_barge_in(asr_model, tmp_path) -> None:  # noqa: F811
+    from ivr_flows.loader import load_text
+    from tests.asr_helpers import espeak
+
+    flow = load_text(SPEECH_MENU, "speech_menu.yaml")[0]
+    silence = np.zeros(4800, dtype=np.int16)  # 0.6 s, then the caller talks over the prompt
+    voice = np.concatenate([silence, espeak("요금 문의"), np.zeros(8000, dtype=np.int16)]).tobytes()
+    pipeline = SpeechPipeline(asr_model, workers=1)
+    records: list = []
+    audio_server = AudioSocketServer(port=0)
+    heard: list = []
+    services = FlowServices(audiosocket=audio_server, pipeline=pipeline, speech_menus=True,
+                            on_record=records.append, on_speech=heard.append, connect_timeout=2.0)
+
+    async def handler(channel) -> None:
+        await run_flow(channel, flow, services)
+
+    try:
+        async with audio_server, AgiServer(port=0) as agi:
+            agi.route("speech_menu", handler)
+            caller = CallerScript(audio=voice, audio_pace=1.0, audiosocket_linger=10.0)
+            result = await AgiClient("127.0.0.1", agi.port, "speech_menu", caller=caller, language="zh").run()
+    finally:
+        await pipeline.aclose()
+    (rec,) = records
+    assert result.variables["PICK"] == "billing", rec.inputs
+    assert [i.kind for i in rec.inputs] == ["speech"]
+    assert not any(c.startswith("GET DATA") for c in result.commands)  # the menu ran over AudioSocket
+    (session,) = result.audiosocket
+    assert session.hangup_received
+    # the prompt (hotline/invalid, about 2 s) was cut short by the caller's speech
+    prompt_seconds = 2 * 8000 * 2
+    played = sum(len(m.payload) for m in session.received if m.kind == 0x10 and any(m.payload))
+    assert played < prompt_seconds
+    assert any(type(e).__name__ == "BargeIn" for e in heard)  # speech over the prompt stopped it
+
+
+async def test_wiring_from_config_routes_every_flow() -> None:
+    from engine.config import Config
+    from ivr_flows.service import live_queue_info, load_configured_flows, register_flows, services_from_config
+
+    cfg = Config()
+    flows = load_configured_flows(cfg)
+    info = live_queue_info(cfg)
+    records: list = []
+    services = services_from_config(cfg, queue_info=info, on_record=records.append, clock=lambda: OPEN)
+    assert services.audiosocket_target == "127.0.0.1:9092" and services.speech_menus is False
+    assert info.callbacks.max_attempts == 3
+    async with AgiServer(port=0) as agi:
+        register_flows(agi, flows, services)
+        assert agi.routes == ["hotline"]
+        caller = CallerScript(dtmf=["1", "0"], dtmf_by_prompt=LEAD_INS)
+        result = await AgiClient("127.0.0.1", agi.port, "hotline", caller=caller).run()
+        for _ in range(100):
+            if records:
+                break
+            await asyncio.sleep(0.01)
+    assert result.variables["HOTLINE_ACTION"] == "queue" and records[0].flow == "hotline"
