@@ -79,6 +79,21 @@ def test_cli_replay_json(asterisk_fixtures, capsys):
     assert "evening" in capsys.readouterr().out
 
 
+def test_cli_replay_table_with_intervals(asterisk_fixtures, capsys):
+    assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--intervals"]) == 0
+    out = capsys.readouterr().out
+    assert "evening by interval" in out and "2026-11-28T23:30+08:00" in out and "\n2026-11-28 " in out  # day row
+
+
+def test_replay_with_a_chinese_caller_name(asterisk_fixtures):
+    m = QueueMonitor()
+    end = replay(asterisk_fixtures / "ami_chinese_callerid.txt", m)
+    v = m.queue_view("citizen", end)
+    assert (v["offered"], v["answered"], v["completed"]) == (1, 1, 1)
+    text = json.dumps(m.views(end, intervals=True), ensure_ascii=False)
+    assert "张三丰" not in text and "13912345678" not in text
+
+
 def test_cli_replay_missing_file_is_a_usage_error(tmp_path, capsys):
     assert main(["monitor", "--replay", str(tmp_path / "nope.txt"), "--json"]) == 2
     assert "cannot read" in capsys.readouterr().err

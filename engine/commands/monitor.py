@@ -156,6 +156,14 @@ def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
             f"{v['abandoned']:>6}{sl:>7}{asa:>7}{a.get('logged_in', 0):>7}{a.get('available', 0):>6}"
             f"{a.get('talking', 0):>5}{a.get('wrap_up', 0):>5}{a.get('paused', 0):>6}"
         )
+    for v in views:
+        if "intervals" not in v:
+            continue
+        lines += ["", f"{v['queue']} by interval", f"{'interval':<24}{'offered':>8}{'answ':>6}{'aband':>6}{'SL%':>7}{'ASA':>7}"]
+        for row in [*v["intervals"], *({"interval": d["day"], **d} for d in v["days"])]:
+            sl = "-" if row["service_level_pct"] is None else f"{row['service_level_pct']:.1f}"
+            asa = "-" if row["asa"] is None else f"{row['asa']:.1f}"
+            lines.append(f"{row['interval']:<24}{row['offered']:>8}{row['answered']:>6}{row['abandoned']:>6}{sl:>7}{asa:>7}")
     if not connected:
         lines.append("(AMI connection lost; reconnecting)")
     return "\n".join(lines)
