@@ -190,3 +190,23 @@ async def test_async_store_writes_off_the_loop_in_order(tmp_path):
     await astore.close()
     with Store.open(tmp_path / "a.sqlite") as s:
         assert len(s.call_timeline("c").items) == 70
+
+
+def test_merging_two_records_keeps_every_fact_once(store):
+    store.upsert_call("uuid-9", started_at=105.0, agent="8002")
+    store.add_segment("uuid-9", "caller", 1.0, 2.0, "路灯")
+    store.add_segment("uuid-9", "agent", 3.0, 4.0, "好的")
+    store.add_event("uuid-9", "agent.connect", 106.0, dedupe="k1")
+    store.upsert_call("200.1", started_at=100.0, caller_number="13912345678", agent="8001")
+    store.add_segment("200.1", "caller", 1.0, 2.0, "路灯")  # the same final reported under both ids
+    store.link("200.1", "uuid-9", "audiosocket")
+    (rec,) = store.list_calls()
+    assert rec.id == "200.1" and rec.started_at == 100.0 and rec.caller_number == "13912345678"
+    assert rec.agent == "8001"  # the target's own value wins over the merged one
+    assert [(s.leg, s.start) for s in store.segments("uuid-9")] == [("caller", 1.0), ("agent", 3.0)]
+    assert len(store.search("路灯")) == 1  # the duplicate's index row went with it
+    assert [i.kind for i in store.call_timeline("200.1").items] == ["speech", "speech", "agent.connect"]
+    assert store.resolve("uuid-9") == "200.1"
+    conn = store._conn
+    assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == 2
+    conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")

@@ -96,9 +96,10 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
     assert [(i.t, i.kind) for i in tl.items][:4] == [(0.4, "ivr.node"), (5.8, "ivr.node"), (8.9, "ivr.input"), (9.2, "ivr.node")]
     assert [i.text for i in tl.items if i.kind == "speech"] == ["路灯坏了"]
     assert [h.segment.text for h in await astore.search("路灯")] == ["路灯坏了"]
-    kinds = []
+    msgs = []
     while sub.queue:
-        kinds.append(sub.queue.popleft()["type"])
-    assert kinds == ["call.update", "partial", "final"]
+        msgs.append(sub.queue.popleft())
+    assert [(m["type"], m["call_id"]) for m in msgs] == [("call.update", "100.1"), ("partial", "100.1"), ("final", "100.1")]
+    assert [c["call_id"] for c in hub.snapshot()] == ["100.1"]  # one live call, under its canonical id
     assert astore.failed_writes == 0
     await astore.close()

@@ -242,6 +242,20 @@ async def test_live_events_stream_masked(sample_db):
     assert hub.subscribers == 0
 
 
+def test_late_final_after_hangup_does_not_revive_a_live_call():
+    hub = LiveHub()
+    sub = hub.subscribe()
+    hub.publish({"type": "call.start", "call_id": "c1"})
+    hub.publish({"type": "call.end", "call_id": "c1"})
+    hub.publish(FinalTranscript("c1", "agent", 5.0, 6.0, "再见"))
+    assert hub.snapshot() == []
+    assert [m["type"] for m in sub.queue] == ["call.start", "call.end", "final"]  # the call page still gets it
+    with pytest.raises(ValueError, match="unknown call fact"):
+        hub.publish({"type": "call.explode", "call_id": "c1"})
+    with pytest.raises(TypeError):
+        hub.publish(42)
+
+
 async def test_heartbeat_and_shutdown_end_streams(sample_db):
     hub = LiveHub()
     client, store = await _client(sample_db, hub=hub, heartbeat=0.05)

@@ -15,6 +15,7 @@ legs known by another id (an AudioSocket UUID) must be linked by the composition
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,21 +182,32 @@ class StoreFeed:
         self.hub = hub
         self.mapper = StoreMapper()
         self.handled = 0
+        self._aliases: dict[str, str] = {}  # alias -> call id, for the live page
 
     def handle(self, event: Any) -> None:
         ops = self.mapper.ops(event)
         if self.hub is not None and isinstance(event, PartialTranscript | FinalTranscript):
-            self.hub.publish(event)
+            call = self._aliases.get(event.call_id)
+            # the live page knows the call by its canonical id, not the AudioSocket UUID
+            self.hub.publish(dataclasses.replace(event, call_id=call) if call else event)
         for op in ops:
             if isinstance(op, LiveFact):
                 if self.hub is not None:
                     self.hub.publish(op.message)
+                    if op.message["type"] == "call.end":
+                        self._forget(op.message["call_id"])
                 continue
             self._apply(op)
         self.handled += 1
 
     def link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> None:
+        """Another id of ``call_id`` (an AudioSocket UUID): stored, and used for the live page."""
+        self._aliases[alias] = self._aliases.get(call_id, call_id)
         self._apply(Op("link", (call_id, alias, kind, channel)))
+
+    def _forget(self, call_id: str) -> None:
+        for alias in [a for a, c in self._aliases.items() if c == call_id]:
+            del self._aliases[alias]
 
     def _apply(self, op: Op) -> None:
         submit = getattr(self.store, "_submit", None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from engine.events.speech import FinalTranscript, PartialTranscript
 
 RECENT_FINALS = 20
+ENDED_KEPT = 1000
 _CALL_FIELDS = ("caller_number", "caller_name", "queue", "agent", "started_at", "ivr_path", "outcome")
 
 
@@ -80,6 +81,7 @@ class LiveHub:
         self._calls: dict[str, LiveCall] = {}
         self._subs: set[Subscription] = set()
         self._queue_size = queue_size
+        self._ended: OrderedDict[str, None] = OrderedDict()  # recently ended calls
         self.published = 0
 
     # -- input --------------------------------------------------------------------------
@@ -116,7 +118,9 @@ class LiveHub:
     def _call(self, call_id: str) -> LiveCall:
         call = self._calls.get(call_id)
         if call is None:
-            call = self._calls[call_id] = LiveCall(call_id, started_at=self._clock())
+            call = LiveCall(call_id, started_at=self._clock())
+            if call_id not in self._ended:  # a late final after the hangup does not revive the call
+                self._calls[call_id] = call
         return call
 
     def _fact(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +131,11 @@ class LiveHub:
         fields = {k: event[k] for k in _CALL_FIELDS if k in event and event[k] is not None}
         if kind == "call.end":
             self._calls.pop(call_id, None)
+            self._ended[call_id] = None
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
             return {"type": "call.end", "call_id": call_id}
+        self._ended.pop(call_id, None)
         call = self._call(call_id)
         if "started_at" in fields:
             call.started_at = float(fields.pop("started_at"))
