@@ -240,8 +240,8 @@ class _Runner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
             raise
-        try:
-            await asyncio.wait_for(listener, self.sv.connect_timeout + 5.0)
+        try:  # the caller's side has ended; what is left is decoding the audio already received
+            await asyncio.wait_for(listener, self.sv.connect_timeout + max_seconds + 10.0)
         except TimeoutError:
             raise AgiCommandError("AudioSocket session gave no result") from None
         return turn

@@ -74,7 +74,7 @@ class Rig:
         async with audio_server, AgiServer(port=0) as agi:
             agi.route("hotline", handler)
             caller = CallerScript(dtmf=list(dtmf), dtmf_by_prompt={**LEAD_INS, **(by_prompt or {})},
-                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=10.0)
+                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=20.0)
             client = AgiClient("127.0.0.1", agi.port, "hotline", caller=caller, callerid=callerid,
                                language="zh", timeout=20.0)
             result = await client.run()
@@ -294,7 +294,7 @@ async def test_speech_menu_over_audiosocket_with_barge_in(asr_model, tmp_path) -
     try:
         async with audio_server, AgiServer(port=0) as agi:
             agi.route("speech_menu", handler)
-            caller = CallerScript(audio=voice, audio_pace=1.0, audiosocket_linger=10.0)
+            caller = CallerScript(audio=voice, audio_pace=1.0, audiosocket_linger=20.0)
             result = await AgiClient("127.0.0.1", agi.port, "speech_menu", caller=caller, language="zh").run()
     finally:
         await pipeline.aclose()
