@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 # ---- layout of one call's state row (int64) -----------------------------------------------
 DS = 0  # 4: int32 states of the 2:1 down-samplers (32->16 kHz uses [2:4], 16->8 kHz [0:2])
@@ -86,22 +87,33 @@ _C48TO32 = np.array(
 )
 
 _JIT = dict(nogil=True, cache=True)
+_INLINE = dict(inline="always", nogil=True, cache=True)
 
 
 # ---- integer helpers ------------------------------------------------------------------------
-@njit(**_JIT)
 def _w16(x):
     """Narrow to int16 with wrap-around (a C store into ``int16_t``)."""
     return ((x + 0x8000) & 0xFFFF) - 0x8000
 
 
-@njit(**_JIT)
 def _w32(x):
     """Narrow to int32 with wrap-around."""
     return ((x + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
-@njit(**_JIT)
+# Compiled, the same narrowing is a truncating cast and a sign extension (one instruction);
+# the Python bodies above serve .py_func and NUMBA_DISABLE_JIT=1.
+@overload(_w16, inline="always")
+def _w16_jit(x):
+    return lambda x: np.int64(np.int16(x))
+
+
+@overload(_w32, inline="always")
+def _w32_jit(x):
+    return lambda x: np.int64(np.int32(x))
+
+
+@njit(**_INLINE)
 def _cdiv(num, den):
     """C's ``int32 / int16``: truncates toward zero; a zero divisor gives INT32_MAX."""
     if den == 0:
@@ -112,7 +124,7 @@ def _cdiv(num, den):
     return _w32(q)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _norm_w32(a):
     """Left shifts that normalise a signed 32-bit value (0 for 0)."""
     if a == 0:
@@ -134,7 +146,7 @@ def _norm_w32(a):
     return z
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _norm_u32(a):
     """Leading zeros of an unsigned 32-bit value (0 for 0)."""
     if a == 0:
@@ -153,7 +165,7 @@ def _norm_u32(a):
     return z
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _size_in_bits(n):
     bits = 0
     while n >> bits:
@@ -162,7 +174,7 @@ def _size_in_bits(n):
 
 
 # ---- resampling -----------------------------------------------------------------------------
-@njit(**_JIT)
+@njit(**_INLINE)
 def _downsample2(src, src_off, n_in, dst, dst_off, st, s):
     """2:1 down-sampling by two first-order all-pass filters (16->8 and 32->16 kHz)."""
     t1 = st[s]
@@ -179,7 +191,7 @@ def _downsample2(src, src_off, n_in, dst, dst_off, st, s):
     st[s + 1] = t2
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _ap3(st, b, x, c0, c1, c2):
     """Three cascaded all-pass sections of the 48 kHz resampler; returns the last state."""
     diff = _w32(_w32(x - st[b + 1]) + 8192) >> 14
@@ -252,31 +264,28 @@ def _resample_48_to_8(src, src_off, dst, dst_off, st, T):
 
 
 # ---- features -------------------------------------------------------------------------------
-@njit(**_JIT)
-def _allpass(src, off, n, coef, st, si, dst):
-    """First-order all-pass on every second sample of ``src`` (one half of the QMF split)."""
-    state32 = st[si] << 16
-    for i in range(n):
-        x = src[off + 2 * i]
-        t16 = _w32(state32 + coef * x) >> 16
-        dst[i] = t16
-        state32 = _w32(_w32((x << 14) - coef * t16) << 1)
-    st[si] = state32 >> 16
-
-
-@njit(**_JIT)
+@njit(**_INLINE)
 def _split(src, n, st, band, hp, lp):
-    """Split a band into its upper and lower halves, each at half the rate."""
+    """Split a band into its upper and lower halves, each at half the rate (a QMF pair of
+    first-order all-pass filters on the even and odd samples; both run in one loop so that
+    their dependency chains overlap)."""
     half = n >> 1
-    _allpass(src, 0, half, 20972, st, UP + band, hp)
-    _allpass(src, 1, half, 5571, st, LO + band, lp)
+    su = st[UP + band] << 16
+    sl = st[LO + band] << 16
     for i in range(half):
-        t = hp[i]
-        hp[i] = _w16(t - lp[i])
-        lp[i] = _w16(lp[i] + t)
+        xu = src[2 * i]
+        xl = src[2 * i + 1]
+        tu = _w32(su + 20972 * xu) >> 16
+        tl = _w32(sl + 5571 * xl) >> 16
+        su = _w32(_w32((xu << 14) - 20972 * tu) << 1)
+        sl = _w32(_w32((xl << 14) - 5571 * tl) << 1)
+        hp[i] = _w16(tu - tl)
+        lp[i] = _w16(tl + tu)
+    st[UP + band] = su >> 16
+    st[LO + band] = sl >> 16
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _highpass(src, n, st, dst):
     """Second-order high-pass that removes the lowest band's DC and hum (below ~80 Hz)."""
     s0 = st[HP]
@@ -298,7 +307,7 @@ def _highpass(src, n, st, dst):
     st[HP + 3] = s3
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _log_energy(d, n, offset, total):
     """10*log10-like energy of a band in Q4 plus the band's offset; also feeds the total."""
     nbits = _size_in_bits(n)
@@ -313,8 +322,8 @@ def _log_energy(d, n, offset, total):
         t = _norm_w32(_w32(smax * smax))
         scaling = 0 if t > nbits else nbits - t
     en = 0
-    for i in range(n):
-        en = _w32(en + ((d[i] * d[i]) >> scaling))
+    for i in range(n):  # at most 120 terms below 2**31: the sum fits int64, wrap once
+        en += (d[i] * d[i]) >> scaling
     energy = en & 0xFFFFFFFF
     if energy == 0:
         return offset, total
@@ -367,7 +376,7 @@ def _features(st, x, n, W):
 
 
 # ---- the Gaussian mixture model -------------------------------------------------------------
-@njit(**_JIT)
+@njit(**_INLINE)
 def _gauss(inp, mean, std):
     """Fixed-point Gaussian likelihood (Q20, unnormalised) and the scaled distance ``delta``."""
     inv_std = _w16(_cdiv(131072 + (std >> 1), std))
@@ -387,7 +396,7 @@ def _gauss(inp, mean, std):
     return inv_std * exp_value, delta
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _find_minimum(st, value, ch):
     """Track the 16 smallest values of the last 100 frames; return the smoothed noise floor."""
     age = AGE + 16 * ch
@@ -450,7 +459,7 @@ def _find_minimum(st, value, ch):
     return st[MEAN + ch]
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _weighted(st, base, ch, offset, weights):
     """Add ``offset`` to both Gaussians' means of a channel; return their weighted sum."""
     s = 0
