@@ -292,10 +292,20 @@ async def test_start_site_binds_loopback_by_default(sample_db):
     try:
         addrs = [s.getsockname()[0] for site in runner.sites for s in site._server.sockets]
         assert addrs == ["127.0.0.1"] and port > 0
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert (await reader.read()).startswith(b"HTTP/1.1 200")
-        writer.close()
+        async def raw_get(target: bytes) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = await reader.read()
+            writer.close()
+            return data
+
+        assert (await raw_get(b"/healthz")).startswith(b"HTTP/1.1 200")
+        # the open prefixes cannot be used to reach the API without a token
+        for target in (b"/static/../api/calls", b"/static/%2e%2e/api/calls", b"/static/..%2fapi/calls",
+                       b"/healthz/../api/calls", b"/login/../api/calls", b"/static/../../etc/passwd"):
+            data = await raw_get(target)
+            assert data.split(b"\r\n")[0] in (b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 404 Not Found"), target
+            assert b"caller_number" not in data and b"root:" not in data
     finally:
         await runner.cleanup()
         await store.close()
