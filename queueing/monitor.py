@@ -358,6 +358,8 @@ class QueueMonitor:
         if rec.state == LEFT:
             for tally in self._tallies(q, rec.arrived):
                 tally.other_exits -= 1
+        elif rec.state == LEFT_UNSEEN and q.pending_talking > 0:
+            q.pending_talking -= 1  # a late AgentConnect: the reconnect booked this call as talking
         q.waiting.pop(e.uniqueid, None)
         self._running_hold(q, e.hold_time)
         rec.state, rec.hold, rec.interface = ANSWERED, e.hold_time, e.interface

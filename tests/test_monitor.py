@@ -292,3 +292,22 @@ def test_interval_clock_splits_at_local_boundaries():
     assert parts == [(start, 600.0), (start + 1800, 600.0)]
     with pytest.raises(ValueError):
         IntervalClock(20)
+
+
+def test_agent_connect_arriving_after_the_reconnect_snapshot_counts_once():
+    m = QueueMonitor()
+    m.feed(snapshot(T0, params(0, 0, 0, 0), [member("a1")]))
+    m.feed(join("c1", T0))
+    m.feed(AmiDisconnected(received=T0 + 1))
+    # Asterisk connected c1 just before answering QueueStatus; the event comes after the answer
+    snap = snapshot(T0 + 5, params(0, 0, 0, 0), [member("a1", in_call=True, status=2)])
+    m.feed(AmiReconnected(received=T0 + 5, queue_snapshot=snap))
+    m.feed(connect("c1", "a1", 4, T0 + 5))
+    m.feed(complete("c1", "a1", 4, 30, T0 + 35))
+    m.feed(join("c2", T0 + 40))
+    m.feed(connect("c2", "a1", 1, T0 + 41))
+    m.feed(complete("c2", "a1", 1, 10, T0 + 51))
+    m.feed(complete("zz", "a1", 1, 10, T0 + 52))  # a stray repeat of nothing we know
+    v = m.queue_view(Q)
+    assert (v["offered"], v["answered"], v["completed"], v["abandoned"], v["other_exits"]) == (2, 2, 2, 0, 0)
+    assert m.queues[Q].pending_talking == 0
