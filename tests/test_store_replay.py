@@ -126,3 +126,12 @@ def test_calls_list_and_search(db, capsys):
     assert hit["segment"]["leg"] == "caller"
     assert main(["calls", "--db", str(db), "--search", "elephant"]) == 0
     assert "no transcript line matches" in capsys.readouterr().out
+
+
+def test_counts_for_a_report(db):
+    from engine.store.sample import SAMPLE_START
+
+    with Store.open(db) as s:
+        assert s.counts() == {"calls": 3, "live": 0, "answered": 1, "abandoned": 1, "callbacks": 1,
+                              "transcribed_calls": 2, "segments": 7, "recorded_calls": 1}
+        assert s.counts(since=SAMPLE_START + 100)["calls"] == 1

@@ -83,6 +83,9 @@ class AsyncStore:
     async def call_timeline(self, call_id: str) -> Timeline | None:
         return await self._run(self.store.call_timeline, call_id)
 
+    async def counts(self, *, since: float | None = None) -> dict[str, int]:
+        return await self._run(self.store.counts, since=since)
+
     async def segments(self, call_id: str) -> list[Segment]:
         return await self._run(self.store.segments, call_id)
 

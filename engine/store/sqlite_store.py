@@ -413,6 +413,28 @@ class Store:
         with self._lock:
             return [self._call_from_row(r) for r in self._conn.execute(sql, params)]
 
+    def counts(self, *, since: float | None = None) -> dict[str, int]:
+        """Totals for a report (``hotline demo``): calls, per outcome, transcribed calls, segments."""
+        where, params = "", []
+        if since is not None:
+            where, params = "WHERE COALESCE(c.started_at, c.updated_at) >= ?", [_finite("since", since)]
+        with self._lock:
+            row = self._conn.execute(
+                f"""SELECT count(*) AS calls,
+                           count(*) FILTER (WHERE c.ended_at IS NULL) AS live,
+                           count(*) FILTER (WHERE c.outcome = 'answered') AS answered,
+                           count(*) FILTER (WHERE c.outcome = 'abandoned') AS abandoned,
+                           count(*) FILTER (WHERE c.outcome = 'callback') AS callbacks,
+                           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM segments s WHERE s.call_id = c.id))
+                               AS transcribed_calls,
+                           COALESCE(sum((SELECT count(*) FROM segments s WHERE s.call_id = c.id)), 0) AS segments,
+                           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM audio a WHERE a.call_id = c.id))
+                               AS recorded_calls
+                    FROM calls c {where}""",
+                params,
+            ).fetchone()
+        return {k: int(row[k]) for k in row.keys()}
+
     def segments(self, call_id: str) -> list[Segment]:
         with self._lock:
             cid = self._resolve(self._conn, call_id)
