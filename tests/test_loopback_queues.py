@@ -76,6 +76,10 @@ async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth
                 queue = "citizen" if added % 3 else "evening"
                 server.add_caller(queue, caller_num=f"139{added:08d}", patience=rng.uniform(5, 120))
                 added += 1
+            if t == 100:  # a call-taker who lets the phone ring out (AgentRingNoAnswer)
+                server.model.set_member_behaviour("Local/b4@agents/n", answer_after=-1)
+            if t == 400:
+                server.model.set_member_behaviour("Local/b4@agents/n", answer_after=1.0)
             if t == 200:
                 server.pause_member("Local/a1@agents/n", True, reason="break")
                 server.pause_member("Local/b2@agents/n", True, queue="evening", reason="training")
@@ -131,6 +135,7 @@ async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth
     a1 = monitor.board.stats.total("Local/a1@agents/n")
     assert 200 < a1.paused_seconds <= 300  # paused at 200 s (while talking: paused once the call ended) until 500 s
     assert sum(monitor.board.stats.total(i).calls for i in monitor.board.agents) <= 200
+    assert monitor.board.stats.total("Local/b4@agents/n").missed_rings > 0
 
 
 def tally(records, sl: int) -> dict[str, int]:
