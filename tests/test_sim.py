@@ -38,6 +38,33 @@ def test_jitted_kernel_equals_python_kernel_for_the_same_seed() -> None:
     assert a.records["redial"].sum() > 0
 
 
+def test_jit_equals_python_across_many_buffer_refills(monkeypatch) -> None:
+    """Small chunks force many buffer refills mid-run; both kernels still agree."""
+    import queueing.sim.runner as runner
+
+    monkeypatch.setattr(runner, "CHUNK", 64)
+    sc = busy_day()
+    a = run_replication(sc, np.random.default_rng(11), jit=True, keep_records=True)
+    b = run_replication(sc, np.random.default_rng(11), jit=False, keep_records=True)
+    assert a.calls == b.calls > 20 * 64
+    for k in a.records:
+        np.testing.assert_array_equal(a.records[k], b.records[k])
+    np.testing.assert_array_equal(a.sums, b.sums)
+    np.testing.assert_array_equal(a.interval_quantiles, b.interval_quantiles)
+
+
+def test_interval_percentiles_match_numpy_on_the_records() -> None:
+    sc = busy_day()
+    rep = run_replication(sc, np.random.default_rng(3), keep_records=True)
+    rec = rep.records
+    line = (rec["outcome"] == ANSWERED) | (rec["outcome"] == ABANDONED)
+    k = np.minimum((rec["arrival"] / sc.interval_seconds).astype(int), sc.intervals - 1)
+    for i in range(sc.intervals):
+        w = rec["wait"][line & (k == i)]
+        np.testing.assert_allclose(rep.interval_quantiles[i], np.percentile(w, (50, 90, 95)), rtol=1e-12)
+        assert rep.sums[i, 13] == w.max()
+
+
 def test_same_seed_same_result_other_seed_other_result() -> None:
     sc = busy_day()
     r1 = simulate(sc, seed=3, replications=3)

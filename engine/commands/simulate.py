@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                     f"offered load {load:.4g} erlangs >= {scenario.agents[0]} agents and callers never hang up: "
                     "the queue grows without bound (add agents, --patience, or --queue-capacity)")
         total = scenario.expected_calls * reps
-        progress = not args.no_progress and total >= PROGRESS_CALLS and reps > 1
+        progress = not args.no_progress and total >= PROGRESS_CALLS
         if progress:
             print(f"simulating about {total:,.0f} calls...", file=sys.stderr)
         result = simulate(scenario, seed=args.seed, replications=reps, progress=progress)

@@ -1,8 +1,11 @@
 """The Numba kernels: arrays in, arrays out, no randomness and no Python objects inside.
 
-Why this shape: every random number is drawn up front by the caller from a seeded
-``numpy.random.Generator``, so the same seed gives the same result whether the kernel runs
-compiled or as plain Python (``run_day.py_func``), and the kernel can release the GIL.
+Why this shape: every random number is drawn by the caller from a seeded
+``numpy.random.Generator`` before the kernel sees it, so the same seed gives the same result
+whether the kernel runs compiled or as plain Python (``run_chunk.py_func``), and the kernel can
+release the GIL. The numbers come in cache-sized chunks (the kernel returns when a buffer is
+used up and is called again with its state arrays), which keeps memory flat for 10^7 calls and
+the random-number buffers in cache.
 
 The queue is FCFS with abandonment, served by the Kiefer-Wolfowitz workload recursion: callers
 are taken in arrival order and each one's start time is the earliest moment an agent slot is
@@ -23,8 +26,6 @@ BUSY = 2  # refused at the door: the queue was at capacity
 CALLBACK = 3  # accepted a callback: left the line, kept its place, served at its turn
 UNSERVED = 4  # never reached an agent (no agent on duty ever again, infinite patience)
 
-OK = 0
-POOL_EXHAUSTED = 1  # more calls (redials) than per-call random numbers drawn; caller redraws
 
 
 @njit(nogil=True, cache=True)
@@ -44,6 +45,24 @@ def _sift_down(heap, key, pos):
         heap[pos] = heap[c]
         pos = c
     heap[pos] = j
+
+
+@njit(nogil=True, cache=True)
+def _fsift_down(h, pos):
+    """Restore a min-heap of floats after ``h[pos]`` grew."""
+    n = h.size
+    v = h[pos]
+    while True:
+        c = 2 * pos + 1
+        if c >= n:
+            break
+        if c + 1 < n and h[c + 1] < h[c]:
+            c += 1
+        if h[c] >= v:
+            break
+        h[pos] = h[c]
+        pos = c
+    h[pos] = v
 
 
 @njit(nogil=True, cache=True)
@@ -100,14 +119,79 @@ def _next_on(j, t, length, nxt):
     return nx * length
 
 
+# Columns of the per-interval sums table the kernel fills (a call belongs to the interval it
+# arrived in; "line" callers are those who held on: answered or hung up).
+FIELDS = (
+    "offered", "answered", "abandoned", "busy", "callbacks", "redials", "unserved",
+    "answered_within_t", "line_within_t", "line_calls", "wait_sum", "answered_wait_sum",
+    "callback_delay_sum", "wait_max", "waited",
+)
+COL = {name: i for i, name in enumerate(FIELDS)}
+
+
 @njit(nogil=True, cache=True)
-def run_day(
-    arrivals,  # float64[N] sorted first-attempt arrival times, seconds
-    service,  # float64[M] per processed call, M >= N (redials use the rest)
-    patience,  # float64[M] (inf = never hangs up)
-    redial_u,  # float64[M] uniforms, or length 1 when redial_prob == 0
-    redial_delay,  # float64[M], or length 1
-    callback_u,  # float64[M] uniforms, or length 1 when callbacks are off
+def arrivals_chunk(e, rates, length, total, fstate, istate):
+    """Turn unit exponentials into the next arrival times, in place, by inverting the
+    piecewise-linear cumulative rate. ``fstate = [cumulative, cumulative at interval start]``
+    and ``istate = [interval, exhausted]`` carry over between chunks. Returns how many of ``e``
+    are arrivals before the horizon (fewer than ``e.size`` only once the horizon is reached)."""
+    n_int = rates.size
+    acc = fstate[0]
+    lam_lo = fstate[1]
+    k = istate[0]
+    for c in range(e.size):
+        acc += e[c]
+        if acc >= total:
+            istate[1] = 1
+            fstate[0] = acc
+            return c
+        while k < n_int - 1 and acc >= lam_lo + rates[k] * length:
+            lam_lo += rates[k] * length
+            k += 1
+        e[c] = k * length + (acc - lam_lo) / rates[k]
+    fstate[0] = acc
+    fstate[1] = lam_lo
+    istate[0] = k
+    return e.size
+
+
+@njit(nogil=True, cache=True)
+def _line_stats(sums, k, o, w, sl_seconds):
+    sums[k, 9] += 1
+    sums[k, 10] += w
+    if w > sums[k, 13]:
+        sums[k, 13] = w
+    if w <= sl_seconds:
+        sums[k, 8] += 1
+    if w > 0:
+        sums[k, 14] += 1
+    if o == ANSWERED:
+        sums[k, 1] += 1
+        sums[k, 11] += w
+        if w <= sl_seconds:
+            sums[k, 7] += 1
+    else:
+        sums[k, 2] += 1
+
+
+# run_chunk return codes: what the caller must do before calling again
+DONE = 0
+NEED_ARRIVALS = 1  # refill the arrival buffer (arr, st[S_NB]) and reset st[S_IB]
+NEED_CALLS = 2  # collect this chunk's outputs, refill the per-call buffers, reset st[S_C], st[S_NPOS]
+GROW_REDIALS = 3  # enlarge rheap
+GROW_QUEUE = 4  # enlarge qheap
+# integer state slots
+S_IB, S_NB, S_EXHAUSTED, S_C, S_RSIZE, S_QSIZE, S_NPOS, S_CONSTANT, S_CALLS = range(9)
+
+
+@njit(nogil=True, cache=True)
+def run_chunk(
+    arr,  # float64[B] first-attempt arrival times, valid up to st[S_NB], sorted
+    service,  # float64[B] per processed call, in processing order (redials included)
+    patience,  # float64[B] (inf = never hangs up)
+    redial_u,  # float64[B] uniforms, or length 1 when redial_prob == 0
+    redial_delay,  # float64[B], or length 1
+    callback_u,  # float64[B] uniforms, or length 1 when callbacks are off
     agents,  # int64[I] agents on duty per interval
     nxt,  # int64[S, I] first interval >= i where slot j is on duty, -1 if none
     interval_length,
@@ -117,33 +201,58 @@ def run_day(
     callback_accept,
     mean_service,  # for the estimated wait (queue + 1) * AHT / agents on duty
     capacity,  # callers allowed to wait on the line; -1 = unlimited
-    out_time,  # float64[M] arrival time of each processed call
-    out_wait,  # float64[M] time on the line (answer or hang-up); callback delay for callbacks
-    out_outcome,  # int8[M]
-    out_redial,  # int8[M] 1 when the call is a redial
+    sl_seconds,
+    keep_records,
+    st,  # int64 state (S_* slots)
+    key,  # float64[S] next time each slot is free and on duty (time-varying roster)
+    heap,  # int64[S] min-heap of slots by key
+    free,  # float64[S] min-heap of free times (constant roster)
+    rheap,  # float64 min-heap of pending redial times
+    qheap,  # float64 min-heap of the times waiting callers leave the line
+    out_time,  # float64[B] records of this chunk's calls (when keep_records), else length 1
+    out_wait,
+    out_outcome,  # int8
+    out_redial,  # int8
+    pos_wait,  # float64[B] positive times on the line of this chunk's calls, in order
+    pos_k,  # int64[B] their interval
     busy_time,  # float64[I + 1] agent-seconds of talk per interval (+ after the horizon)
+    sums,  # float64[I, len(FIELDS)] per-interval tallies
 ):
-    n_base = arrivals.size
-    pool = service.size
+    """Process calls in arrival order (first attempts merged with redials) until a buffer runs
+    out; all state lives in the arrays, so a run is a sequence of calls with refills between.
+
+    Each caller starts at the earliest moment an on-duty agent slot is free (Kiefer-Wolfowitz
+    recursion for FCFS); it abandons if that is later than its patience. Interval indices never
+    decrease, so positive waits come out grouped by interval.
+    """
     n_int = agents.size
-    n_slots = nxt.shape[0]
-    key = np.empty(n_slots)
-    heap = np.arange(n_slots)
-    for j in range(n_slots):
-        key[j] = _next_on(j, 0.0, interval_length, nxt)
-    for pos in range(n_slots // 2, -1, -1):  # heapify
-        if n_slots > 0:
-            _sift_down(heap, key, pos)
-    rheap = np.empty(pool if redial_prob > 0 else 1)
-    rsize = 0
+    n_slots = key.size
+    pool = service.size
+    ib = st[S_IB]
+    nb = st[S_NB]
+    exhausted = st[S_EXHAUSTED]
+    c = st[S_C]
+    rsize = st[S_RSIZE]
+    qsize = st[S_QSIZE]
+    n_pos = st[S_NPOS]
+    constant = st[S_CONSTANT] == 1
     track_queue = capacity >= 0 or callback_threshold < np.inf
-    qheap = np.empty(pool if track_queue else 1)
-    qsize = 0
-    ib = 0
-    c = 0
+    code = DONE
     while True:
-        if ib < n_base and (rsize == 0 or arrivals[ib] <= rheap[0]):
-            a = arrivals[ib]
+        if c >= pool:
+            code = NEED_CALLS
+            break
+        if ib >= nb and exhausted == 0:
+            code = NEED_ARRIVALS
+            break
+        if redial_prob > 0 and rsize >= rheap.size:
+            code = GROW_REDIALS
+            break
+        if track_queue and qsize >= qheap.size:
+            code = GROW_QUEUE
+            break
+        if ib < nb and (rsize == 0 or arr[ib] <= rheap[0]):
+            a = arr[ib]
             ib += 1
             is_redial = 0
         elif rsize > 0:
@@ -151,11 +260,11 @@ def run_day(
             rsize = _pop(rheap, rsize)
             is_redial = 1
         else:
+            code = DONE
             break
-        if c >= pool:
-            return c, POOL_EXHAUSTED
-        out_time[c] = a
-        out_redial[c] = is_redial
+        k = int(a / interval_length)
+        if k >= n_int:
+            k = n_int - 1
         outcome = -1
         wait = 0.0
         leave = a
@@ -163,15 +272,17 @@ def run_day(
             while qsize > 0 and qheap[0] <= a:
                 qsize = _pop(qheap, qsize)
         # earliest on-duty free slot (keys <= a are refreshed lazily: the agent may be off duty)
-        if n_slots == 0:
+        j = -1
+        if constant:
+            start = free[0] if free[0] > a else a
+        elif n_slots == 0:
             start = np.inf
-            j = -1
         else:
             while True:
                 j = heap[0]
                 e = key[j]
                 if e <= a:
-                    if agents[_interval(a, interval_length, n_int)] > j:
+                    if agents[k] > j:
                         start = a
                         break
                     key[j] = _next_on(j, a, interval_length, nxt)
@@ -181,11 +292,11 @@ def run_day(
                     break
         if capacity >= 0 and start > a and qsize >= capacity:
             outcome = BUSY
+        took_callback = False
         if outcome < 0:
             pat = patience[c]
-            took_callback = False
             if callback_threshold < np.inf and start > a:
-                on_duty = agents[_interval(a, interval_length, n_int)]
+                on_duty = agents[k]
                 ewt = (qsize + 1) * mean_service / on_duty if on_duty > 0 else np.inf
                 if ewt > callback_threshold and callback_u[c] < callback_accept:
                     took_callback = True
@@ -202,33 +313,62 @@ def run_day(
                 wait = start - a
                 leave = start
                 end = start + service[c]
-                key[j] = _next_on(j, end, interval_length, nxt)
-                _sift_down(heap, key, 0)
-                k = int(start / interval_length)
+                if constant:
+                    free[0] = end
+                    _fsift_down(free, 0)
+                else:
+                    key[j] = _next_on(j, end, interval_length, nxt)
+                    _sift_down(heap, key, 0)
+                b = int(start / interval_length)
                 while True:
-                    lo = k * interval_length
+                    lo = b * interval_length
                     if lo < start:
                         lo = start
-                    if k >= n_int:
+                    if b >= n_int:
                         busy_time[n_int] += end - lo
                         break
-                    hi = (k + 1) * interval_length
+                    hi = (b + 1) * interval_length
                     if end <= hi:
-                        busy_time[k] += end - lo
+                        busy_time[b] += end - lo
                         break
-                    busy_time[k] += hi - lo
-                    k += 1
+                    busy_time[b] += hi - lo
+                    b += 1
             if track_queue and not took_callback and wait > 0 and outcome != UNSERVED:
                 qsize = _push(qheap, qsize, leave)
-        out_wait[c] = wait
-        out_outcome[c] = outcome
+        sums[k, 0] += 1
+        if is_redial:
+            sums[k, 5] += 1
+        if outcome == ANSWERED or outcome == ABANDONED:
+            _line_stats(sums, k, outcome, wait, sl_seconds)
+            if wait > 0:
+                pos_wait[n_pos] = wait
+                pos_k[n_pos] = k
+                n_pos += 1
+        elif outcome == BUSY:
+            sums[k, 3] += 1
+        elif outcome == CALLBACK:
+            sums[k, 4] += 1
+            sums[k, 12] += wait
+        else:
+            sums[k, 6] += 1
+        if keep_records:
+            out_time[c] = a
+            out_redial[c] = is_redial
+            out_wait[c] = wait
+            out_outcome[c] = outcome
         if redial_prob > 0 and (outcome == ABANDONED or outcome == BUSY):
             if redial_u[c] < redial_prob:
                 t = leave + redial_delay[c]
                 if t < horizon:
                     rsize = _push(rheap, rsize, t)
         c += 1
-    return c, OK
+        st[S_CALLS] += 1
+    st[S_IB] = ib
+    st[S_C] = c
+    st[S_RSIZE] = rsize
+    st[S_QSIZE] = qsize
+    st[S_NPOS] = n_pos
+    return code
 
 
 @njit(nogil=True, cache=True)
