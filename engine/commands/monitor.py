@@ -145,7 +145,7 @@ def replay(path: str | Path, monitor: Any) -> float:
 
 def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
     head = f"{'queue':<14}{'wait':>5}{'longest':>8}{'offered':>8}{'answ':>6}{'aband':>6}{'SL%':>7}{'ASA':>7}" \
-           f"{'agents':>7}{'avail':>6}{'talk':>5}{'wrap':>5}{'pause':>6}"
+           f"{'agents':>7}{'avail':>6}{'ring':>5}{'talk':>5}{'wrap':>5}{'pause':>6}"
     lines = [head, "-" * len(head)]
     for v in views:
         a = v["agents"]
@@ -153,7 +153,7 @@ def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
         asa = "-" if v["asa"] is None else f"{v['asa']:.1f}"
         lines.append(
             f"{v['queue'][:13]:<14}{v['waiting']:>5}{v['longest_wait']:>8.0f}{v['offered']:>8}{v['answered']:>6}"
-            f"{v['abandoned']:>6}{sl:>7}{asa:>7}{a.get('logged_in', 0):>7}{a.get('available', 0):>6}"
+            f"{v['abandoned']:>6}{sl:>7}{asa:>7}{a.get('logged_in', 0):>7}{a.get('available', 0):>6}{a.get('ringing', 0):>5}"
             f"{a.get('talking', 0):>5}{a.get('wrap_up', 0):>5}{a.get('paused', 0):>6}"
         )
     for v in views:
