@@ -96,12 +96,13 @@ class CallbackManager:
         self.ring_seconds = ring_seconds
         self.top_priority = top_priority
         self.requests: dict[str, CallbackRequest] = {}
-        self._waiting: dict[str, dict[str, int]] = {}  # queue -> uniqueid -> priority of callers in line
+        self._waiting: dict[str, dict[str, int | None]] = {}  # queue -> uniqueid -> priority (None: unknown)
         self._ids = itertools.count(1)
 
     # -- what the queue does ----------------------------------------------------------------
 
-    def caller_joined(self, queue: str, uniqueid: str, now: float, priority: int = 0) -> None:
+    def caller_joined(self, queue: str, uniqueid: str, now: float, priority: int | None = None) -> None:
+        """A caller entered the queue; ``priority`` None (AMI does not say) counts as ahead of all."""
         self._waiting.setdefault(queue, {})[uniqueid] = priority
 
     def caller_left(self, queue: str, uniqueid: str, now: float) -> None:
@@ -113,7 +114,7 @@ class CallbackManager:
         return len(self._waiting.get(queue, {}))
 
     def waiting_at_or_above(self, queue: str, priority: int) -> int:
-        return sum(1 for prio in self._waiting.get(queue, {}).values() if prio >= priority)
+        return sum(1 for prio in self._waiting.get(queue, {}).values() if prio is None or prio >= priority)
 
     def pending(self, queue: str) -> int:
         return sum(1 for r in self.requests.values() if r.queue == queue and r.pending)
@@ -124,7 +125,7 @@ class CallbackManager:
         if not number.isdigit():
             raise ValueError("a callback number must be digits")
         cb_id = f"CB-{next(self._ids):05d}"
-        ahead = {uid for uid, prio in self._waiting.get(queue, {}).items() if prio >= priority}
+        ahead = {uid for uid, prio in self._waiting.get(queue, {}).items() if prio is None or prio >= priority}
         ahead |= {r.id for r in self.requests.values() if r.queue == queue and r.pending}
         req = CallbackRequest(cb_id, queue, number, priority, now, linkedid, ahead)
         req.history.append((now, f"booked, {len(ahead)} ahead"))
