@@ -452,8 +452,10 @@ class QueueMonitor:
         base = q.baseline
         entry_ids = {en.uniqueid for en in entries}
         if base is not None:
-            # fewer than Asterisk had already counted when we last saw it: it restarted
-            reached = q.seen_at_gap or q.seen
+            # counters below the baseline, or (after a drop) below what Asterisk had already
+            # counted when we last heard from it: it restarted. Without a drop, only the
+            # baseline counts: Asterisk sends AgentComplete just before it bumps Completed.
+            reached = q.seen_at_gap or _Seen()
             restarted = (p.completed < base.completed + reached.completed
                          or p.abandoned < base.abandoned + reached.abandoned)
             if restarted:
