@@ -472,6 +472,12 @@ class QueueMonitor:
             missed_csl = max(csl - base_csl - q.seen.completed_in_sl, 0)
             missed_a = max(p.abandoned - base_a - q.seen.abandoned, 0)
             missed_asl = max(asl - base_asl - q.seen.abandoned_in_sl, 0)
+            # seen but not yet in the counters (the event goes out just before the counter
+            # moves): carried over, so the next QueueStatus does not book them again
+            credit = _Seen(max(base_c + q.seen.completed - p.completed, 0),
+                           max(base_csl + q.seen.completed_in_sl - csl, 0),
+                           max(base_a + q.seen.abandoned - p.abandoned, 0),
+                           max(base_asl + q.seen.abandoned_in_sl - asl, 0))
             sl = float(p.service_level)
             # callers we thought waiting who are gone
             gone = [rec for uid, rec in q.waiting.items() if uid not in entry_ids]
@@ -529,7 +535,7 @@ class QueueMonitor:
                 q.waiting[en.uniqueid] = rec
                 self._offer(q, rec, out)
         q.baseline = p
-        q.seen = _Seen()
+        q.seen = credit if base is not None else _Seen()
         q.seen_at_gap = None
         q.hold_avg, q.talk_avg = p.holdtime, p.talktime  # Asterisk's own values win
 

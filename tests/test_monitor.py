@@ -311,3 +311,17 @@ def test_agent_connect_arriving_after_the_reconnect_snapshot_counts_once():
     v = m.queue_view(Q)
     assert (v["offered"], v["answered"], v["completed"], v["abandoned"], v["other_exits"]) == (2, 2, 2, 0, 0)
     assert m.queues[Q].pending_talking == 0
+
+
+def test_queue_status_racing_a_completion_does_not_book_it_twice():
+    m = QueueMonitor()
+    m.feed(snapshot(T0, params(0, 0, 0, 0), [member("a1")]))
+    m.feed(join("c1", T0))
+    m.feed(connect("c1", "a1", 2, T0 + 2))
+    m.feed(complete("c1", "a1", 2, 20, T0 + 22))
+    # Asterisk sends AgentComplete just before it bumps Completed: a QueueStatus in between
+    m.feed(snapshot(T0 + 22, params(0, 0, 0, 0), [member("a1", calls=0)]))
+    m.feed(snapshot(T0 + 30, params(1, 0, 1, 0), [member("a1", calls=1)]))
+    v = m.queue_view(Q)
+    assert (v["offered"], v["answered"], v["completed"], v["answered_within_sl"]) == (1, 1, 1, 1)
+    assert v["answered_unseen"] == 0
