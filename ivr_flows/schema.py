@@ -380,6 +380,15 @@ class Queue(Node):
     offer_key: str = fld(p_digit, default="1")
     offer_timeout: float = fld(p_seconds, default=5.0)
 
+    def prompts(self) -> list[tuple[str, str]]:
+        """Announcement prompts count only when the announcement is configured."""
+        unused = set()
+        if "position" not in self.announce:
+            unused.add("position_prompt")
+        if "wait" not in self.announce:
+            unused |= {"wait_prompt", "minutes_prompt"}
+        return [(name, prompt) for name, prompt in super().prompts() if name not in unused]
+
 
 @dataclass(frozen=True)
 class Callback(Node):

@@ -153,3 +153,13 @@ def test_opening_hours_with_holidays_special_days_and_dst() -> None:
     # 2026-03-29 02:30 does not exist in Berlin; 00:30 UTC is 01:30 CET (open), 01:30 UTC is 03:30 CEST
     assert berlin.is_open(dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC).timestamp())
     assert not berlin.is_open(dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC).timestamp())
+
+
+def test_announcement_prompts_are_needed_only_when_announcing(tmp_path: Path) -> None:
+    (tmp_path / "zh" / "my").mkdir(parents=True)
+    (tmp_path / "zh" / "my" / "hold.wav").write_bytes(b"RIFF")
+    text = "flow: f\nstart: q\nnodes:\n  q: {verb: queue, queue: citizen, prompt: my/hold}\n"
+    assert load_text(text, "f.yaml", prompt_root=tmp_path)[0].nodes["q"].prompts() == [("prompt", "my/hold")]
+    with pytest.raises(FlowValidationError, match="position_prompt: prompt file missing"):
+        load_text(text.replace("prompt: my/hold", "prompt: my/hold, announce: [position]"), "f.yaml",
+                  prompt_root=tmp_path)
