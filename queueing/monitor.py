@@ -185,6 +185,7 @@ class QueueMonitor:
         self.now = 0.0
         self.connected = True
         self.gaps = 0
+        self.alerts: list[SurgeDetected] = []
         self._day: date | None = None
 
     # -- helpers --------------------------------------------------------------------------
@@ -242,6 +243,7 @@ class QueueMonitor:
             alert = self.surge.check(q.name, self.clock.slot(rec.arrived), istart, self.clock.label(istart),
                                      q.intervals[istart].offered, self.now)
             if alert is not None:
+                self.alerts.append(alert)
                 out.append(alert)
 
     def _roll_day(self, t: float) -> None:
@@ -573,12 +575,22 @@ class QueueMonitor:
         sl = self.sl_for(q)
         return [{"day": d.isoformat(), **q.days[d].summary(sl)} for d in sorted(q.days)]
 
+    def history(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Offered calls per queue, local day and interval (``"19:00"``), for a surge baseline."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for name, q in self.queues.items():
+            for start, tally in sorted(q.intervals.items()):
+                label = self.clock.label(start)  # 2026-11-28T19:00+08:00
+                out.setdefault(name, {}).setdefault(label[:10], {})[label[11:16]] = tally.offered
+        return out
+
     def views(self, now: float | None = None, *, intervals: bool = False) -> list[dict[str, Any]]:
         out = []
         for name in sorted(self.queues):
             if not self._wanted(name):
                 continue
             v = self.queue_view(name, now)
+            v["alerts"] = [a.as_dict() for a in self.alerts if a.queue == name]
             if intervals:
                 v["intervals"] = self.interval_views(name)
                 v["days"] = self.day_views(name)

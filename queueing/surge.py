@@ -82,6 +82,22 @@ class SurgeDetector:
                 continue  # already have this day (or a later one)
             hist.append((day, int(counts_by_slot.get(slot, 0))))
 
+    def load(self, history: Mapping[str, Mapping[str, Mapping[str, int]]], minutes: int) -> int:
+        """History as ``{queue: {"2026-11-20": {"19:00": 12, ...}}}`` (what
+        ``QueueMonitor.history()`` writes); returns the number of days loaded."""
+        slots = 24 * 60 // minutes
+        n = 0
+        for queue, days in history.items():
+            for day_text, by_label in sorted(days.items()):
+                counts: dict[int, int] = {}
+                for label, count in by_label.items():
+                    hh, _, mm = label.partition(":")
+                    slot = (int(hh) * 60 + int(mm)) // minutes
+                    counts[slot] = counts.get(slot, 0) + int(count)
+                self.add_day(queue, date.fromisoformat(day_text), counts, slots)
+                n += 1
+        return n
+
     def baseline(self, queue: str, slot: int) -> Baseline | None:
         hist = self._history.get((queue, slot))
         if not hist or len(hist) < self.min_days:

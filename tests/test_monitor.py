@@ -325,3 +325,25 @@ def test_queue_status_racing_a_completion_does_not_book_it_twice():
     v = m.queue_view(Q)
     assert (v["offered"], v["answered"], v["completed"], v["answered_within_sl"]) == (1, 1, 1, 1)
     assert v["answered_unseen"] == 0
+
+
+def test_replay_with_a_surge_history_raises_an_alert_and_saves_the_day(asterisk_fixtures, tmp_path, capsys):
+    hist = tmp_path / "history.json"
+    # the evening queue usually gets 2-4 calls between 23:30 and 24:00; the recording has 24
+    hist.write_text(json.dumps({"evening": {f"2026-11-{d}": {"23:30": n, "23:00": 9}
+                                            for d, n in zip(range(20, 27), [3, 2, 4, 3, 2, 30, 3], strict=True)}}))
+    rc = main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--json",
+               "--surge-history", str(hist)])
+    assert rc == 0
+    captured = capsys.readouterr()
+    (v,) = json.loads(captured.out)
+    (alert,) = v["alerts"]
+    assert alert["type"] == "surge" and alert["interval"] == "2026-11-28T23:30+08:00"
+    assert alert["baseline_median"] == 3 and alert["offered"] == 9  # crossed median + max(3 MAD, 5)
+    assert "ALERT surge in evening" in captured.err
+    saved = json.loads(hist.read_text())
+    assert saved["evening"]["2026-11-28"] == {"23:30": 24} and "2026-11-20" in saved["evening"]
+    # a file that is not history is a clear error
+    hist.write_text("[1, 2]")
+    assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--surge-history", str(hist)]) == 2
+    assert "--surge-history" in capsys.readouterr().err

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes for --intervals")
     parser.add_argument("--intervals", action="store_true", help="include per-interval and per-day tables")
     parser.add_argument("--wrapup", type=float, default=0.0, help="queue wrap-up seconds (AMI does not report it)")
+    parser.add_argument("--surge-history", metavar="FILE.json",
+                        help="offered calls of past days per interval: read for the surge baseline, "
+                        "written back with today's counts at the end")
 
 
 # -- replay ---------------------------------------------------------------------------------
@@ -169,15 +172,45 @@ def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _load_history(path: str | None) -> dict[str, Any]:
+    if not path or not Path(path).exists():
+        return {}
+    from engine.errors import UsageError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected an object {queue: {day: {HH:MM: count}}}")
+        return data
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--surge-history {path}: {exc}") from None
+
+
+def _save_history(path: str | None, old: dict[str, Any], monitor: Any) -> None:
+    if not path:
+        return
+    merged = {q: dict(days) for q, days in old.items()}
+    for q, days in monitor.history().items():
+        merged.setdefault(q, {}).update(days)
+    Path(path).write_text(json.dumps(merged, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+
+
 def _monitor_from(args: argparse.Namespace, cfg: Any) -> Any:
+    from engine.errors import UsageError
     from queueing.monitor import QueueMonitor
     from queueing.surge import SurgeDetector
 
+    surge = SurgeDetector()
+    minutes = args.interval or cfg.queueing.interval_minutes
+    try:
+        surge.load(_load_history(getattr(args, "surge_history", None)), minutes)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UsageError(f"--surge-history {args.surge_history}: {exc}") from None
     return QueueMonitor(
-        surge=SurgeDetector(),
+        surge=surge,
         sl_seconds=args.sl,
         default_sl_seconds=cfg.queueing.sl_seconds,
-        interval_minutes=args.interval or cfg.queueing.interval_minutes,
+        interval_minutes=minutes,
         timezone=cfg.site.timezone,
         wrapup_seconds=args.wrapup,
         queues=args.queue,
@@ -190,8 +223,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.replay:
         monitor = _monitor_from(args, cfg)
+        history = _load_history(args.surge_history)
         end = replay(args.replay, monitor)
         monitor.board.close_spans(end)
+        for alert in monitor.alerts:
+            print(f"ALERT surge in {alert.queue}: {alert.offered} calls in {alert.interval_label} "
+                  f"(usual {alert.baseline_median:g}, threshold {alert.threshold:.1f})", file=sys.stderr)
+        _save_history(args.surge_history, history, monitor)
         views = monitor.views(end, intervals=args.intervals)
         if args.json:
             json.dump(views, sys.stdout, ensure_ascii=False, indent=2)
@@ -298,3 +336,5 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
         stream.aclose()
         await client.close()
         await bus.close()
+        _save_history(getattr(args, "surge_history", None), _load_history(getattr(args, "surge_history", None)),
+                      monitor)
