@@ -114,9 +114,9 @@ class _Runner:
         event: p.Event | None = None
         for cmd in cmds:
             if isinstance(cmd, p.SetVar):
-                await self.ch.set_variable(cmd.name, _clean(cmd.value))
+                await self._quietly(self.ch.set_variable(cmd.name, _clean(cmd.value)), state)
             elif isinstance(cmd, p.SetLanguage):
-                await self.ch.set_variable("CHANNEL(language)", cmd.language)
+                await self._quietly(self.ch.set_variable("CHANNEL(language)", cmd.language), state)
                 self.language = cmd.language
             elif isinstance(cmd, p.EnterQueue):
                 await self._set_many({"HOTLINE_ACTION": "queue", "QUEUE_PRIO": str(cmd.priority),
@@ -140,6 +140,14 @@ class _Runner:
     async def _set_many(self, values: dict[str, str]) -> None:
         for k, v in values.items():
             await self.ch.set_variable(k, _clean(v))
+
+    async def _quietly(self, command: Any, state: RunState) -> None:
+        """A command whose failure must not stop the call (a variable Asterisk refused)."""
+        try:
+            await command
+        except AgiCommandError as exc:
+            self.sv.stats["command_errors"] += 1
+            log.warning("flow %s node %s: %s", self.flow.name, state.node, exc)
 
     async def _awaited(self, state: RunState, cmd: p.Command) -> p.Event:
         if isinstance(cmd, p.Play):

@@ -1,0 +1,159 @@
+"""The FastAGI adapter against a fake channel: the AGI paths the simulator does not take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.asterisk.agi_channel import GetDataResult
+from engine.asterisk.errors import AgiCommandError, AgiHangup
+from ivr_flows.agi_adapter import FlowServices, run_flow
+from ivr_flows.loader import load_text
+
+
+@dataclass
+class Request:
+    uniqueid: str = "1795881200.9"
+    channel: str = "PJSIP/trunk-0001"
+    callerid: str = "13912345678"
+    language: str = "en"
+
+
+@dataclass
+class Reply:
+    result: int | None = 0
+
+
+@dataclass
+class FakeChannel:
+    """Keys pressed per prompt name or per WAIT FOR DIGIT; every command logged."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    waits: list[str] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    hang_up_on: str = ""
+    request: Request = field(default_factory=Request)
+    log: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def _do(self, line: str) -> None:
+        self.log.append(line)
+        if self.hang_up_on and line.startswith(self.hang_up_on):
+            raise AgiHangup("caller hung up")
+        if any(line.startswith(r) for r in self.refuse):
+            raise AgiCommandError(f"{line}: refused")
+
+    async def answer(self) -> None:
+        self._do("ANSWER")
+
+    async def get_variable(self, name: str) -> str | None:
+        self._do(f"GET VARIABLE {name}")
+        return "1795881200.1" if name == "CHANNEL(linkedid)" else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self._do(f"SET VARIABLE {name} {value}")
+        self.variables[name] = value
+
+    async def stream_file(self, name: str, escape: str = "") -> tuple[str | None, int]:
+        self._do(f"STREAM FILE {name} {escape}")
+        key = self.keys.get(name, "")
+        return (key, 100) if key and key in escape else (None, 8000)
+
+    async def get_data(self, prompt: str, timeout: float | None = None, max_digits: int | None = None):
+        self._do(f"GET DATA {prompt} {timeout} {max_digits}")
+        got = self.keys.get(prompt, "")
+        return GetDataResult(got, not got)
+
+    async def wait_for_digit(self, timeout: float | None) -> str | None:
+        self._do(f"WAIT FOR DIGIT {timeout}")
+        return self.waits.pop(0) if self.waits else None
+
+    async def say_digits(self, digits: str, escape: str = "") -> str | None:
+        self._do(f"SAY DIGITS {digits}")
+        return None
+
+    async def command(self, command: str, *args) -> Reply:
+        self._do(" ".join([command, *map(str, args)]))
+        return Reply(0)
+
+    async def exec(self, app: str, args: str = "") -> int:
+        self._do(f"EXEC {app} {args}")
+        return 0
+
+    async def audiosocket(self, uuid: str, target: str) -> int:
+        return await self.exec("AudioSocket", f"{uuid},{target}")
+
+    async def hangup(self) -> None:
+        self._do("HANGUP")
+
+
+FLOW = """
+flow: t
+start: menu
+languages: [en]
+nodes:
+  menu:
+    verb: menu
+    prompt: [hotline/welcome, hotline/main_menu]
+    choices: {"1": pin, "2": msg, "3": out}
+    failed: bye
+  pin:
+    verb: collect
+    prompt: hotline/enter_work_order
+    var: PIN
+    max_digits: 4
+    terminator: "*"
+    next: queue
+    failed: bye
+  queue: {verb: queue, queue: citizen, priority: 3, timeout: 60, announce: [position], prompt: hotline/transferring}
+  msg: {verb: record, prompt: hotline/after_hours, next: bye, beep: false}
+  out: {verb: transfer, to: PJSIP/operator}
+  bye: {verb: hangup}
+"""
+flow = load_text(FLOW, "t.yaml")[0]
+
+
+class Info:
+    def query(self, queue, priority, now):
+        from ivr_flows.protocol import QueueInfo
+
+        return QueueInfo(position=12, wait=600.0)
+
+
+async def test_key_during_lead_in_then_wait_for_digit_and_own_terminator() -> None:
+    ch = FakeChannel(keys={"hotline/welcome": "1"}, waits=["4", "2", "*"])
+    rec = await run_flow(ch, flow, FlowServices(queue_info=Info(), clock=lambda: 0.0))
+    assert rec.outcome == "queued" and ch.variables["PIN"] == "42"
+    assert "GET DATA hotline/main_menu 5.0 1" not in ch.log  # the key during the welcome chose
+    assert "STREAM FILE hotline/enter_work_order 0123456789*#" in ch.log  # no GET DATA: '*' ends input
+    assert ch.log.count("WAIT FOR DIGIT 8.0") == 3
+    assert "SAY NUMBER 12 " in ch.log  # position announced with SAY NUMBER where Asterisk has it
+    assert ch.variables["HOTLINE_ACTION"] == "queue" and ch.variables["QUEUE_PRIO"] == "3"
+    assert ch.variables["HOTLINE_QUEUE_TIMEOUT"] == "60"
+    assert rec.linkedid == "1795881200.1" and rec.uniqueid == "1795881200.9" and rec.language == "en"
+
+
+async def test_record_falls_back_to_asterisk_record_and_refused_variables_do_not_stop_the_call() -> None:
+    ch = FakeChannel(keys={"hotline/main_menu": "2"}, refuse={"SET VARIABLE CHANNEL(language)"})
+    services = FlowServices(clock=lambda: 0.0)
+    rec = await run_flow(ch, flow, services)
+    assert "EXEC Record hotline-messages/1795881200.9.wav,5,120,k" in ch.log
+    assert "STREAM FILE beep " not in ch.log  # beep: false
+    assert rec.outcome == "message_left" and ch.log[-1] == "HANGUP"
+    assert services.stats["command_errors"] >= 1
+
+
+async def test_transfer_and_hangup_mid_prompt() -> None:
+    ch = FakeChannel(keys={"hotline/main_menu": "3"})
+    rec = await run_flow(ch, flow, FlowServices(clock=lambda: 0.0))
+    assert rec.outcome == "transferred" and ch.variables["HOTLINE_TRANSFER"] == "PJSIP/operator"
+    ch = FakeChannel(hang_up_on="STREAM FILE hotline/welcome")
+    rec = await run_flow(ch, flow, FlowServices(clock=lambda: 0.0))
+    assert rec.outcome == "abandoned_in_ivr" and rec.end_node == "menu"
+
+
+async def test_speech_step_without_speech_path_fails_soft() -> None:
+    text = "flow: s\nstart: i\nlanguages: [en]\nnodes:\n  i: {verb: intake, next: bye}\n  bye: {verb: hangup}\n"
+    ch = FakeChannel()
+    rec = await run_flow(ch, load_text(text, "s.yaml")[0], FlowServices(clock=lambda: 0.0))
+    assert rec.outcome == "self_served" and [i.kind for i in rec.inputs] == ["error"]
+    assert not any(line.startswith("EXEC AudioSocket") for line in ch.log)
