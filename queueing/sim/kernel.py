@@ -48,21 +48,40 @@ def _sift_down(heap, key, pos):
 
 
 @njit(nogil=True, cache=True)
-def _fsift_down(h, pos):
-    """Restore a min-heap of floats after ``h[pos]`` grew."""
-    n = h.size
-    v = h[pos]
-    while True:
-        c = 2 * pos + 1
-        if c >= n:
-            break
-        if c + 1 < n and h[c + 1] < h[c]:
-            c += 1
-        if h[c] >= v:
-            break
-        h[pos] = h[c]
-        pos = c
-    h[pos] = v
+def _tree_replace_min(tv, ti, v):
+    """Winner (tournament) tree over P leaves: ``tv[1]`` is the minimum, held by leaf ``ti[1]``.
+    Replace that leaf's value with ``v`` and replay its path: a fixed number of compare-selects
+    and no data-dependent early exit, cheaper than a heap's sift-down on modern CPUs."""
+    size = tv.size >> 1
+    cur_i = ti[1]
+    cur_v = v
+    pos = size + cur_i
+    tv[pos] = v
+    while pos > 1:  # the running winner stays in registers; only siblings are loaded
+        sib = pos ^ 1
+        sv = tv[sib]
+        if sv < cur_v:
+            cur_v = sv
+            cur_i = ti[sib]
+        pos >>= 1
+        tv[pos] = cur_v
+        ti[pos] = cur_i
+
+
+def winner_tree(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Build the winner tree of ``values`` (padded with +inf to a power of two)."""
+    size = 1
+    while size < max(values.size, 1):
+        size <<= 1
+    tv = np.full(2 * size, np.inf)
+    ti = np.zeros(2 * size, dtype=np.int64)
+    tv[size:size + values.size] = values
+    ti[size:] = np.arange(size)
+    for pos in range(size - 1, 0, -1):
+        left = 2 * pos if tv[2 * pos] <= tv[2 * pos + 1] else 2 * pos + 1
+        tv[pos] = tv[left]
+        ti[pos] = ti[left]
+    return tv, ti
 
 
 @njit(nogil=True, cache=True)
@@ -206,7 +225,8 @@ def run_chunk(
     st,  # int64 state (S_* slots)
     key,  # float64[S] next time each slot is free and on duty (time-varying roster)
     heap,  # int64[S] min-heap of slots by key
-    free,  # float64[S] min-heap of free times (constant roster)
+    free,  # float64[2P] winner tree of free times (constant roster; see _tree_replace_min)
+    free_i,  # int64[2P] which leaf holds each node's minimum
     rheap,  # float64 min-heap of pending redial times
     qheap,  # float64 min-heap of the times waiting callers leave the line
     out_time,  # float64[B] records of this chunk's calls (when keep_records), else length 1
@@ -274,7 +294,7 @@ def run_chunk(
         # earliest on-duty free slot (keys <= a are refreshed lazily: the agent may be off duty)
         j = -1
         if constant:
-            start = free[0] if free[0] > a else a
+            start = free[1] if free[1] > a else a
         elif n_slots == 0:
             start = np.inf
         else:
@@ -314,8 +334,7 @@ def run_chunk(
                 leave = start
                 end = start + service[c]
                 if constant:
-                    free[0] = end
-                    _fsift_down(free, 0)
+                    _tree_replace_min(free, free_i, end)
                 else:
                     key[j] = _next_on(j, end, interval_length, nxt)
                     _sift_down(heap, key, 0)

@@ -29,6 +29,7 @@ from queueing.sim.kernel import (
     S_NPOS,
     arrivals_chunk,
     run_chunk,
+    winner_tree,
 )
 from queueing.sim.scenario import Scenario
 
@@ -184,7 +185,7 @@ def run_replication(
     sums = np.zeros((n_int, len(FIELDS)))
     key = np.where(agents[0] > np.arange(slots), 0.0, np.where(nxt[:, 0] >= 0, nxt[:, 0] * length, np.inf))
     heap = np.argsort(key, kind="stable").astype(np.int64)  # sorted is a valid heap
-    free = np.zeros(slots)
+    free, free_i = winner_tree(np.zeros(slots))
     rheap = np.empty(1024 if p > 0 else 1)
     qheap = np.empty(1024 if (capacity >= 0 or callback_on) else 1)
     st = np.zeros(9, dtype=np.int64)
@@ -209,7 +210,7 @@ def run_replication(
             arr, service, patience, redial_u, redial_delay, callback_u, agents, nxt, length,
             scenario.horizon, p, scenario.callback_threshold if callback_on else np.inf,
             scenario.callback_accept, scenario.service.mean, capacity, float(scenario.sl_seconds),
-            keep_records, st, key, heap, free, rheap, qheap, out_time, out_wait, out_outcome, out_redial,
+            keep_records, st, key, heap, free, free_i, rheap, qheap, out_time, out_wait, out_outcome, out_redial,
             pos_wait, pos_k, talk, sums,
         )
         if code == NEED_CALLS:
