@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from asr.pool import DecodePool, Lane
-from asr.stream import Gate, Job, LegDecoder, SpeechEvent, StreamSettings
+from asr.stream import Gate, Job, LegDecoder, SpeechEvent, StreamSettings, shared_cache
 from engine.events.speech import TranscriptionLag
 
 PipelineEvent = SpeechEvent | TranscriptionLag
@@ -40,10 +40,13 @@ class SpeechPipeline:
         workers: int = 0,
         lag_threshold: float = 2.0,
         pool: DecodePool | None = None,
+        max_idle_recognizers: int = 8,
     ) -> None:
         self.model = model
         self.settings = settings or StreamSettings()
         self.pool = pool or DecodePool(workers, lag_threshold=lag_threshold)
+        self.recognizers = shared_cache(model)  # warm recognizers, shared with offline use in the process
+        self.recognizers.max_idle = max(self.recognizers.max_idle, max_idle_recognizers)
         self.legs: set[SpeechLeg] = set()
 
     @classmethod
@@ -107,7 +110,7 @@ class SpeechLeg:
         self.rate = rate
         self.loop = asyncio.get_running_loop()
         self.gate = Gate(call_id, leg, rate, settings)
-        self.decoder = LegDecoder(pipeline.model, call_id, leg, rate, settings)
+        self.decoder = LegDecoder(pipeline.model, call_id, leg, rate, settings, pipeline.recognizers)
         self.lane: Lane = pipeline.pool.lane(self.decoder, self._from_worker, self._lag)
         self._on_event = on_event
         self._queue: asyncio.Queue[Any] = asyncio.Queue()

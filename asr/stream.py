@@ -199,18 +199,14 @@ class Gate:
     ) -> None:
         """Route one frame (or a tick) to the decoder according to the endpointer's events.
 
-        Unvoiced frames inside an utterance are held back: if voice resumes they are a pause and
-        go to Vosk; if the utterance ends, only the first ``tail`` seconds of them do.
+        Unvoiced frames inside an utterance go to Vosk for the first ``tail`` seconds; later ones
+        are held back: if voice resumes they were a pause and go to Vosk, if the utterance ends
+        they are never decoded (so the final waits only for ``FinalResult``).
         """
         ep = self.endpointer
         for ev in new:
             if isinstance(ev, SpeechEnded):
-                cut = ev.end + self.settings.tail + 1e-6
-                for ft, f in self._tail:
-                    if ft < cut:
-                        self._emit(jobs, f, ft)
-                    else:
-                        self._preroll.append((ft, f))
+                self._preroll.extend(self._tail)  # silence beyond the tail: context for the next start
                 self._tail.clear()
                 jobs.append(EndpointJob(ev.start, ev.end))
                 self._fed_end = None
@@ -226,6 +222,8 @@ class Gate:
                 self._emit(jobs, f, ft)
             self._tail.clear()
             self._emit(jobs, frame, t)
+        elif t < ep.last_voiced_end + self.settings.tail - 1e-6:
+            self._emit(jobs, frame, t)  # the first bit of silence goes at once: less left to do at the end
         else:
             self._tail.append((t, frame))
 
