@@ -76,7 +76,7 @@ class Rig:
             caller = CallerScript(dtmf=list(dtmf), dtmf_by_prompt={**LEAD_INS, **(by_prompt or {})},
                                   hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=20.0)
             client = AgiClient("127.0.0.1", agi.port, "hotline", caller=caller, callerid=callerid,
-                               language="zh", timeout=20.0)
+                               language="zh", timeout=60.0)
             result = await client.run()
             for _ in range(100):  # the handler finishes just after the simulator sees the end
                 if len(self.records) and self.records[-1].uniqueid == client.uniqueid:
