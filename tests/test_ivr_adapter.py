@@ -8,6 +8,7 @@ from engine.asterisk.agi_channel import GetDataResult
 from engine.asterisk.errors import AgiCommandError, AgiHangup
 from ivr_flows.agi_adapter import FlowServices, run_flow
 from ivr_flows.loader import load_text
+from tests.asr_helpers import asr_model  # noqa: F401  (fixture)
 
 
 @dataclass
@@ -157,3 +158,49 @@ async def test_speech_step_without_speech_path_fails_soft() -> None:
     rec = await run_flow(ch, load_text(text, "s.yaml")[0], FlowServices(clock=lambda: 0.0))
     assert rec.outcome == "self_served" and [i.kind for i in rec.inputs] == ["error"]
     assert not any(line.startswith("EXEC AudioSocket") for line in ch.log)
+
+
+async def test_speech_menu_takes_a_key_over_audiosocket(asr_model) -> None:  # noqa: F811
+    """In a speech menu the caller's key arrives as AudioSocket DTMF (kind 0x03) and stops the prompt."""
+    from asr.pipeline import SpeechPipeline
+    from engine.asterisk.audiosocket_server import AudioSocketServer
+    from engine.pbxsim.audiosocket_client import AudioSocketClient
+
+    text = """flow: sm
+start: menu
+languages: [zh]
+nodes:
+  menu:
+    verb: menu
+    prompt: hotline/main_menu
+    choices: {"1": a, "2": b}
+    speech: {"1": [민원 접수], "2": [요금 문의]}
+    failed: bye
+  a: {verb: set, vars: {PICK: a}, next: bye}
+  b: {verb: set, vars: {PICK: b}, next: bye}
+  bye: {verb: hangup}
+"""
+    calls: list = []
+
+    class SocketChannel(FakeChannel):
+        async def audiosocket(self, uuid: str, target: str) -> int:
+            self._do(f"EXEC AudioSocket {uuid},{target}")
+            host, _, port = target.rpartition(":")
+            client = AudioSocketClient(host, int(port), uuid, pace=1.0, dtmf={0.4: "2"}, linger=5.0)
+            calls.append(await client.stream(bytes(16000)))  # one second of silence from the caller
+            return 0
+
+    pipeline = SpeechPipeline(asr_model, workers=1)
+    try:
+        async with AudioSocketServer(port=0) as server:
+            ch = SocketChannel()
+            services = FlowServices(audiosocket=server, pipeline=pipeline, speech_menus=True, clock=lambda: 0.0)
+            rec = await run_flow(ch, load_text(text, "sm.yaml")[0], services)
+    finally:
+        await pipeline.aclose()
+    assert ch.variables["PICK"] == "b" and [i.kind for i in rec.inputs] == ["digits"]
+    assert not any(line.startswith("GET DATA") for line in ch.log)
+    (call,) = calls
+    assert call.hangup_received  # the engine ended the turn at the key
+    # the 11 s prompt stopped at the key: far less than its length came back
+    assert sum(len(m.payload) for m in call.received if m.kind == 0x10) < 3 * 16000
