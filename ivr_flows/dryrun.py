@@ -107,7 +107,7 @@ def run_script(flow: Flow, script: Script, *, now: float | None = None, call: Ca
         event = _answer(state, cmds, clock, digits, says, script, lines)
         state, cmds = step(state, event, clock.now)
     shown = _show_visits(state, lines, shown, clock)
-    if script.hangup_at and not state.path[-1].result == "hung up":
+    if script.hangup_at and state.path[-1].result != "hung up":
         lines.append(f"note: the run never waited at '{script.hangup_at}' (a node that takes no input), "
                      "so the caller did not hang up there")
     rec = record(state)
