@@ -179,3 +179,31 @@ def _answer(state: RunState, cmds: list[p.Command], clock: _Clock, digits: list[
         lines.append(f"{clock.stamp()}  callback booked in {last.queue} as {script.callback_ref}")
         return p.CallbackBooked(script.callback_ref)
     raise AssertionError(f"nothing to answer: {last!r}")
+
+
+def lead_in_prompts(flow: Flow) -> set[str]:
+    """Prompts a caller can interrupt that are not themselves a key request.
+
+    The PBX simulator's scripted caller (``CallerScript``) uses up one scripted key for every
+    interruptible prompt; mapping these to "no key" (``dtmf_by_prompt``) leaves the script
+    with exactly one entry per question the flow asks.
+    """
+    from ivr_flows import schema as s
+
+    out: set[str] = set()
+    for node in flow.nodes.values():
+        if isinstance(node, s.Play) and node.barge_in:
+            out.update(node.prompt)
+        elif isinstance(node, s.Menu):
+            out.update(node.prompt[:-1] + node.timeout_prompt + node.invalid_prompt)
+        elif isinstance(node, s.Collect):
+            out.update(node.prompt[:-1] + node.timeout_prompt + node.invalid_prompt)
+        elif isinstance(node, s.Language):
+            out.update(node.prompt[:-1])
+        elif isinstance(node, s.Queue) and node.callback_above:
+            out.update(node.prompt + node.position_prompt + node.wait_prompt + node.minutes_prompt
+                       + node.offer_prompt[:-1])
+        elif isinstance(node, s.Callback):
+            out.update(node.confirm_prompt + node.invalid_prompt + node.enter_prompt[:-1]
+                       + node.confirm_menu_prompt[:-1])
+    return out

@@ -24,6 +24,7 @@ from engine.pbxsim.audiosocket_client import read_wav
 from ivr_flows.agi_adapter import FlowServices, run_flow
 from ivr_flows.callback import LiveQueueInfo, QueueState
 from ivr_flows.checksums import with_mod11
+from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
 from tests.asr_helpers import asr_model  # noqa: F401  (fixture)
 
@@ -32,10 +33,8 @@ OPEN = dt.datetime(2026, 11, 30, 10, 0, tzinfo=CST).timestamp()
 CLOSED = dt.datetime(2026, 11, 30, 23, 30, tzinfo=CST).timestamp()
 ORDER = with_mod11("202611280")
 WRONG = ORDER[:-1] + str((int(ORDER[-1]) + 1) % 10)
-LEAD_INS = {name: "" for name in ("hotline/welcome", "hotline/invalid", "hotline/no_input", "hotline/transferring",
-                                  "hotline/position", "hotline/wait", "hotline/minutes", "hotline/callback_at",
-                                  "hotline/bad_work_order")}
 FLOW = load_flows()["hotline"]
+LEAD_INS = dict.fromkeys(lead_in_prompts(FLOW), "")
 
 
 def queue_info(*, waiting: int, staffed: int, available: int, priority: int = 0) -> LiveQueueInfo:
@@ -94,6 +93,12 @@ def rig(tmp_path) -> Rig:
 
 def commands(result) -> list[str]:
     return result.commands
+
+
+def test_lead_in_prompts_of_the_default_flow() -> None:
+    assert set(LEAD_INS) == {"hotline/welcome", "hotline/invalid", "hotline/no_input", "hotline/transferring",
+                             "hotline/position", "hotline/wait", "hotline/minutes", "hotline/callback_at",
+                             "hotline/bad_work_order"}
 
 
 async def test_complaint_branch_in_english_queued(rig: Rig) -> None:
