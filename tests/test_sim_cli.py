@@ -67,3 +67,5 @@ def test_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
     assert code == 2 and "equally spaced" in err
     code, _, err = run(capsys, "simulate", "--rate", "0.1")
     assert code == 2 and "--agents" in err
+    code, _, err = run(capsys, "simulate", "--profile", "weekday", "--hours", "5")
+    assert code == 2 and "stationary" in err

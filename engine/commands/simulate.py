@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "deterministic:300, empirical:120,300,540 (overrides --aht)")
     parser.add_argument("--patience-dist", metavar="DIST", help="patience distribution (overrides --patience)")
     parser.add_argument("--sl-seconds", type=float, default=None, help="service-level threshold T, seconds")
-    parser.add_argument("--hours", type=float, default=100.0, help="stationary run length in hours (default 100)")
+    parser.add_argument("--hours", type=float, default=None, help="stationary run length in hours (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     parser.add_argument("--replications", type=int, default=None,
                         help="independent replications (default: 1 with batch means when stationary, 10 for a profile)")
@@ -69,8 +69,8 @@ def build(args: argparse.Namespace):
 
     kw = _overrides(args)
     if args.profile:
-        if args.rate is not None or args.agents is not None:
-            raise UsageError("--rate/--agents describe a stationary queue; the profile gives rates and agents")
+        if args.rate is not None or args.agents is not None or args.hours is not None:
+            raise UsageError("--rate/--agents/--hours describe a stationary queue; the profile gives the day")
         profile = load_profile(args.profile)
         if args.sl_seconds is not None:
             kw["sl_seconds"] = args.sl_seconds
@@ -81,13 +81,14 @@ def build(args: argparse.Namespace):
         missing.append("aht")
     if missing:
         raise UsageError("give --profile, or --rate, --aht and --agents (missing: " + ", ".join("--" + m for m in missing) + ")")
-    if args.hours <= 0:
-        raise UsageError(f"--hours must be > 0, got {args.hours}")
+    hours = 100.0 if args.hours is None else args.hours
+    if hours <= 0:
+        raise UsageError(f"--hours must be > 0, got {hours}")
     service = kw.pop("service")
     patience = kw.pop("patience", None)
-    scenario = Scenario.stationary(args.rate, service, args.agents, patience, hours=args.hours,
+    scenario = Scenario.stationary(args.rate, service, args.agents, patience, hours=hours,
                                    sl_seconds=sl_seconds_from(args), **kw)
-    step = args.hours / scenario.intervals
+    step = hours / scenario.intervals
     labels = [f"{i * step:.1f}h" for i in range(scenario.intervals)]
     return scenario, labels, None, args.replications or 1
 

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"load = erlangs the method staffs for; sim SL = simulated service level in % ({sl_def}); "
           "* the Erlang A roster misses the target")
     print(f"agent-hours: Erlang A {sum(plan.erlang_agents) * hours:.1f}, after simulation {sum(plan.agents) * hours:.1f} "
-          f"({plan.rounds} correction rounds)")
+          f"(correction rounds: {plan.rounds})")
     miss = [labels[i] for i in plan.below_target()]
     print(f"final roster below target in: {', '.join(miss) or 'no interval'}")
     s = res.summary
