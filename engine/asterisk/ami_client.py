@@ -229,7 +229,8 @@ class AmiEventStream:
 
     async def get(self, timeout: float | None = None) -> AmiEvent:
         """Next event, or ``TimeoutError``."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
 
     def aclose(self) -> None:
         self._client._streams.discard(self)
@@ -399,8 +400,10 @@ class AmiClient:
             protocol_factory=_CodecProtocol, log=logging.getLogger(__name__ + ".panoramisk"),
         )
         try:
-            transport, protocol = await asyncio.wait_for(
-                loop.create_connection(_CodecProtocol, self.host, self.port), self.connect_timeout)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation when the
+            # connection fails at the same moment, and close() would never stop the reconnect loop
+            async with asyncio.timeout(self.connect_timeout):
+                transport, protocol = await loop.create_connection(_CodecProtocol, self.host, self.port)
         except TimeoutError:
             raise AmiConnectionError(f"AMI at {where}: no TCP connection within {self.connect_timeout:g} s") from None
         except OSError as exc:
@@ -520,7 +523,8 @@ class AmiClient:
         manager = self._manager
         if manager is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send(manager, "Logoff", {}), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._send(manager, "Logoff", {})
             self._drop(manager)
         for task in (self._supervisor, self._keepalive):
             if task is not None:
@@ -590,7 +594,8 @@ class AmiClient:
         future = manager.send_action(data, as_list=False if single else None)
         self._inflight.add(future)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
+            async with asyncio.timeout(timeout or self.action_timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             protocol = manager.protocol
             if protocol is not None:
@@ -722,7 +727,10 @@ class AmiClient:
             self._originate_waiters[action_id] = waiter
         try:
             reply = await self.action("Originate", [("ActionID", action_id), *headers])
-            response = await asyncio.wait_for(waiter, wait_timeout) if waiter is not None else None
+            response = None
+            if waiter is not None:
+                async with asyncio.timeout(wait_timeout):
+                    response = await waiter
         finally:
             self._originate_waiters.pop(action_id, None)
         return OriginateResult(reply.action_id or action_id, reply.get("Message") or "", response)

@@ -91,6 +91,7 @@ class AmiServer:
         self._sessions: set[_Session] = set()
         self._runner: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._handler_tasks: set[asyncio.Task | None] = set()
         self._sid = itertools.count(0x7F55A400E490, 0x40)
         self._started = time.time()
         self.listeners: list[Callable[[WireEvent], None]] = []  # see every event (tests, bridges)
@@ -117,6 +118,10 @@ class AmiServer:
             self._runner = None
         await self._close_listener()
         await self.drop_connections()
+        # let the connection handlers finish before the loop may close
+        pending = [t for t in self._handler_tasks if t is not None and t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
 
     async def __aenter__(self) -> AmiServer:
         await self.start()
@@ -129,7 +134,8 @@ class AmiServer:
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
             self._server = None
 
     async def drop_connections(self) -> int:
@@ -165,7 +171,8 @@ class AmiServer:
             delay = 0.5 if due is None else self.clock.real_delay(due - self.clock.now())
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(delay or 0.0, 0.5))
+                async with asyncio.timeout(min(delay or 0.0, 0.5)):
+                    await self._wake.wait()
 
     def advance(self, seconds: float) -> list[WireEvent]:
         """Manual clock: move simulated time on and send what happened."""
@@ -206,6 +213,7 @@ class AmiServer:
         peer = writer.get_extra_info("peername")
         session = _Session(writer, asyncio.Queue(), f"{peer[0]}:{peer[1]}" if peer else "?",
                            sid=f"0x{next(self._sid):x}")
+        self._handler_tasks.add(asyncio.current_task())
         self._sessions.add(session)
         sender = asyncio.get_running_loop().create_task(self._sender(session))
         session.outbox.put_nowait(BANNER)
@@ -233,8 +241,13 @@ class AmiServer:
         finally:
             self._sessions.discard(session)
             session.outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(sender, 2.0)
+            try:
+                async with asyncio.timeout(2.0):
+                    await sender
+            except (asyncio.CancelledError, Exception):
+                sender.cancel()
+                writer.transport.abort()
+            self._handler_tasks.discard(asyncio.current_task())
 
     async def _sender(self, s: _Session) -> None:
         try:
