@@ -394,3 +394,40 @@ async def test_hotline_pbxsim_serves_and_prints_its_port(capsys):
 def test_codec_reads_the_simulators_banner():
     items = parse_all(b"Asterisk Call Manager/13.0.0\r\nResponse: Success\r\nActionID: 1\r\n\r\n")
     assert isinstance(items[0], AmiBanner) and items[1].response == "Success"
+
+
+def test_model_replays_the_recorded_queue_day(asterisk_fixtures):
+    """Driven by the recorded plan (arrival, patience) and the recorded talk times, the model
+    reproduces Asterisk's day: the same callers abandon, hold times within a second, the same
+    Completed/Abandoned counters and running averages within a second."""
+    from engine.events.ami import (
+        AgentComplete,
+        AgentConnect,
+        QueueCallerAbandon,
+        QueueParams,
+        event_from_message,
+    )
+
+    evs = [event_from_message(m, 0.0) for m in recorded_messages(asterisk_fixtures / "ami_queue_day.txt")]
+    talk = {e.caller_id_num: e.talk_time for e in evs if isinstance(e, AgentComplete) and e.caller_id_num}
+    held = {e.caller_id_num: e.hold_time for e in evs if isinstance(e, AgentConnect)}
+    abandoned = {e.caller_id_num: e.hold_time for e in evs if isinstance(e, QueueCallerAbandon)}
+    params = next(e for e in evs if isinstance(e, QueueParams))
+    config = parse_queues({**RECORDED_QUEUES, "defaults": {"answer_after": 0.0}}, "recorded")
+    model = QueueModel(config, now=0.0)
+    for line in (asterisk_fixtures / "ami_queue_day_plan.txt").read_text().split("\n"):
+        if line.strip():
+            at, number, patience = line.split()
+            model.add_caller("evening", float(at), caller_num=number, patience=float(patience),
+                             talk_time=float(talk.get(number, 5)))
+    model.advance(10**10)
+    counters = model.counters("evening")
+    assert (counters["completed"], counters["abandoned"]) == (params.completed, params.abandoned) == (22, 2)
+    assert abs(counters["holdtime"] - params.holdtime) <= 1 and counters["talktime"] == params.talktime
+    for record in model.records():
+        if record.caller_num in abandoned:
+            assert record.outcome == "abandoned"
+            assert abs(record.hold_time - abandoned[record.caller_num]) <= 1
+        else:
+            assert record.outcome == "completed"
+            assert abs(record.hold_time - held[record.caller_num]) <= 1
