@@ -94,4 +94,12 @@ def test_serialize_action_round_trip():
 def test_overlong_line_is_an_error():
     codec = AmiCodec()
     with pytest.raises(AmiProtocolError):
-        codec.feed(b"X" * (70 * 1024))
+        codec.feed(b"X" * (1100 * 1024))
+
+
+def test_leading_blank_lines_and_missing_banner():
+    codec = AmiCodec()
+    codec.feed(b"\r\n\r\nEvent: A\r\nX: 1\r\n\r\n\nEvent: B\n\n")
+    items = list(codec.items())
+    assert [i.event for i in items] == ["A", "B"]
+    assert items[0].get("x") == "1"

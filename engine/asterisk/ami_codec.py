@@ -9,6 +9,7 @@ headers are kept, and CRLF or bare LF both end a line.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ from dataclasses import dataclass, field
 from engine.asterisk.errors import AmiProtocolError
 
 BANNER_PREFIX = "Asterisk Call Manager/"
-MAX_LINE = 64 * 1024
+MAX_MESSAGE = 1024 * 1024
+BANNER_PREFIX_BYTES = BANNER_PREFIX.encode()
+# A blank line ends a message; leading blank lines between messages are skipped.
+_BLOCK_END = re.compile(rb"\r?\n\r?\n")
 MAX_HEADERS = 4096
 
 
@@ -36,13 +40,14 @@ class AmiMessage:
     """One AMI message: ordered headers, names compared case-insensitively."""
 
     headers: tuple[tuple[str, str], ...]
+    _index: dict[str, str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # first value of each header by lower-cased name (reversed, so the first one wins)
+        object.__setattr__(self, "_index", {k.lower(): v for k, v in reversed(self.headers)})
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        low = name.lower()
-        for key, value in self.headers:
-            if key.lower() == low:
-                return value
-        return default
+        return self._index.get(name.lower(), default)
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -126,18 +131,55 @@ class AmiCodec:
     _seen_banner: bool = False
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                if len(self._buf) > MAX_LINE:
-                    raise AmiProtocolError(f"AMI line longer than {MAX_LINE} bytes")
-                return
-            raw = bytes(self._buf[:nl])
-            del self._buf[: nl + 1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            self._line(raw.decode("utf-8", errors="replace"))
+        """Take bytes as they came off the socket; complete messages become items.
+
+        A message block (up to its blank line) is cut at the byte level first and decoded
+        whole, so a UTF-8 character split across reads is always joined again.
+        """
+        buf = self._buf
+        buf += data
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            if not self._seen_banner and not self._lines:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    break
+                if buf.startswith(BANNER_PREFIX_BYTES, pos):
+                    self._seen_banner = True
+                    self._out.append(AmiBanner(bytes(buf[pos:nl]).rstrip(b"\r").decode("utf-8", "replace")))
+                    pos = nl + 1
+                    continue
+                self._seen_banner = True  # no banner (a recording cut after it): parse on
+            end = _BLOCK_END.search(buf, pos)
+            if end is None:
+                break
+            block = bytes(buf[pos : end.start()])
+            pos = end.end()
+            self._block(block.decode("utf-8", "replace"))
+        del buf[:pos]
+        if len(buf) > MAX_MESSAGE:
+            raise AmiProtocolError(f"AMI message longer than {MAX_MESSAGE} bytes without an end")
+
+    def _block(self, text: str) -> None:
+        if "\r" in text:
+            text = text.replace("\r", "")
+        lines = self._lines
+        for line in text.split("\n"):
+            if not line:
+                self._line(line)
+                lines = self._lines
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
+                key, value = "Output", line
+            elif value[:1] == " ":
+                value = value[1:]
+            lines.append((key.strip(), value))
+        if len(lines) > MAX_HEADERS:
+            raise AmiProtocolError(f"AMI message with more than {MAX_HEADERS} headers")
+        self._line("")
 
     def _line(self, line: str) -> None:
         if not line:
@@ -146,15 +188,11 @@ class AmiCodec:
                 self._lines = []
                 self._message(message)
             return
-        if not self._seen_banner and not self._lines and line.startswith(BANNER_PREFIX):
-            self._seen_banner = True
-            self._out.append(AmiBanner(line))
-            return
         key, sep, value = line.partition(":")
         if not sep:
             # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
             key, value = "Output", line
-        elif value.startswith(" "):
+        elif value[:1] == " ":
             value = value[1:]
         if len(self._lines) >= MAX_HEADERS:
             raise AmiProtocolError(f"AMI message with more than {MAX_HEADERS} headers")
@@ -188,9 +226,9 @@ class AmiCodec:
 
     def close(self) -> list[AmiItem]:
         """End of stream: flush a final unterminated message and any unfinished lists."""
-        if self._buf:
-            self._line(bytes(self._buf).rstrip(b"\r").decode("utf-8", errors="replace"))
-            self._buf.clear()
+        if self._buf.strip():
+            self._block(bytes(self._buf).decode("utf-8", errors="replace"))
+        self._buf.clear()
         self._line("")
         for response, events in self._open_lists.values():
             self._out.append(AmiListResponse(response, tuple(events), None))
