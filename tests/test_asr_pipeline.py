@@ -129,3 +129,25 @@ async def test_saturated_pool_degrades_without_stalling(asr_model) -> None:  # n
     assert len(texts) == 1  # same audio, same words in every lane, whatever the interleaving
     assert pipeline.backlog() == 0
     await pipeline.aclose()
+
+
+async def test_from_config_and_grammar_leg(asr_model) -> None:  # noqa: F811
+    from asr.stream import match_phrase
+    from engine.config import AsrConfig
+    from tests.asr_helpers import nodither_model_dir
+
+    cfg = AsrConfig(model=str(nodither_model_dir()), vad="webrtc", trailing_silence_ms=400, workers=1)
+    pipeline = SpeechPipeline.from_config(cfg)
+    assert pipeline.model is asr_model  # loaded once per process
+    assert pipeline.settings.vad == "webrtc" and pipeline.settings.trailing_silence == 0.4
+    assert pipeline.pool.workers == 1
+    menu = ["민원 접수", "요금 문의", "상담원 연결"]
+    call = make_call([("silence", 0.4), ("say", "상담원 연결"), ("silence", 0.6)])
+    leg = pipeline.open_leg("c", "caller", call.rate, grammar=menu)
+    task = asyncio.create_task(collect(leg))
+    for pcm, t in call.frames():
+        leg.feed(pcm, t)
+    await leg.close()
+    finals = [e for e in await task if isinstance(e, FinalTranscript)]
+    assert len(finals) == 1 and match_phrase(finals[0].text, menu) == "상담원 연결"
+    await pipeline.aclose()
