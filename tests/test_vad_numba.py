@@ -191,14 +191,32 @@ def test_pure_python_equals_jitted(signals48, tmp_path):
         assert jitted == _webrtc(frames, rate, mode).tolist(), key
 
 
+def test_one_frame_paths_match_the_stream_path(signals48):
+    """is_speech with arrays, with bytes, and is_speech_frames give the same decisions."""
+    rate = 8000
+    frames = _frames(_at(signals48["talk"], rate), rate, 10)[:3000]
+    a, b = NumbaVad(rate, 1), NumbaVad(rate, 1)
+    got_a = [a.is_speech(f) for f in frames]
+    got_b = [b.is_speech(f.tobytes()) for f in frames]
+    want = NumbaVad(rate, 1).is_speech_frames(frames).tolist()
+    assert got_a == want and got_b == want
+    assert all(type(v) is bool for v in got_a[:5] + got_b[:5])
+
+
 def test_interface_and_errors():
     v = make_vad("numba", 8000, 2)
     assert isinstance(v, NumbaVad)
     frame = np.zeros(160, dtype=np.int16)
-    assert v.is_speech(frame) is False or v.is_speech(frame) is np.False_
-    assert v.is_speech(frame.tobytes()) in (False, np.False_)
+    assert v.is_speech(frame) is False
+    assert v.is_speech(frame.tobytes()) is False
+    assert v.is_speech(bytearray(frame.tobytes())) is False
+    assert v.is_speech(frame[::-1]) is False  # a non-contiguous view
     with pytest.raises(VadError, match="15 ms"):
         v.is_speech(np.zeros(120, dtype=np.int16))
+    with pytest.raises(VadError, match="15 ms"):
+        v.is_speech(bytes(240))
+    with pytest.raises(VadError, match="odd number of bytes"):
+        v.is_speech(bytes(321))
     with pytest.raises(VadError, match="dtype"):
         v.is_speech(np.zeros(160, dtype=np.float32))
     with pytest.raises(VadError, match="sample rate"):

@@ -13,6 +13,8 @@ import numpy as np
 from asr.vad import webrtc_core as core
 from asr.vad.base import VadError, as_int16, check_settings
 
+_INT16 = np.dtype("<i2")
+
 
 class NumbaVad:
     """One call leg; same decisions as ``webrtcvad.Vad(mode)`` fed the same frames."""
@@ -21,19 +23,22 @@ class NumbaVad:
         check_settings(sample_rate, mode)
         self.sample_rate = sample_rate
         self.mode = mode
-        self._state = np.zeros(core.STATE_SIZE, dtype=np.int64)
-        self._work = np.zeros(core.WORK_SIZE, dtype=np.int64)
-        self._frame_len = {sample_rate * ms // 1000 for ms in (10, 20, 30)}
+        self._buf = np.zeros(core.STATE_SIZE + core.WORK_SIZE, dtype=np.int64)
+        self._state = self._buf[: core.STATE_SIZE]
+        self._work = self._buf[core.STATE_SIZE :]
         self.reset()
 
     def is_speech(self, frame: np.ndarray | bytes) -> bool:
-        if isinstance(frame, np.ndarray) and frame.dtype == np.int16 and frame.ndim == 1:
-            if frame.shape[0] not in self._frame_len:
-                as_int16(frame, self.sample_rate)  # raises with the reason
-            samples = frame
+        # the common cases go straight to the kernel, which checks the length itself
+        if type(frame) is bytes:
+            r = core.process_one_bytes(self._buf, frame)
+        elif type(frame) is np.ndarray and frame.dtype is _INT16 and frame.ndim == 1:
+            r = core.process_one(self._buf, frame)
         else:
-            samples = as_int16(frame, self.sample_rate)
-        return core.process_frame(self._state, samples, self.sample_rate, self._work)
+            r = core.process_one(self._buf, as_int16(frame, self.sample_rate))
+        if r < 0:
+            as_int16(frame, self.sample_rate)  # raises, naming what is wrong
+        return r == 1
 
     def is_speech_frames(self, frames: np.ndarray) -> np.ndarray:
         """Decide consecutive frames (int16, shape (n_frames, samples)) in one compiled call."""
@@ -48,6 +53,7 @@ class NumbaVad:
 
     def reset(self) -> None:
         core.init_state(self._state, self.mode)
+        self._state[core.RATE] = self.sample_rate
 
 
 class NumbaVadBatch:

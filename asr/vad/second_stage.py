@@ -82,38 +82,51 @@ def init_state(st):
 
 
 @njit(nogil=True, cache=True)
+def _corr(h, start, lag, mean):
+    """Correlation of the last 40 ms with the same span ``lag`` samples earlier, and that
+    earlier span's energy."""
+    acc = 0.0
+    el = 0.0
+    for i in range(start, h.shape[0]):
+        a = h[i] - mean
+        b = h[i - lag] - mean
+        acc += a * b
+        el += b * b
+    return acc, el
+
+
+@njit(nogil=True, cache=True)
 def _periodicity(h):
-    """Max normalised autocorrelation of the last 40 ms over lags 10..80 (4 kHz)."""
+    """Max normalised autocorrelation of the last 40 ms over lags 10..80 at 4 kHz (pitch
+    50-400 Hz): even lags first, then the two neighbours of the best one."""
     n = h.shape[0]
-    seg = 160
-    start = n - seg
+    start = n - 160
     mean = 0.0
     for i in range(n):
         mean += h[i]
     mean /= n
-    x = np.empty(n)
-    for i in range(n):
-        x[i] = h[i] - mean
     e0 = 0.0
     for i in range(start, n):
-        e0 += x[i] * x[i]
+        e0 += (h[i] - mean) * (h[i] - mean)
     if e0 <= 1e-9:
         return 0.0
-    # energy of the lagged segment, slid one sample per lag
     best = 0.0
-    el = 0.0
-    for i in range(start - 10, n - 10):
-        el += x[i] * x[i]
-    for lag in range(10, 81):
-        if lag > 10:
-            el += x[start - lag] * x[start - lag] - x[n - lag] * x[n - lag]
-        acc = 0.0
-        for i in range(start, n):
-            acc += x[i] * x[i - lag]
+    best_lag = 0
+    for lag in range(10, 81, 2):
+        acc, el = _corr(h, start, lag, mean)
         if acc > 0.0 and el > 1e-9:
             r = acc / np.sqrt(e0 * el)
             if r > best:
                 best = r
+                best_lag = lag
+    if best_lag:
+        for lag in (best_lag - 1, best_lag + 1):
+            if 10 <= lag <= 80:
+                acc, el = _corr(h, start, lag, mean)
+                if acc > 0.0 and el > 1e-9:
+                    r = acc / np.sqrt(e0 * el)
+                    if r > best:
+                        best = r
     return best
 
 
@@ -213,28 +226,34 @@ def process_frame(st, frame, rate, first, params):
         if st[S_HANG] > 0.0:
             st[S_HANG] -= 1.0
         return False
-    p = _periodicity(hist)
-    st[S_P] = p
-    if near_floor:
-        # noise alone: learn what its periodicity and flux look like
+    snrq = es - st[S_Q]
+    thr = st[S_MUP] + params[P_K] * st[S_NUP]
+    thr = min(max(thr, params[P_MIN]), params[P_MAX])
+    fthr = st[S_MUF] + params[F_K] * st[S_NUF]
+    loud = snrq > params[Q_STRONG]
+    changing = flux > fthr and snr > params[SNR_FLUX]
+    # periodicity costs most: compute it only where it can change the decision, and on
+    # every 4th frame of noise alone for its statistics
+    may_be_voiced = snr > params[SNR_VOICED] and snrq > params[Q_VOICED]
+    learn = near_floor and int(st[S_N]) % 4 == 0
+    voiced = False
+    if (first and may_be_voiced and not (loud or changing)) or learn:
+        p = _periodicity(hist)
+        st[S_P] = p
+        voiced = may_be_voiced and p > thr
+        if learn:
+            a = 0.15
+            st[S_MUP] += a * (p - st[S_MUP])
+            st[S_NUP] += a * (abs(p - st[S_MUP]) - st[S_NUP])
+    if near_floor:  # noise alone: learn what its flux looks like
         a = 0.05
-        st[S_MUP] += a * (p - st[S_MUP])
-        st[S_NUP] += a * (abs(p - st[S_MUP]) - st[S_NUP])
         st[S_MUF] += a * (flux - st[S_MUF])
         st[S_NUF] += a * (abs(flux - st[S_MUF]) - st[S_NUF])
     if not first:
         if st[S_HANG] > 0.0:
             st[S_HANG] -= 1.0
         return False
-    thr = st[S_MUP] + params[P_K] * st[S_NUP]
-    thr = min(max(thr, params[P_MIN]), params[P_MAX])
-    fthr = st[S_MUF] + params[F_K] * st[S_NUF]
-    snrq = es - st[S_Q]
-    speech = (
-        (p > thr and snr > params[SNR_VOICED] and snrq > params[Q_VOICED])
-        or snrq > params[Q_STRONG]
-        or (flux > fthr and snr > params[SNR_FLUX])
-    )
+    speech = voiced or loud or changing
     if speech:
         st[S_HANG] = params[HANG_MS] / frame_ms
         return True

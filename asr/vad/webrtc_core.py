@@ -43,7 +43,8 @@ UP = 293  # 5: upper all-pass states of the split filters
 LO = 298  # 5: lower all-pass states
 HP = 303  # 4: high-pass filter state
 MODE = 307  # aggressiveness 0-3
-STATE_SIZE = 308
+RATE = 308  # sample rate in Hz (read by process_one)
+STATE_SIZE = 309
 
 # ---- layout of the scratch row (int64) ------------------------------------------------------
 W_IN = 0  # 1440: the input frame widened to int64
@@ -654,9 +655,51 @@ def init_state(st, mode):
 def process_frame(st, frame, rate, W):
     """Decide one frame (int16 samples at ``rate``) of one call; True for speech."""
     n = frame.shape[0]
-    inp = W[W_IN : W_IN + 1440]
     for i in range(n):
-        inp[i] = frame[i]
+        W[W_IN + i] = frame[i]
+    return _decide(st, n, rate, W)
+
+
+@njit(**_JIT)
+def _valid_length(n, rate):
+    return n == rate // 100 or n == rate // 50 or n == rate * 3 // 100
+
+
+@njit(**_JIT)
+def process_one(buf, frame):
+    """One frame (int16) of one call, state and scratch in one buffer: fewer arguments for
+    the dispatcher to check at each call from Python (the per-frame path of ``NumbaVad``).
+    Returns 1 (speech), 0, or -1 for a frame of a wrong length."""
+    st = buf[:STATE_SIZE]
+    W = buf[STATE_SIZE:]
+    rate = st[RATE]
+    n = frame.shape[0]
+    if not _valid_length(n, rate):
+        return -1
+    for i in range(n):
+        W[W_IN + i] = frame[i]
+    return 1 if _decide(st, n, rate, W) else 0
+
+
+@njit(**_JIT)
+def process_one_bytes(buf, data):
+    """``process_one`` for little-endian 16-bit PCM bytes as they come off the wire."""
+    st = buf[:STATE_SIZE]
+    W = buf[STATE_SIZE:]
+    rate = st[RATE]
+    n = len(data) >> 1
+    if len(data) & 1 or not _valid_length(n, rate):
+        return -1
+    for i in range(n):
+        v = data[2 * i] | (data[2 * i + 1] << 8)
+        W[W_IN + i] = v - 65536 if v >= 32768 else v
+    return 1 if _decide(st, n, rate, W) else 0
+
+
+@njit(**_JIT)
+def _decide(st, n, rate, W):
+    """The frame is in W[W_IN:W_IN + n]: resample to 8 kHz, features, GMM, hangover."""
+    inp = W[W_IN : W_IN + 1440]
     nb = W[W_NB : W_NB + 240]
     if rate == 8000:
         x = inp
