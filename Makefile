@@ -33,6 +33,7 @@ demo: venv debs
 	$(BIN)/hotline demo
 
 bench: venv debs
+	$(BIN)/pip install --quiet -e '.[silero]'
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: venv
