@@ -125,7 +125,7 @@ async def test_server_vanishing_mid_stream_and_coming_back():
         await client.connect()
         server.add_caller("citizen", caller_num="13800000001", talk_time=2)
         await wait_for(lambda: server.model.counters("citizen")["completed"] == 1, 3)
-        outage = asyncio.get_running_loop().create_task(server.restart(down_for=0.5))
+        outage = asyncio.get_running_loop().create_task(server.restart(down_for=0.5, graceful=False))  # a crash
         await wait_for(lambda: not client.connected)  # Asterisk is gone; meanwhile two calls
         for i in range(2):  # complete, a member goes on a break and a caller abandons
             server.add_caller("citizen", caller_num=f"1380000001{i}", talk_time=2)
@@ -281,3 +281,22 @@ def test_from_config_takes_the_secret_from_the_environment(monkeypatch):
     cfg = load_config(overrides={"ami.port": 5099})
     client = AmiClient.from_config(cfg)
     assert client.port == 5099 and client._secret == "from-env" and "from-env" not in repr(client)
+
+
+async def test_restart_with_state_lost_is_reported():
+    async with sim() as server:
+        client = client_for(server)
+        events = []
+        client.subscribe(events.append)
+        await client.connect()
+        server.add_caller("citizen", caller_num="1", talk_time=1)
+        server.advance(5)
+        await wait_for(lambda: server.model.counters("citizen")["completed"] == 1)
+        await client.ping()  # the events before the restart have arrived
+        await server.restart(down_for=0.1, reset=True)
+        await wait_for(lambda: any(isinstance(e, AmiReconnected) for e in events))
+        disconnected = next(e for e in events if isinstance(e, AmiDisconnected))
+        assert disconnected.reason == "Asterisk is shutting down"  # a clean restart says so first
+        reconnected = next(e for e in events if isinstance(e, AmiReconnected))
+        assert any("Completed 0 (seen 1)" in line for line in reconnected.missed)
+        await client.close()

@@ -288,9 +288,11 @@ class _Tracker:
             completed = params.completed - before.completed - self.completed.get(params.queue, 0)
             abandoned = params.abandoned - before.abandoned - self.abandoned.get(params.queue, 0)
             if completed < 0 or abandoned < 0:
-                lines.append(f"queue {params.queue}: counters went back (Asterisk restarted or queue reset): "
-                             f"completed {before.completed}->{params.completed}, "
-                             f"abandoned {before.abandoned}->{params.abandoned}")
+                seen_c = before.completed + self.completed.get(params.queue, 0)
+                seen_a = before.abandoned + self.abandoned.get(params.queue, 0)
+                lines.append(f"queue {params.queue}: counters are below what was already seen "
+                             f"(Asterisk restarted or the queue was reset): Completed {params.completed} "
+                             f"(seen {seen_c}), Abandoned {params.abandoned} (seen {seen_a})")
             elif completed or abandoned:
                 lines.append(f"queue {params.queue}: {completed} call(s) completed and {abandoned} abandoned "
                              "while disconnected")

@@ -111,17 +111,14 @@ class AmiServer:
         return self.port
 
     async def stop(self) -> None:
+        """Asterisk stops: pending output is flushed, clients get a Shutdown event, then EOF."""
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
         await self._close_listener()
-        await self.drop_connections()
-        # let the connection handlers finish before the loop may close
-        pending = [t for t in self._handler_tasks if t is not None and t is not asyncio.current_task()]
-        if pending:
-            await asyncio.wait(pending, timeout=2.0)
+        await self._close_sessions(graceful=True)
 
     async def __aenter__(self) -> AmiServer:
         await self.start()
@@ -139,18 +136,35 @@ class AmiServer:
             self._server = None
 
     async def drop_connections(self) -> int:
-        """Close every AMI connection at once, as a network failure would (no Shutdown event)."""
+        """Close every AMI connection at once, as a network failure would: what was not yet
+        written is lost, no Shutdown event."""
+        return await self._close_sessions(graceful=False)
+
+    async def _close_sessions(self, *, graceful: bool) -> int:
         sessions = list(self._sessions)
-        for s in sessions:
-            s.writer.transport.abort()
         self._sessions.clear()
+        shutdown = serialize_message(AmiMessage((("Event", "Shutdown"), ("Privilege", "system,all"),
+                                                 ("Shutdown", "Cleanly"), ("Restart", "True"))))
+        for s in sessions:
+            if graceful:
+                if s.authenticated and s.events:
+                    s.outbox.put_nowait(shutdown)
+                s.outbox.put_nowait(None)  # the sender writes what is queued, then closes
+            else:
+                s.writer.transport.abort()
+        # let the connection handlers finish (and flush) before anything else happens
+        pending = [t for t in self._handler_tasks if t is not None and t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
         return len(sessions)
 
-    async def restart(self, down_for: float = 0.0, *, reset: bool = False) -> None:
+    async def restart(self, down_for: float = 0.0, *, reset: bool = False, graceful: bool = True) -> None:
         """Asterisk goes away for ``down_for`` real seconds and comes back on the same port.
-        ``reset=True`` also forgets all state (counters, callers), as a real restart does."""
+        ``graceful`` (a restart): pending events are sent, then a Shutdown event; otherwise (a
+        crash) connections are cut at once. ``reset=True`` also forgets all state (counters,
+        callers), as a real restart does."""
         await self._close_listener()
-        await self.drop_connections()
+        await self._close_sessions(graceful=graceful)
         if down_for > 0:
             await asyncio.sleep(down_for)
         if reset:
