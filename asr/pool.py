@@ -19,7 +19,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from asr.stream import AudioJob, Job, LegDecoder, SpeechEvent
 
@@ -37,16 +37,28 @@ def default_workers() -> int:
 
 
 class DecodePool:
-    """Threads shared by every lane (call leg) of a process."""
+    """Threads shared by every lane (call leg) of a process.
+
+    Lanes wait in two queues: lanes holding an endpoint (a final result someone is waiting for)
+    go first, so end-of-utterance latency does not grow with the number of busy calls as long
+    as the pool keeps up overall; the others take turns in arrival order.
+    """
 
     def __init__(self, workers: int = 0, slice_audio: float = 1.0, lag_threshold: float = 2.0) -> None:
         self.workers = workers if workers > 0 else default_workers()
         self.slice_audio = slice_audio
         self.lag_threshold = lag_threshold
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="asr-decode")
         self._lanes: set[Lane] = set()
         self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._urgent: deque[Lane] = deque()
+        self._normal: deque[Lane] = deque()
         self.closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"asr-decode-{i}", daemon=True) for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def lane(self, decoder: LegDecoder, deliver: Deliver, on_lag: OnLag | None = None) -> Lane:
         if self.closed:
@@ -66,12 +78,43 @@ class DecodePool:
         with self._lock:
             self._lanes.discard(lane)
 
-    def _schedule(self, lane: Lane) -> None:
-        self._executor.submit(lane._drain)
+    def _schedule(self, lane: Lane, urgent: bool) -> None:
+        with self._cond:
+            (self._urgent if urgent else self._normal).append(lane)
+            self._cond.notify()
+
+    def _promote(self, lane: Lane) -> None:
+        """A waiting lane got an endpoint: move it to the front queue."""
+        with self._cond:
+            try:
+                self._normal.remove(lane)
+            except ValueError:
+                return  # running right now (it re-queues itself as urgent) or already urgent
+            self._urgent.append(lane)
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._urgent or self._normal or self.closed):
+                    self._cond.wait()
+                if self._urgent:
+                    lane = self._urgent.popleft()
+                elif self._normal:
+                    lane = self._normal.popleft()
+                else:
+                    return  # closed and nothing left
+            lane._drain()
 
     def shutdown(self, wait: bool = True) -> None:
-        self.closed = True
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+        """Stop the threads once the queued work is done (``wait``: join them)."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
 
 
 class Lane:
@@ -88,6 +131,7 @@ class Lane:
         self._jobs: deque[Job] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._endpoints = 0  # endpoint jobs queued (someone waits for a final)
         self._backlog = 0.0
         self._lagging = False
 
@@ -104,16 +148,23 @@ class Lane:
         if not jobs:
             return
         with self._lock:
+            new_endpoint = False
             for job in jobs:
                 self._jobs.append(job)
                 if isinstance(job, AudioJob):
                     self._backlog += len(job.pcm) / 2 / self.decoder.rate
+                else:
+                    self._endpoints += 1
+                    new_endpoint = True
             self.max_backlog = max(self.max_backlog, self._backlog)
             start = not self._scheduled
             self._scheduled = True
+            urgent = self._endpoints > 0
         self._check_lag()
         if start:
-            self.pool._schedule(self)
+            self.pool._schedule(self, urgent)
+        elif new_endpoint:
+            self.pool._promote(self)
 
     def _check_lag(self) -> None:
         behind = self._backlog
@@ -148,6 +199,8 @@ class Lane:
                 events = []
             with self._lock:
                 self._backlog = max(0.0, self._backlog - seconds)
+                if not isinstance(job, AudioJob):
+                    self._endpoints -= 1
             budget -= seconds
             if events:
                 self.deliver(events)
@@ -156,4 +209,6 @@ class Lane:
                 self.pool._forget(self)
                 if not self.done.done():
                     self.done.set_result(None)
-        self.pool._schedule(self)  # more work: go to the back of the executor's queue
+        with self._lock:
+            urgent = self._endpoints > 0
+        self.pool._schedule(self, urgent)  # more work: back of the line (the front one if a final waits)
