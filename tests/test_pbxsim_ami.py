@@ -431,3 +431,36 @@ def test_model_replays_the_recorded_queue_day(asterisk_fixtures):
         else:
             assert record.outcome == "completed"
             assert abs(record.hold_time - held[record.caller_num]) <= 1
+
+
+async def test_hotline_pbxsim_sends_callers_through_the_engines_ivr(capsys):
+    """With --agi-target each generated caller first runs the engine's flow over FastAGI; the
+    flow's HOTLINE_ACTION/HOTLINE_QUEUE decide the queue, as the dialplan after AGI() does."""
+    from engine.asterisk.agi_server import AgiServer
+    from engine.commands import pbxsim
+
+    sessions = []
+
+    async def flow(channel) -> None:
+        sessions.append(channel)
+        await channel.answer()
+        await channel.set_variable("HOTLINE_ACTION", "queue")
+        await channel.set_variable("HOTLINE_QUEUE", "evening")
+
+    agi = AgiServer("127.0.0.1", 0)
+    agi.route("hotline", flow)
+    await agi.start()
+    parser = argparse.ArgumentParser()
+    pbxsim.add_arguments(parser)
+    args = parser.parse_args(["--duration", "1.0", "--speed", "20", "--arrivals", "citizen:300",
+                              "--agi-target", f"127.0.0.1:{agi.port}"])
+    servers = []
+    try:
+        await pbxsim.serve(args, ready=servers.append)
+    finally:
+        await agi.stop()
+    records = servers[0].model.records()
+    assert sessions and records
+    assert {r.queue for r in records} == {"evening"}
+    out = capsys.readouterr().out
+    assert "action queue, queue evening" in out and "139****" in out

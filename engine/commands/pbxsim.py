@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="stop after this many real seconds (default: until Ctrl-C)")
     parser.add_argument("--agi-target", type=host_port, metavar="HOST:PORT",
                         help="engine FastAGI server the simulated calls open sessions to")
+    parser.add_argument("--agi-script", default="hotline",
+                        help="flow (script) name the simulated calls ask for: agi://HOST:PORT/NAME (default hotline)")
+    parser.add_argument("--agi-dtmf", default="", metavar="D1,D2,...",
+                        help="digits each simulated caller presses, one entry per prompt that listens")
     parser.add_argument("--audiosocket-target", type=host_port, metavar="HOST:PORT",
                         help="engine AudioSocket server that answered calls stream caller audio to")
     parser.add_argument("--audio", metavar="FILE.wav", help="caller audio streamed to --audiosocket-target per answered call")
@@ -76,9 +80,11 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.ami_host}:{args.ami_port}: {exc.strerror or exc}") from None
     tasks: list[asyncio.Task[Any]] = []
+    route = _ivr_route(server, args) if args.agi_target else None
     for i, (queue, rate) in enumerate(args.arrivals or []):
-        tasks.append(asyncio.get_running_loop().create_task(generate_callers(server, queue, rate, seed=i + 1)))
-    if args.audiosocket_target and args.audio:
+        tasks.append(asyncio.get_running_loop().create_task(
+            generate_callers(server, queue, rate, seed=i + 1, route=route)))
+    if args.audiosocket_target and args.audio and not args.agi_target:
         tasks.append(asyncio.get_running_loop().create_task(_stream_answered_calls(server, args)))
     print(f"pbxsim AMI listening on {args.ami_host}:{server.port} (user {args.ami_user})", flush=True)
     print(f"pbxsim queues: {', '.join(f'{q.name} ({len(q.members)} members)' for q in config.queues)}; "
@@ -101,6 +107,33 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
                 await task
         await server.stop()
     return 0
+
+
+def _ivr_route(server: Any, args: argparse.Namespace) -> Callable[[str, str, str], Any]:
+    """Each caller first runs the engine's IVR flow over FastAGI (the simulator's AgiClient plays
+    Asterisk and the caller); like the dialplan after ``AGI()``, ``HOTLINE_ACTION=queue`` then
+    sends the caller into ``HOTLINE_QUEUE`` (or the arrival's queue)."""
+    from engine.events.ami import mask_number
+    from engine.pbxsim.agi_client import AgiClient, CallerScript
+
+    host, port = args.agi_target
+    digits = args.agi_dtmf.split(",") if args.agi_dtmf else []
+
+    async def route(queue: str, number: str, name: str) -> str | None:
+        caller = CallerScript(dtmf=list(digits), audio_file=args.audio or "")
+        client = AgiClient(host, port, args.agi_script, caller=caller, callerid=number, calleridname=name,
+                           timeout=300.0)
+        result = await client.run()
+        action = result.variables.get("HOTLINE_ACTION", "")
+        target = None
+        if action == "queue" and not result.caller_hung_up:
+            wanted = result.variables.get("HOTLINE_QUEUE", "")
+            target = wanted if wanted in server.model.queue_names else queue
+        print(f"pbxsim IVR call {mask_number(number)}: {len(result.commands)} AGI commands, "
+              f"action {action or 'none'}{f', queue {target}' if target else ''}", flush=True)
+        return target
+
+    return route
 
 
 async def _stream_answered_calls(server: Any, args: argparse.Namespace) -> None:

@@ -23,7 +23,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from engine.asterisk.ami_codec import AmiCodec, AmiMessage, serialize_message
@@ -562,16 +562,42 @@ class AmiServer:
         asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(self.drop_connections()))
 
 
+Route = Callable[[str, str, str], Awaitable[str | None]]
+
+
 async def generate_callers(server: AmiServer, queue: str, per_minute: float, *, patience: tuple[float, float] = (10, 90),
-                           seed: int = 1, limit: int | None = None) -> int:
-    """Poisson arrivals into ``queue`` on the server's clock (so a demo shows live traffic)."""
+                           seed: int = 1, limit: int | None = None, route: Route | None = None) -> int:
+    """Poisson arrivals into ``queue`` on the server's clock (so a demo shows live traffic).
+
+    ``route(queue, number, name)``, when given, runs first for each caller (the IVR over FastAGI)
+    and says which queue the caller then joins (``None``: the caller left in the IVR)."""
     rng = random.Random(seed)
     count = 0
-    while limit is None or count < limit:
-        gap = rng.expovariate(per_minute / 60.0)
-        delay = server.clock.real_delay(gap)
-        await asyncio.sleep(delay if delay is not None else gap)
-        count += 1
-        server.add_caller(queue, caller_num=f"139{rng.randrange(10**8):08d}", caller_name=f"Caller {count}",
-                          patience=rng.uniform(*patience))
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def routed(number: str, name: str, wait: float) -> None:
+        try:
+            target = await route(queue, number, name) if route is not None else queue
+        except Exception as exc:  # the engine being away must not stop the simulator
+            log.warning("pbxsim IVR for a caller failed: %s", exc)
+            return
+        if target:
+            server.add_caller(target, caller_num=number, caller_name=name, patience=wait)
+
+    try:
+        while limit is None or count < limit:
+            gap = rng.expovariate(per_minute / 60.0)
+            delay = server.clock.real_delay(gap)
+            await asyncio.sleep(delay if delay is not None else gap)
+            count += 1
+            number, name, wait = f"139{rng.randrange(10**8):08d}", f"Caller {count}", rng.uniform(*patience)
+            if route is None:
+                server.add_caller(queue, caller_num=number, caller_name=name, patience=wait)
+            else:
+                task = asyncio.get_running_loop().create_task(routed(number, name, wait))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+    finally:
+        for task in list(tasks):
+            task.cancel()
     return count
