@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -221,11 +221,11 @@ class AmiEventStream:
         while not self._items:
             self._wakeup.clear()
             await self._wakeup.wait()
-        item = self._items.popleft()
-        if item is self._END:
+        item = self._items[0]
+        if item is self._END:  # stays: every later call ends too
             self._client._streams.discard(self)
             raise StopAsyncIteration
-        return item
+        return self._items.popleft()
 
     async def get(self, timeout: float | None = None) -> AmiEvent:
         """Next event, or ``TimeoutError``."""
@@ -233,6 +233,7 @@ class AmiEventStream:
             return await self.__anext__()
 
     def aclose(self) -> None:
+        """Stop receiving events (synchronous, despite the name: nothing to await)."""
         self._client._streams.discard(self)
 
 
@@ -247,7 +248,7 @@ class _Tracker:
         self.completed: dict[str, int] = {}
         self.abandoned: dict[str, int] = {}
         self.waiting: dict[str, set[str]] = {}
-        self.members: dict[tuple[str, str], tuple[bool, str, int, bool]] = {}
+        self.members: dict[tuple[str, str], tuple[bool, str]] = {}  # (queue, interface) -> paused, reason
 
     def reset(self, snapshot: QueueSnapshot) -> None:
         self.snapshot = snapshot
@@ -256,8 +257,7 @@ class _Tracker:
         self.waiting = {}
         for entry in snapshot.entries:
             self.waiting.setdefault(entry.queue, set()).add(entry.uniqueid)
-        self.members = {(m.queue, m.interface): (m.paused, m.paused_reason, m.status, True)
-                        for m in snapshot.members}
+        self.members = {(m.queue, m.interface): (m.paused, m.paused_reason) for m in snapshot.members}
 
     def seen(self, event: AmiEvent) -> None:
         if isinstance(event, AgentComplete):
@@ -271,7 +271,7 @@ class _Tracker:
         elif isinstance(event, QueueMemberRemoved):
             self.members.pop((event.queue, event.interface), None)
         elif isinstance(event, MemberEvent):
-            self.members[(event.queue, event.interface)] = (event.paused, event.paused_reason, event.status, True)
+            self.members[(event.queue, event.interface)] = (event.paused, event.paused_reason)
 
     def missed(self, new: QueueSnapshot) -> list[str]:
         """Differences between what events told us and what Asterisk now says."""
@@ -737,6 +737,3 @@ class AmiClient:
             self._originate_waiters.pop(action_id, None)
         return OriginateResult(reply.action_id or action_id, reply.get("Message") or "", response)
 
-    async def stream_events(self) -> AsyncIterator[AmiEvent]:  # pragma: no cover - convenience
-        async for event in self.events():
-            yield event
