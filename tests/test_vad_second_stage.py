@@ -114,3 +114,15 @@ def test_factory_and_reset():
     assert [v.is_speech(f) for f in frames] == a
     with pytest.raises(ValueError, match="params"):
         SecondStage(NumbaVad(8000, 2), params=np.zeros(3))
+
+
+def test_follows_noise_that_starts_late():
+    """A call that begins in digital silence, then line noise: rejected again within ~4 s."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([np.zeros(FS * 5), rng.normal(0, 1500, FS * 20)])
+    x = np.clip(x, -32768, 32767).astype(np.int16)
+    first = NumbaVad(FS, 2).is_speech_frames(_frames(x))
+    second = _run(SecondStage(NumbaVad(FS, 2)), x)
+    later = slice(50 * 9, None)  # from 9 s on
+    assert first[later].mean() > 0.9
+    assert second[later].mean() < 0.05

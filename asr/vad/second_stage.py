@@ -219,6 +219,8 @@ def process_frame(st, frame, rate, first, params):
         st[S_Q] += 0.3 * 0.1 * frame_ms / 20.0
     else:
         st[S_Q] -= 0.7 * 0.1 * frame_ms / 20.0
+    if st[S_Q] < floor:  # never below the floor: follows a noise that starts late within 3 s
+        st[S_Q] = floor
     st[S_N] += 1.0
     snr = es - floor
     near_floor = snr < params[NOISE_MARGIN]
