@@ -190,6 +190,10 @@ async def test_scenario_matches_the_recorded_session(asterisk_fixtures):
         ours = await scenario(server)
     got = [m for m in ours if m.event in QUEUE_EVENTS]
     assert [m.event for m in got] == [m.event for m in want]
+    # the channel events around them (Newchannel, Newstate, DialBegin, DialEnd, Hangup) too
+    rec_sets = header_sets(recorded)
+    for name, sets in header_sets(ours).items():
+        assert sets <= rec_sets[name], name
     for g, w in zip(got, want, strict=True):
         assert [k for k, _ in g.headers] == [k for k, _ in w.headers], g.event
     # the same semantics, value by value, where the values are not times or ids
@@ -464,3 +468,29 @@ async def test_hotline_pbxsim_sends_callers_through_the_engines_ivr(capsys):
     assert {r.queue for r in records} == {"evening"}
     out = capsys.readouterr().out
     assert "action queue, queue evening" in out and "139****" in out
+
+
+def test_every_event_of_a_busy_day_has_a_recorded_header_set(asterisk_fixtures):
+    """Rings that time out, abandons while ringing, wrap-ups: whatever the model emits uses a
+    header set Asterisk used for that event (AgentRingNoAnswer, never recorded, follows the
+    AgentCalled layout plus RingTime)."""
+    rec_sets = header_sets(recorded_messages(asterisk_fixtures / "ami_session.txt")
+                           + recorded_messages(asterisk_fixtures / "ami_queue_day.txt"))
+    model = QueueModel(load_queues(), now=0.0)
+    model.set_member_behaviour("Local/agent2@agents/n", answer_after=-1)  # lets every call ring out
+    rng = random.Random(5)
+    events, t = [], 0.0
+    for i in range(60):
+        t += rng.expovariate(1 / 3)
+        events += model.add_caller("citizen", t, caller_num=str(i), patience=rng.uniform(2, 30))[1]
+    events += model.advance(t + 600)
+    names = {e.name for e in events}
+    assert {"AgentRingNoAnswer", "QueueCallerAbandon", "AgentComplete"} <= names
+    assert any(e.name == "DialEnd" and e.header("DialStatus") == "CANCEL" for e in events)
+    called = next(iter(rec_sets["AgentCalled"]))
+    for e in events:
+        keys = tuple(k for k, _ in e.wire_headers())
+        if e.name == "AgentRingNoAnswer":
+            assert keys == (*called, "RingTime")
+        else:
+            assert keys in rec_sets[e.name], e.name
