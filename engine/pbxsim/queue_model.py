@@ -251,6 +251,7 @@ class _Caller:
     member: str = ""
     in_sl: bool = False
     rings: int = 0
+    priority: int = 0  # QUEUE_PRIO: higher is served first, FCFS within a priority
 
 
 @dataclass
@@ -391,16 +392,23 @@ class QueueModel:
     def add_caller(
         self, queue: str, now: float, *, caller_num: str = "", caller_name: str = "",
         patience: float | None = None, talk_time: float | None = None, context: str = "queue",
+        uniqueid: str | None = None, channel: str | None = None, priority: int = 0,
     ) -> tuple[str, list[WireEvent]]:
         """A caller enters ``queue``; gives up after ``patience`` seconds of waiting (None: never).
-        ``talk_time`` overrides the member's talk-time draw. Returns (Uniqueid, events)."""
+        ``talk_time`` overrides the member's talk-time draw. Returns (Uniqueid, events).
+        ``uniqueid``/``channel``: the channel that was already up (it ran the IVR before Queue());
+        ``priority``: app_queue's QUEUE_PRIO, placed ahead of callers with a lower one."""
         q = self.queue(queue)
         out = self.advance(now)
+        if uniqueid is not None and uniqueid in self._callers:
+            raise ValueError(f"caller {uniqueid} is already in a queue")
         chan = f"Local/s@{context}-{next(self._chan_seq):08x}"
+        own = channel.removesuffix(";1") if channel else chan
         c = _Caller(
-            uniqueid=self._uid(now), channel=f"{chan};1", other_uniqueid="", other_channel=f"{chan};2",
-            queue=queue, caller_num=caller_num, caller_name=caller_name, joined=now, patience=patience,
-            talk_time=talk_time, context=context, original_position=len(q.waiting) + 1,
+            uniqueid=uniqueid or self._uid(now), channel=channel or f"{chan};1", other_uniqueid="",
+            other_channel=f"{own};2", queue=queue, caller_num=caller_num, caller_name=caller_name, joined=now,
+            patience=patience, talk_time=talk_time, context=context, original_position=len(q.waiting) + 1,
+            priority=priority,
         )
         c.other_uniqueid = self._uid(now)
         other = self._snapshot("", c.other_channel, 4, caller_num, caller_name, context, "s", 1,
@@ -412,11 +420,13 @@ class QueueModel:
                                                               context, "s", 1, c.other_uniqueid, c.uniqueid), now)
         self._ev(out, "Newstate", "call,all", self._snapshot("", c.channel, 6, caller_num, caller_name,
                                                               context, "s", 1, c.uniqueid, c.uniqueid), now)
-        q.waiting.append(c)
+        at = next((i for i, w in enumerate(q.waiting) if w.priority < priority), len(q.waiting))
+        q.waiting.insert(at, c)
+        c.original_position = at + 1
         self._callers[c.uniqueid] = c
         self._records[c.uniqueid] = CallRecord(c.uniqueid, queue, caller_num, now, patience)
         self._ev(out, "QueueCallerJoin", "agent,all", [
-            *self._caller_snap(c), ("Queue", queue), ("Position", str(len(q.waiting))),
+            *self._caller_snap(c), ("Queue", queue), ("Position", str(at + 1)),
             ("Count", str(len(q.waiting)))], now)
         if patience is not None:
             self._timer(now + patience, "abandon", queue, c.uniqueid)
@@ -752,7 +762,7 @@ class QueueModel:
                     ("CallerIDName", c.caller_name or "<unknown>"),
                     ("ConnectedLineNum", c.caller_num or "<unknown>"),
                     ("ConnectedLineName", c.caller_name or "<unknown>"),
-                    ("Wait", str(int(now) - int(c.joined))), ("Priority", "0")), now))
+                    ("Wait", str(int(now) - int(c.joined))), ("Priority", str(c.priority))), now))
         return out
 
     def queue_summary(self, now: float, queue: str | None = None) -> list[WireEvent]:
