@@ -494,3 +494,30 @@ def test_every_event_of_a_busy_day_has_a_recorded_header_set(asterisk_fixtures):
             assert keys == (*called, "RingTime")
         else:
             assert keys in rec_sets[e.name], e.name
+
+
+async def test_control_actions_events_off_and_garbage():
+    async with AmiServer(load_queues(), clock=ManualClock()) as server:
+        quiet = await RawAmi.open(server.port)
+        await quiet.send(LOGIN.replace(b"\r\n\r\n", b"\r\nEvents: off\r\n\r\n"))
+        tool = await RawAmi.open(server.port)
+        await tool.send(LOGIN + b"Action: PbxSimAddCaller\r\nActionID: a\r\nQueue: citizen\r\n"
+                        b"CallerIDNum: 13800000001\r\nPatience: 5\r\n\r\n"
+                        b"Action: PbxSimAddCaller\r\nActionID: b\r\nQueue: nowhere\r\n\r\n")
+        await tool.read_until(b"No such queue: nowhere")
+        await tool.read_until(b"QueueCallerJoin")
+        reply = next(m for m in tool.messages() if m.action_id == "a")
+        assert reply.get("Message") == "Caller added" and server.model.record(reply["Uniqueid"]).queue == "citizen"
+        await quiet.read_for(0.1)
+        assert b"Authentication accepted" in quiet.data and b"Event:" not in quiet.data
+        await tool.send(b"Action: PbxSimDropConnections\r\nActionID: d\r\n\r\n")
+        await tool.read_for(1.0)
+        assert b"Dropping all AMI connections" in tool.data and tool.reader.at_eof()
+        bad = await RawAmi.open(server.port)
+        from engine.asterisk.ami_codec import MAX_MESSAGE
+
+        await bad.send(b"X" * (MAX_MESSAGE + 10))  # no end: the codec refuses, the server hangs up
+        await bad.read_for(1.0)
+        assert bad.reader.at_eof()
+        for raw in (quiet, tool, bad):
+            raw.close()
