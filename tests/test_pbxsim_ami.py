@@ -521,3 +521,17 @@ async def test_control_actions_events_off_and_garbage():
         assert bad.reader.at_eof()
         for raw in (quiet, tool, bad):
             raw.close()
+
+
+async def test_a_client_that_does_not_read_is_dropped(monkeypatch):
+    import engine.pbxsim.ami_server as ami_server
+
+    monkeypatch.setattr(ami_server, "MAX_OUTBOX", 5)
+    async with AmiServer(load_queues(), clock=ManualClock()) as server:
+        raw = await RawAmi.open(server.port)
+        await raw.send(LOGIN)
+        await raw.read_until(b"SuccessfulAuth")
+        assert server.connections == 1
+        server.add_caller("citizen", caller_num="1")  # a burst of events at once
+        assert server.connections == 0
+        raw.close()

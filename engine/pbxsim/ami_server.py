@@ -34,6 +34,7 @@ from engine.pbxsim.queue_model import QueueModel, SimConfig, WireEvent, load_que
 log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/13.0.0\r\n"
+MAX_OUTBOX = 50_000  # messages queued for one client before it counts as gone
 VERSION_TEXT = "Asterisk GIT-master-f0c1c1a7b7 (hotline pbxsim) built by hotline on a x86_64 running Linux"
 
 Pairs = list[tuple[str, str]]
@@ -202,6 +203,12 @@ class AmiServer:
             data = serialize_message(AmiMessage(ev.wire_headers()))
             for s in list(self._sessions):
                 if s.authenticated and s.events:
+                    if s.outbox.qsize() >= MAX_OUTBOX:
+                        # as Asterisk drops an AMI client that does not read (writetimeout)
+                        log.warning("pbxsim AMI %s does not read its events; disconnecting it", s.peer)
+                        self._sessions.discard(s)
+                        s.writer.transport.abort()
+                        continue
                     s.outbox.put_nowait(data)
         if events:
             self._wake.set()
