@@ -32,7 +32,7 @@ class NumbaVad:
         # the common cases go straight to the kernel, which checks the length itself
         if type(frame) is bytes:
             r = core.process_one_bytes(self._buf, frame)
-        elif type(frame) is np.ndarray and frame.dtype is _INT16 and frame.ndim == 1:
+        elif type(frame) is np.ndarray and (frame.dtype is _INT16 or frame.dtype == _INT16) and frame.ndim == 1:
             r = core.process_one(self._buf, frame)
         else:
             r = core.process_one(self._buf, as_int16(frame, self.sample_rate))
