@@ -104,12 +104,15 @@ async def test_wrong_secret_is_a_quick_clear_error(caplog):
 
 
 async def test_nobody_listening_and_silent_server():
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # accepts, never speaks
+    accepted: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)  # never speaks
     port = server.sockets[0].getsockname()[1]
     started = time.monotonic()
     with pytest.raises(AmiConnectionError, match="no answer to Login"):
         await AmiClient("127.0.0.1", port, "u", "p", connect_timeout=0.3).connect()
     assert time.monotonic() - started < 1.5
+    for writer in accepted:
+        writer.close()
     server.close()
     await server.wait_closed()
     with pytest.raises(AmiConnectionError, match="cannot connect"):

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="digits each simulated caller presses, one entry per prompt that listens")
     parser.add_argument("--audiosocket-target", type=host_port, metavar="HOST:PORT",
                         help="engine AudioSocket server that answered calls stream caller audio to")
-    parser.add_argument("--audio", metavar="FILE.wav", help="caller audio streamed to --audiosocket-target per answered call")
+    parser.add_argument("--audio", metavar="FILE.wav", help="caller audio: streamed when the IVR flow hands the call to AudioSocket (with --agi-target), else to --audiosocket-target per answered call")
 
 
 async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = None) -> int:
