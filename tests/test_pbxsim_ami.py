@@ -535,3 +535,24 @@ async def test_a_client_that_does_not_read_is_dropped(monkeypatch):
         server.add_caller("citizen", caller_num="1")  # a burst of events at once
         assert server.connections == 0
         raw.close()
+
+
+def test_caller_already_up_and_queue_priority():
+    """A channel that ran the IVR first enters Queue() with its own Uniqueid: no second
+    Newchannel; QUEUE_PRIO puts a caller ahead of those with a lower priority."""
+    model = QueueModel(load_queues(), now=0.0)
+    for i in (1, 2, 3):
+        model.pause(f"Local/agent{i}@agents/n", True, 0.0, queue="citizen")
+    model.add_caller("citizen", 0.0, caller_num="1")
+    uid, events = model.add_caller("citizen", 1.0, caller_num="2", uniqueid="1795881300.7",
+                                   channel="PJSIP/trunk-00000007", priority=5)
+    assert uid == "1795881300.7" and not [e for e in events if e.name in ("Newchannel", "Newstate")]
+    join = next(e for e in events if e.name == "QueueCallerJoin")
+    assert (join.header("Position"), join.header("Count"), join.header("Channel")) == ("1", "2", "PJSIP/trunk-00000007")
+    entries = [e for e in model.queue_status(2.0, "citizen") if e.name == "QueueEntry"]
+    assert [(e.header("Uniqueid"), e.header("Priority")) for e in entries][0] == ("1795881300.7", "5")
+    with pytest.raises(ValueError):
+        model.add_caller("citizen", 2.0, uniqueid="1795881300.7")
+    events = model.hangup("PJSIP/trunk-00000007", 3.0)
+    assert [e.header("Channel") for e in events if e.name == "Hangup"] == ["PJSIP/trunk-00000007"]
+    assert model.record(uid).outcome == "abandoned"

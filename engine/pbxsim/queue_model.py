@@ -402,24 +402,27 @@ class QueueModel:
         out = self.advance(now)
         if uniqueid is not None and uniqueid in self._callers:
             raise ValueError(f"caller {uniqueid} is already in a queue")
-        chan = f"Local/s@{context}-{next(self._chan_seq):08x}"
-        own = channel.removesuffix(";1") if channel else chan
         c = _Caller(
-            uniqueid=uniqueid or self._uid(now), channel=channel or f"{chan};1", other_uniqueid="",
-            other_channel=f"{own};2", queue=queue, caller_num=caller_num, caller_name=caller_name, joined=now,
+            uniqueid=uniqueid or self._uid(now), channel=channel or "", other_uniqueid="", other_channel="",
+            queue=queue, caller_num=caller_num, caller_name=caller_name, joined=now,
             patience=patience, talk_time=talk_time, context=context, original_position=len(q.waiting) + 1,
             priority=priority,
         )
-        c.other_uniqueid = self._uid(now)
-        other = self._snapshot("", c.other_channel, 4, caller_num, caller_name, context, "s", 1,
-                               c.other_uniqueid, c.uniqueid)
-        self._ev(out, "Newchannel", "call,all", self._snapshot("", c.channel, 0, caller_num, caller_name, context,
-                                                                "s", 1, c.uniqueid, c.uniqueid), now)
-        self._ev(out, "Newchannel", "call,all", other, now)
-        self._ev(out, "Newstate", "call,all", self._snapshot("", c.other_channel, 6, caller_num, caller_name,
-                                                              context, "s", 1, c.other_uniqueid, c.uniqueid), now)
-        self._ev(out, "Newstate", "call,all", self._snapshot("", c.channel, 6, caller_num, caller_name,
-                                                              context, "s", 1, c.uniqueid, c.uniqueid), now)
+        if uniqueid is None:
+            # a new call: the Local channel pair comes up here, as Originate makes it
+            chan = channel.removesuffix(";1") if channel else f"Local/s@{context}-{next(self._chan_seq):08x}"
+            c.channel, c.other_channel, c.other_uniqueid = f"{chan};1", f"{chan};2", self._uid(now)
+            self._ev(out, "Newchannel", "call,all", self._snapshot("", c.channel, 0, caller_num, caller_name,
+                                                                    context, "s", 1, c.uniqueid, c.uniqueid), now)
+            self._ev(out, "Newchannel", "call,all", self._snapshot("", c.other_channel, 4, caller_num, caller_name,
+                                                                    context, "s", 1, c.other_uniqueid, c.uniqueid), now)
+            self._ev(out, "Newstate", "call,all", self._snapshot("", c.other_channel, 6, caller_num, caller_name,
+                                                                  context, "s", 1, c.other_uniqueid, c.uniqueid), now)
+            self._ev(out, "Newstate", "call,all", self._snapshot("", c.channel, 6, caller_num, caller_name,
+                                                                  context, "s", 1, c.uniqueid, c.uniqueid), now)
+        elif not c.channel:
+            c.channel = f"Local/s@{context}-{next(self._chan_seq):08x};1"
+        # (a channel that was already up, e.g. after the IVR, was announced by whoever made it)
         at = next((i for i, w in enumerate(q.waiting) if w.priority < priority), len(q.waiting))
         q.waiting.insert(at, c)
         c.original_position = at + 1
@@ -432,6 +435,12 @@ class QueueModel:
             self._timer(now + patience, "abandon", queue, c.uniqueid)
         out += self._dispatch(q, now)
         return c.uniqueid, out
+
+    def _hangup_other(self, out: list[WireEvent], c: _Caller, now: float) -> None:
+        """The ;2 half of the caller's Local channel pair, when the model made one."""
+        if c.other_channel:
+            self._hangup(out, self._snapshot("", c.other_channel, 6, c.caller_num, c.caller_name, c.context, "s", 1,
+                                             c.other_uniqueid, c.uniqueid), now)
 
     def _position(self, q: _Queue, c: _Caller) -> int:
         return q.waiting.index(c) + 1
@@ -449,8 +458,7 @@ class QueueModel:
             self._stop_ring(out, q, c, now, "CANCEL")
         hold = int(now) - int(c.joined)
         pos = self._position(q, c)
-        self._hangup(out, self._snapshot("", c.other_channel, 6, c.caller_num, c.caller_name, c.context, "s", 1,
-                                         c.other_uniqueid, c.uniqueid), now)
+        self._hangup_other(out, c, now)
         self._ev(out, "QueueCallerAbandon", "agent,all", [
             *self._caller_snap(c), ("Queue", q.cfg.name), ("Position", str(pos)),
             ("OriginalPosition", str(c.original_position)), ("HoldTime", str(hold))], now)
@@ -599,8 +607,7 @@ class QueueModel:
             if q.cfg.wrapuptime > 0:
                 self._timer(m.wrap_until, "wrapup", q.cfg.name, m.interface)
         self._hangup(out, self._caller_snap(c), now)
-        self._hangup(out, self._snapshot("", c.other_channel, 6, c.caller_num, c.caller_name, c.context, "s", 1,
-                                         c.other_uniqueid, c.uniqueid), now)
+        self._hangup_other(out, c, now)
         del self._callers[c.uniqueid]
         self._update_record(c.uniqueid, outcome="completed", ended_at=now, talk_time=talk)
         for other in self._queues.values():  # a member shared by queues is free again everywhere
@@ -708,7 +715,7 @@ class QueueModel:
         """Hangup action: a waiting caller abandons; a talking caller ends the call (reason caller)."""
         out = self.advance(now)
         for c in list(self._callers.values()):
-            if channel in (c.channel, c.other_channel, c.agent_channel):
+            if channel in (c.channel, c.other_channel, c.agent_channel) and channel:
                 q = self.queue(c.queue)
                 if c.answered_at is None:
                     return out + self._abandon(q, c, now)
@@ -723,7 +730,7 @@ class QueueModel:
     def channels(self) -> list[str]:
         out = []
         for c in self._callers.values():
-            out += [c.channel, c.other_channel]
+            out += [c.channel, *([c.other_channel] if c.other_channel else [])]
             if c.answered_at is not None or c.ring_member:
                 out.append(c.agent_channel)
         return out
