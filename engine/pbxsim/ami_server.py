@@ -196,6 +196,10 @@ class AmiServer:
         self.clock.advance(seconds)
         return self._emit(self.model.advance(self.clock.now()))
 
+    def emit(self, events: list[WireEvent]) -> list[WireEvent]:
+        """Send events (from the model, or made by a dialplan around it) to every client."""
+        return self._emit(events)
+
     def _emit(self, events: list[WireEvent]) -> list[WireEvent]:
         for ev in events:
             for listener in self.listeners:
