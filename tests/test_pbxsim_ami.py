@@ -556,3 +556,17 @@ def test_caller_already_up_and_queue_priority():
     events = model.hangup("PJSIP/trunk-00000007", 3.0)
     assert [e.header("Channel") for e in events if e.name == "Hangup"] == ["PJSIP/trunk-00000007"]
     assert model.record(uid).outcome == "abandoned"
+
+
+def test_hanging_up_a_ringing_member_rejects_the_call_not_the_caller():
+    model = QueueModel(load_queues(), now=0.0)
+    model.set_member_behaviour("Local/agent1@agents/n", answer_after=5)
+    for i in (2, 3):
+        model.pause(f"Local/agent{i}@agents/n", True, 0.0, queue="citizen")
+    uid, events = model.add_caller("citizen", 0.0, patience=60)
+    ringing = [c for c in model.channels() if "agent1" in c]
+    events = model.hangup(ringing[0], 1.0)
+    assert next(e for e in events if e.name == "DialEnd").header("DialStatus") == "BUSY"
+    assert model.record(uid).outcome == "waiting"
+    events = model.advance(10.0)  # rung again after the retry, answers this time
+    assert any(e.name == "AgentConnect" for e in events) and model.record(uid).rings == 2

@@ -712,11 +712,20 @@ class QueueModel:
                 m.talk_max = talk_max
 
     def hangup(self, channel: str, now: float) -> list[WireEvent]:
-        """Hangup action: a waiting caller abandons; a talking caller ends the call (reason caller)."""
+        """Hangup action: a waiting caller abandons; a talking call ends (reason caller, or agent when
+        the member's channel is hung up); a member's ringing channel means the member rejected it."""
         out = self.advance(now)
         for c in list(self._callers.values()):
             if channel in (c.channel, c.other_channel, c.agent_channel) and channel:
                 q = self.queue(c.queue)
+                if c.answered_at is None and channel == c.agent_channel:
+                    if not c.ring_member:
+                        break  # that ring already ended
+                    # the member rejected the ringing call: like a ring timeout, try again later
+                    self._stop_ring(out, q, c, now, "BUSY")
+                    c.retry_after = now + q.cfg.retry
+                    self._timer(c.retry_after, "retry", q.cfg.name, c.uniqueid)
+                    return out + self._dispatch(q, now)
                 if c.answered_at is None:
                     return out + self._abandon(q, c, now)
                 reason = "agent" if channel == c.agent_channel else "caller"
