@@ -98,7 +98,7 @@ async def test_wrong_secret_is_a_quick_clear_error(caplog):
         started = time.monotonic()
         with pytest.raises(AmiAuthError, match="Authentication failed"):
             await client.connect()
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # the connect timeout is 5 s: no waiting for it
         assert not client.connected and server.connections == 0
     assert "wrong-one" not in caplog.text
 
