@@ -303,3 +303,28 @@ async def test_restart_with_state_lost_is_reported():
         reconnected = next(e for e in events if isinstance(e, AmiReconnected))
         assert any("Completed 0 (seen 1)" in line for line in reconnected.missed)
         await client.close()
+
+
+async def test_connection_cut_in_the_middle_of_a_message():
+    """Half an event, then the connection is gone: nothing half-parsed is delivered, and after the
+    reconnect the next events are whole."""
+    async with sim(fragment_utf8=True) as server:
+        server.fragment_delay = 0.3
+        client = client_for(server)
+        events = []
+        client.subscribe(events.append)
+        await client.connect()
+        server.add_caller("citizen", caller_num="13912345678", caller_name=NAME, patience=100)
+        await asyncio.sleep(0.1)  # the first half of a Newchannel is on the wire
+        await server.drop_connections()
+        await wait_for(lambda: any(isinstance(e, AmiReconnected) for e in events))
+        assert not [e for e in events if isinstance(e, QueueCallerJoin)]  # never arrived whole
+        names = [getattr(e, "caller_id_name", NAME) for e in events]
+        assert all(n in (NAME, "") for n in names)
+        server.fragment_delay = 0.005
+        server.add_caller("citizen", caller_num="13912345679", caller_name=NAME, patience=100)
+        await wait_for(lambda: any(isinstance(e, QueueCallerJoin) for e in events))
+        assert next(e for e in events if isinstance(e, QueueCallerJoin)).caller_id_name == NAME
+        reconnected = next(e for e in events if isinstance(e, AmiReconnected))
+        assert any("1 caller(s) joined while disconnected" in line for line in reconnected.missed)
+        await client.close()

@@ -88,6 +88,7 @@ class AmiServer:
         self.username = username
         self._secret = secret
         self.fragment_utf8 = fragment_utf8
+        self.fragment_delay = 0.005  # seconds between the two writes of a fragmented message
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[_Session] = set()
         self._runner: asyncio.Task[None] | None = None
@@ -284,7 +285,7 @@ class AmiServer:
                     cut = next(i for i, b in enumerate(data) if b >= 0x80) + 1
                     s.writer.write(data[:cut])
                     await s.writer.drain()
-                    await asyncio.sleep(0.005)
+                    await asyncio.sleep(self.fragment_delay)
                     data = data[cut:]
                 s.writer.write(data)
                 await s.writer.drain()
