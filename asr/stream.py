@@ -305,8 +305,10 @@ class RecognizerCache:
     is also what grows (about 100 MB): so a leg holds a recognizer only while an utterance is
     being decoded and gives it back at the endpoint (after ``FinalResult``, which also drops the
     feature pipeline and speaker adaptation, so nothing carries over to the next caller).
-    At most ``max_idle`` are kept; one that has decoded ``max_audio`` seconds is dropped
-    (recycled) and glibc is asked to return the freed heap (``malloc_trim``).
+    Idle ones are kept up to the recent peak of recognizers in use (so legs that stop and start
+    talking do not re-create them, each re-creation costing seconds of CPU), and at least
+    ``max_idle``; one that has decoded ``max_audio`` seconds is dropped (recycled) and glibc is
+    asked to return the freed heap (``malloc_trim``).
     """
 
     def __init__(self, model: Any, max_idle: int = 4, max_audio: float = 600.0) -> None:
@@ -319,11 +321,13 @@ class RecognizerCache:
         self.reused = 0
         self.dropped = 0
         self.in_use = 0
+        self._recent_use: deque[int] = deque(maxlen=512)  # in_use at the latest takes
 
     def take(self, rate: int, grammar: tuple[str, ...] | None = None, words: bool = True) -> WarmRecognizer:
         with self._lock:
             free = self._idle.get((rate, grammar))
             self.in_use += 1
+            self._recent_use.append(self.in_use)
             if free:
                 self.reused += 1
                 warm = free.pop()
@@ -344,7 +348,8 @@ class RecognizerCache:
         with self._lock:
             self.in_use -= 1
             free = self._idle.setdefault((warm.rate, warm.grammar), [])
-            keep = not recycle and warm.seconds < self.max_audio and self.idle_count() < self.max_idle
+            limit = max(self.max_idle, max(self._recent_use, default=0) - self.in_use)
+            keep = not recycle and warm.seconds < self.max_audio and self.idle_count() < limit
             if keep:
                 free.append(warm)
             else:

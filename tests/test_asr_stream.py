@@ -181,3 +181,28 @@ def test_pre_roll_reaches_the_decoder() -> None:
     # speech + pre-roll + 0.1 s of the trailing silence (+ VAD hangover): the rest of the 0.3 s wait is not decoded
     expected = call.speech[0][1] - call.speech[0][0] + 0.3 + 0.1
     assert expected - 0.05 <= fed <= expected + END_TOL
+
+
+def test_recognizer_cache_keeps_the_recent_peak_and_drops_worn_ones(asr_model) -> None:  # noqa: F811
+    from asr.stream import RecognizerCache
+
+    cache = RecognizerCache(asr_model, max_idle=1, max_audio=10.0)
+    held = [cache.take(8000) for _ in range(3)]
+    assert cache.created == 3 and cache.in_use == 3
+    for warm in held:
+        cache.give(warm)
+    assert cache.idle_count() == 3  # legs that stop and start talking again find them warm
+    again = [cache.take(8000) for _ in range(3)]
+    assert cache.reused == 3 and cache.created == 3
+    assert {id(w) for w in again} == {id(w) for w in held}
+    other = cache.take(16000)  # a rate is its own kind
+    assert cache.created == 4
+    again[0].samples = 8000 * 11  # decoded more than max_audio: recycled
+    cache.give(again[0])
+    cache.give(again[1], recycle=True)
+    assert cache.dropped == 2
+    cache.give(again[2])
+    cache.give(other)
+    assert cache.idle_count() == 2 and cache.in_use == 0
+    cache.clear()
+    assert cache.idle_count() == 0
