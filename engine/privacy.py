@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 _CN_DIGITS = "零〇一二三四五六七八九幺两"
 # A run of digits with single spaces/hyphens between them, an optional +86/0086 prefix and an
@@ -22,7 +23,7 @@ _CN_DIGITS = "零〇一二三四五六七八九幺两"
 _DIGIT_RUN = re.compile(
     r"(?<![\d])(?P<cc>(?:\+|00)86[ \-]?)?(?P<num>\d(?:[ \-]?\d)*)(?P<x>[Xx](?![A-Za-z]))?(?!\d)"
 )
-_CN_RUN = re.compile(f"[{_CN_DIGITS}]{{7,}}")
+_CN_RUN = re.compile(f"[{_CN_DIGITS}]+")
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 _CJK_HINT = "\u4e00-\u9fff"
 MIN_DIGITS = 7
@@ -49,11 +50,11 @@ def _mask_digits(chars: str, is_digit: Callable[[str], bool]) -> str:
     return "".join(MASK if i in hide else c for i, c in enumerate(chars))
 
 
-def _mask_run(m: re.Match[str]) -> str:
+def _mask_run(m: re.Match[str], min_digits: int) -> str:
     num = m.group("num")
     x = m.group("x") or ""
     digits = sum(c.isdigit() for c in num)
-    if digits < MIN_DIGITS or _ISO_DATE.fullmatch(num):
+    if digits < min_digits or _ISO_DATE.fullmatch(num):
         return m.group(0)
     s = m.string
     if s[m.end() : m.end() + 1] == "." and s[m.end() + 1 : m.end() + 2].isdigit():
@@ -66,17 +67,42 @@ def _mask_run(m: re.Match[str]) -> str:
     return (m.group("cc") or "") + _mask_digits(num, str.isdigit) + x
 
 
-def mask_text(text: str) -> str:
-    """``text`` with every phone or ID-card number in it masked (same length)."""
+def _mask_cn_run(m: re.Match[str], min_digits: int) -> str:
+    run = m.group(0)
+    return _mask_digits(run, lambda c: c in _CN_DIGITS) if len(run) >= min_digits else run
+
+
+def mask_text(text: str, *, min_digits: int = MIN_DIGITS) -> str:
+    """``text`` with every phone or ID-card number in it masked (same length).
+
+    ``min_digits`` lowers the bar for text known to be typed digits (an IVR input), where a
+    shorter run is still something personal; in free text shorter runs are extensions, room
+    numbers and the hotline's own number, and stay.
+    """
     if not text:
         return text
-    text = _DIGIT_RUN.sub(_mask_run, text)
-    return _CN_RUN.sub(lambda m: _mask_digits(m.group(0), lambda c: c in _CN_DIGITS), text)
+    text = _DIGIT_RUN.sub(lambda m: _mask_run(m, min_digits), text)
+    return _CN_RUN.sub(lambda m: _mask_cn_run(m, min_digits), text)
 
 
-def mask_number(number: str | None) -> str | None:
+def mask_number(number: str | None, *, min_digits: int = MIN_DIGITS) -> str | None:
     """A caller number as shown: short extensions stay, anything phone-like is masked."""
-    return None if number is None else mask_text(number)
+    return None if number is None else mask_text(number, min_digits=min_digits)
+
+
+def mask_words(words: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Word timings (``{"word": ..., "start": ...}``) masked as their joined text would be.
+
+    A recogniser may give a number one digit per word (1 3 9 ...); masking each word alone would
+    leave every digit visible.
+    """
+    texts = [str(w.get("word", "")) for w in words]
+    masked = mask_text(" ".join(texts))  # same length as its input
+    out, pos = [], 0
+    for w, t in zip(words, texts, strict=True):
+        out.append({**w, "word": masked[pos : pos + len(t)]})
+        pos += len(t) + 1
+    return out
 
 
 def mask_name(name: str | None) -> str | None:
@@ -92,7 +118,6 @@ def mask_name(name: str | None) -> str | None:
         else:
             out.append(MASK * len(word))
     return " ".join(out)
-
 
 
 class MaskingFilter(logging.Filter):

@@ -9,21 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.privacy import mask_number as _privacy_mask
+from engine.privacy import mask_number as _mask_number
 
 OUTCOMES = ("queued", "callback_booked", "self_served", "abandoned_in_ivr", "transferred", "message_left")
 
+TYPED_MIN_DIGITS = 5  # typed digits of 5 or more are masked, even where free text keeps them
+
 
 def mask_number(number: str) -> str:
-    """A number as a record may show it: the project's masking (``139****5678``).
+    """A number as a record shows it, with the project's rule (``engine.privacy``): ``139****5678``.
 
-    Anything of 5 digits or more is masked even when ``engine.privacy`` would keep it (short
-    extensions), because here it is always something a caller typed.
+    The bar is lower than in free text (``TYPED_MIN_DIGITS``): what a record holds is something a
+    caller typed or dialled from, never an extension or a room number.
     """
-    masked = _privacy_mask(number) or ""
-    if masked == number and len(number) >= 5:
-        return "*" * (len(number) - 3) + number[-3:]
-    return masked
+    return _mask_number(number, min_digits=TYPED_MIN_DIGITS) or ""
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def test_session_recording(asterisk_fixtures, mode):
     assert req.accountcode == "" and req.get("agi_threadid") == "140005464864448"
     assert req.get("network") == "yes"
     assert len(req.headers) == 22
-    assert "13800000001" not in repr(req) and req.masked_callerid == "*******0001"
+    assert "13800000001" not in repr(req) and req.masked_callerid == "138****0001"
     replies = items[1:]
     assert all(isinstance(r, AgiResponse) for r in replies)
     assert [r.code for r in replies] == [200] * 5

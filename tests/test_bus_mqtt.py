@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from engine.bus import MqttPublisher, NullPublisher, Topics, bus_from_config, mask_number
-from engine.bus.payloads import build_payload, mask_text
+from engine.bus import MqttPublisher, NullPublisher, Topics, bus_from_config
+from engine.bus.payloads import build_payload
 from engine.bus.topics import segment, unsegment
 from engine.config import Config
 from tests.mosquitto_helpers import Collector, Mosquitto, free_port
@@ -46,8 +46,13 @@ def test_payload_envelope_and_masking():
     assert p["CallerIDName"].startswith("张") and "三丰" not in p["CallerIDName"]
     assert "13912345678" not in json.dumps(p, ensure_ascii=False)
     assert p["uniqueid"] == "1795881255.252"  # ids are not personal data
-    assert mask_number("<unknown>") == "<unknown>" and mask_number("1001") == "1001"  # extensions stay
-    assert mask_text("ID 11010519491231002X ok") == "ID 110***********002X ok"
+    q = build_payload("call_event", "east", 0, {"callerid": "<unknown>", "number": "1001",
+                                                 "transcript": "ID 11010519491231002X ok"})
+    assert q["callerid"] == "<unknown>" and q["number"] == "1001"  # extensions stay (engine.privacy's rule)
+    assert q["transcript"] == "ID 110***********002X ok"
+    words = [{"word": d, "start": float(i)} for i, d in enumerate("13912345678")]
+    f = build_payload("transcript_final", "east", 0, {"text": " ".join("13912345678"), "words": words})
+    assert "".join(w["word"] for w in f["words"]) == "139****5678"  # one digit per word, masked as the text
     with pytest.raises(ValueError):
         build_payload("x", "s", 0, {"schema": 2})
 

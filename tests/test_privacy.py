@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from engine.privacy import MaskingFilter, install_log_masking, mask_name, mask_number, mask_text
+from engine.privacy import MaskingFilter, install_log_masking, mask_name, mask_number, mask_text, mask_words
 
 
 @pytest.mark.parametrize(
@@ -98,3 +98,18 @@ def test_log_filter_survives_a_broken_format_string():
     logger.addHandler(logging.NullHandler())
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "%d %d", ("x",), None)
     assert MaskingFilter().filter(record) is True
+
+
+def test_typed_digits_lower_the_bar():
+    assert mask_text("12345") == "12345"  # free text: the hotline's own number, an extension
+    assert mask_number("12345", min_digits=5) == "****5" and mask_number("1234", min_digits=5) == "1234"
+    assert mask_text("一二三四五", min_digits=5) == "****五"
+    assert mask_number("13912345678", min_digits=5) == "139****5678"  # long numbers as always
+
+
+def test_words_are_masked_as_their_joined_text():
+    words = [{"word": "电话", "start": 0.0}] + [{"word": d, "start": float(i)} for i, d in enumerate("13912345678")]
+    out = mask_words(words)
+    assert "".join(w["word"] for w in out) == "电话139****5678"
+    assert [w["start"] for w in out] == [w["start"] for w in words]
+    assert mask_words([{"word": "13912345678"}]) == [{"word": "139****5678"}] and mask_words([]) == []

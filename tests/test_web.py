@@ -242,6 +242,15 @@ async def test_live_events_stream_masked(sample_db):
     assert hub.subscribers == 0
 
 
+def test_live_message_words_masked_as_their_text():
+    from engine.web.present import live_json
+
+    msg = {"type": "final", "text": "1 3 9 1 2 3 4 5 6 7 8", "words": [{"word": d, "start": 0.0} for d in "13912345678"]}
+    shown = live_json(msg, reveal=False)
+    assert "".join(w["word"] for w in shown["words"]) == "139****5678" and shown["text"] == "1 3 9 * * * * 5 6 7 8"
+    assert live_json(msg, reveal=True) == msg
+
+
 def test_late_final_after_hangup_does_not_revive_a_live_call():
     hub = LiveHub()
     sub = hub.subscribe()

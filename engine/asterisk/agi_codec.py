@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from engine.asterisk.errors import AgiProtocolError, LocalProtocolError
+from engine.privacy import mask_number
 
 MAX_LINE = 16 * 1024
 MAX_HEADER_LINES = 256
@@ -30,13 +31,6 @@ MAX_USAGE_LINES = 200
 
 _KV_TAIL = re.compile(r"^(?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*\s*$")
 _KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
-
-
-def _mask(number: str) -> str:
-    """Show only the last 4 digits of a caller number (personal data)."""
-    if not number or number == "unknown":
-        return number
-    return "*" * max(0, len(number) - 4) + number[-4:]
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ class AgiRequest:
 
     @property
     def masked_callerid(self) -> str:
-        return _mask(self.callerid)
+        return mask_number(self.callerid) or ""
 
     @classmethod
     def from_headers(cls, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> AgiRequest:

@@ -5,7 +5,7 @@ nothing unless ``mqtt.host`` is set. The topic tree is in :mod:`engine.bus.topic
 ``docs/mqtt.md``.
 """
 
-from engine.bus.payloads import SCHEMA_VERSION, mask_number
+from engine.bus.payloads import SCHEMA_VERSION
 from engine.bus.publisher import BusStats, MqttPublisher, NullPublisher, bus_from_config
 from engine.bus.topics import Topics
 
@@ -16,5 +16,4 @@ __all__ = [
     "NullPublisher",
     "Topics",
     "bus_from_config",
-    "mask_number",
 ]

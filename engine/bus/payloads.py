@@ -4,8 +4,9 @@ Every payload carries ``schema`` (an integer bumped on incompatible change), ``k
 the message is), ``site`` and ``ts`` (seconds since the epoch, passed in by the caller, never
 read from a clock here). Caller numbers and names are masked before anything leaves the
 process, whatever key the producer used; phone and ID numbers inside free text (a caller
-reading out a number) are masked as well. The masking rules are the project's
-(:mod:`engine.privacy`), so the bus shows what the supervisor page shows.
+reading out a number) are masked as well, also in word timings that give one digit per word.
+The masking rules are the project's (:mod:`engine.privacy`), so the bus shows what the
+supervisor page shows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from engine import privacy as _privacy
+from engine.privacy import mask_name, mask_number, mask_text, mask_words
 
 SCHEMA_VERSION = 1
 
@@ -36,20 +37,6 @@ _NUMBER_KEYS = {
 }
 _NAME_KEYS = {"caller_name", "calleridname", "connectedlinename", "destcalleridname", "destconnectedlinename"}
 _TEXT_KEYS = {"text", "partial", "transcript"}
-
-
-def mask_number(number: str) -> str:
-    """A caller number as shown anywhere in the project (``engine.privacy``): ``139****5678``."""
-    return _privacy.mask_number(str(number)) or ""
-
-
-def mask_name(name: str) -> str:
-    return _privacy.mask_name(str(name)) or ""
-
-
-def mask_text(text: str) -> str:
-    """Phone and ID-card numbers inside free text (a caller reading out a number)."""
-    return _privacy.mask_text(text)
 
 
 def _plain(value: Any) -> Any:
@@ -78,6 +65,8 @@ def masked(value: Any) -> Any:
                 out[key] = mask_name(item)
             elif isinstance(item, str) and low in _TEXT_KEYS:
                 out[key] = mask_text(item)
+            elif low == "words" and isinstance(item, list) and all(isinstance(w, dict) and "word" in w for w in item):
+                out[key] = mask_words(item)  # digits one per word (1 3 9 ...) masked as in the text
             else:
                 out[key] = masked(item)
         return out

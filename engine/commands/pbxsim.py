@@ -113,8 +113,8 @@ def _ivr_route(server: Any, args: argparse.Namespace) -> Callable[[str, str, str
     """Each caller first runs the engine's IVR flow over FastAGI (the simulator's AgiClient plays
     Asterisk and the caller); like the dialplan after ``AGI()``, ``HOTLINE_ACTION=queue`` then
     sends the caller into ``HOTLINE_QUEUE`` (or the arrival's queue)."""
-    from engine.events.ami import mask_number
     from engine.pbxsim.agi_client import AgiClient, CallerScript
+    from engine.privacy import mask_number
 
     host, port = args.agi_target
     digits = args.agi_dtmf.split(",") if args.agi_dtmf else []

@@ -14,7 +14,7 @@ Conventions worth knowing:
 - Headers an event may lack (``AgentComplete`` after the caller's channel is gone carries only
   Queue, Interface, MemberName, HoldTime, TalkTime, Reason) are ``""`` or ``0``.
 - Caller numbers and names are personal data: they are left out of ``repr`` so that logging an
-  event never writes them; use :func:`mask_number` to show a number.
+  event never writes them; ``engine.privacy.mask_number`` shows a number.
 
 This module is the vocabulary layer: it imports nothing from the rest of the project, so
 :func:`event_from_message` takes any object with AMI-style ``headers`` (an ``AmiMessage``).
@@ -53,15 +53,6 @@ class MemberStatus(enum.IntEnum):
     RINGING = 6
     RINGINUSE = 7
     ONHOLD = 8
-
-
-def mask_number(number: str) -> str:
-    """``13912345678`` -> ``139****5678``; short numbers keep only their last two digits."""
-    if not number:
-        return ""
-    if len(number) >= 8:
-        return number[:3] + "*" * (len(number) - 7) + number[-4:]
-    return "*" * max(len(number) - 2, 1) + number[-2:]
 
 
 def _h(name: str, default: Any = "", *, personal: bool = False) -> Any:
@@ -531,5 +522,5 @@ def event_from_message(msg: HasHeaders, now: float) -> AmiEvent | None:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()] + [
-    "event_from_headers", "event_from_message", "mask_number",
+    "event_from_headers", "event_from_message",
 ]

@@ -5,21 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.privacy import mask_name, mask_number, mask_text
+from engine.privacy import mask_name, mask_number, mask_text, mask_words
 from engine.store.records import CallRecord, SearchHit, Segment, Timeline
 
 _NAME_KEYS = {"caller_name", "calleridname", "connectedlinename", "name"}
 _NUMBER_KEYS = {"caller_number", "calleridnum", "connectedlinenum", "number"}
 
 
+def _is_word_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray) and all(
+        isinstance(w, Mapping) and "word" in w for w in value)
+
+
 def mask_value(value: Any, key: str = "") -> Any:
-    """Deep-mask JSON-like data: strings lose numbers, name fields keep one character."""
+    """Deep-mask JSON-like data: strings lose numbers, name fields keep one character, word lists
+    are masked as their joined text (``engine.privacy.mask_words``)."""
     if isinstance(value, str):
         if key.lower() in _NAME_KEYS:
             return mask_name(value)
         if key.lower() in _NUMBER_KEYS:
             return mask_number(value)
         return mask_text(value)
+    if key.lower() == "words" and _is_word_list(value):
+        return mask_words(value)
     if isinstance(value, Mapping):
         return {k: mask_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
@@ -27,17 +35,6 @@ def mask_value(value: Any, key: str = "") -> Any:
     if isinstance(value, int | float) and key.lower() in _NUMBER_KEYS:
         return mask_number(str(value))
     return value
-
-
-def mask_words(words: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mask digits spread over several words (1 3 9 ...) as they would be in the joined text."""
-    texts = [str(w.get("word", "")) for w in words]
-    masked = mask_text(" ".join(texts))  # same length as its input
-    out, pos = [], 0
-    for w, t in zip(words, texts, strict=True):
-        out.append({**w, "word": masked[pos : pos + len(t)]})
-        pos += len(t) + 1
-    return out
 
 
 def call_json(call: CallRecord, reveal: bool) -> dict[str, Any]:
