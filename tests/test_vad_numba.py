@@ -130,11 +130,11 @@ def test_total_frames_compared_is_over_a_million(signals48):
         assert sum(COUNTED.values()) == total, (sum(COUNTED.values()), total)
 
 
-def test_batch_equals_per_call(signals48):
-    rate, ms = 8000, 20
+@pytest.mark.parametrize(("rate", "ms"), [(8000, 20), (8000, 30), (16000, 10)])
+def test_batch_equals_per_call(signals48, rate, ms):
     streams = [_frames(_at(s, rate), rate, ms) for s in signals48.values()]
     n_ticks = min(len(s) for s in streams)
-    n_calls = 24
+    n_calls = 40  # more than one block of the vectorised 8 kHz path
     modes = np.arange(n_calls) % 4
     src = [streams[i % len(streams)][(i * 37) % 50 :][: n_ticks - 50] for i in range(n_calls)]
     batch = NumbaVadBatch(n_calls, rate, modes)
@@ -164,13 +164,16 @@ def test_jitted_equals_py_func_in_process(signals48):
 _PURE = """
 import json, sys
 import numpy as np
-from asr.vad.numba_vad import NumbaVad
+from asr.vad.numba_vad import NumbaVad, NumbaVadBatch
 data = np.load(sys.argv[1])
 out = {}
 for key in data.files:
     rate, mode = (int(v) for v in key.split("_")[1:])
     v = NumbaVad(rate, mode)
     out[key] = [bool(v.is_speech(f)) for f in data[key]]
+    if rate == 8000:  # the vectorised batch path, two calls fed the same frames
+        b = NumbaVadBatch(2, rate, mode)
+        out["batch_" + key] = [bool(b.process(np.stack([f, f]))[1]) for f in data[key]]
 print(json.dumps(out))
 """
 
@@ -193,6 +196,8 @@ def test_pure_python_equals_jitted(signals48, tmp_path):
         rate, mode = (int(v) for v in key.split("_")[1:])
         jitted = NumbaVad(rate, mode).is_speech_frames(frames).tolist()
         assert pure[key] == jitted, key
+        if rate == 8000:
+            assert pure["batch_" + key] == jitted, key
         assert jitted == _webrtc(frames, rate, mode).tolist(), key
 
 
