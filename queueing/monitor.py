@@ -51,6 +51,7 @@ from engine.events.ami import (
     QueueMember,
     QueueParams,
     QueueSnapshot,
+    running_average,
 )
 from engine.privacy import mask_number
 from queueing.intervals import IntervalClock
@@ -216,13 +217,12 @@ class QueueMonitor:
         return ((b.completed if b else 0) + q.seen.completed, (b.abandoned if b else 0) + q.seen.abandoned)
 
     def _running_hold(self, q: QueueState, hold: int) -> None:
-        # app_queue recalc_holdtime(): the first call sets it, then (3 * old + new) / 4 in integers
         c, a = self._asterisk_counted(q)
-        q.hold_avg = hold if c + a == 0 else (3 * q.hold_avg + hold) >> 2
+        q.hold_avg = running_average(q.hold_avg, hold, first=c + a == 0)
 
     def _running_talk(self, q: QueueState, talk: int) -> None:
         c, _ = self._asterisk_counted(q)  # already counting this call
-        q.talk_avg = talk if c <= 1 else (3 * q.talk_avg + talk) >> 2
+        q.talk_avg = running_average(q.talk_avg, talk, first=c <= 1)
 
     def _tallies(self, q: QueueState, t: float) -> tuple[Tally, Tally, Tally]:
         istart = self.clock.interval_start(t)

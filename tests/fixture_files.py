@@ -1,11 +1,14 @@
-"""Readers for the recording formats in ``shared/fixtures/asterisk`` (test helpers, no I/O beyond reading)."""
+"""Readers for the recording formats in ``shared/fixtures/asterisk`` (test helpers, no I/O beyond reading).
+
+The marker format (``### >>> sent`` ... ``### <<<`` around what the client sent) is read by the
+same code ``hotline monitor --replay`` uses (``engine.commands.monitor.recording_side``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SENT = b"### >>> sent"
-RECEIVED = b"### <<<"
+from engine.commands.monitor import recording_side
 
 
 def ami_server_bytes(path: Path) -> bytes:
@@ -13,34 +16,9 @@ def ami_server_bytes(path: Path) -> bytes:
 
     Files recorded server side only have no markers; they come back unchanged.
     """
-    data = path.read_bytes()
-    out = bytearray()
-    sending = False
-    for line in data.splitlines(keepends=True):
-        marker = line.rstrip(b"\r\n")
-        if marker == SENT:
-            sending = True
-            continue
-        if marker == RECEIVED:
-            sending = False
-            continue
-        if not sending:
-            out += line
-    return bytes(out)
+    return recording_side(path.read_bytes())
 
 
 def ami_client_bytes(path: Path) -> bytes:
     """What the client sent in a recorded AMI session."""
-    out = bytearray()
-    sending = False
-    for line in path.read_bytes().splitlines(keepends=True):
-        marker = line.rstrip(b"\r\n")
-        if marker == SENT:
-            sending = True
-            continue
-        if marker == RECEIVED:
-            sending = False
-            continue
-        if sending:
-            out += line
-    return bytes(out)
+    return recording_side(path.read_bytes(), sent=True)

@@ -13,6 +13,7 @@ import pytest
 
 from engine.asterisk.ami_codec import AmiBanner, AmiCodec, AmiMessage
 from engine.errors import ConfigError
+from engine.events.ami import running_average
 from engine.pbxsim.ami_server import AmiServer, parse_callerid
 from engine.pbxsim.clock import ManualClock
 from engine.pbxsim.queue_model import QueueModel, SimConfig, load_queues, parse_queues
@@ -248,12 +249,17 @@ def test_two_hundred_calls_agree_with_ground_truth():
     assert outcomes["completed"] == c["completed"] and outcomes["abandoned"] == c["abandoned"]
     assert c["completed"] + c["abandoned"] == 200 and c["abandoned"] > 0 and c["calls"] == 0
     # running averages from the events equal the model's counters
-    hold = talk = 0
+    # (app_queue's rule: the first answer / first completion sets them)
+    hold = talk = ended = completed = 0
     connects = [e for e in events if e.name == "AgentConnect"]
-    for e in connects:
-        hold = (3 * hold + int(e.header("HoldTime"))) >> 2
-    for e in (e for e in events if e.name == "AgentComplete"):
-        talk = (3 * talk + int(e.header("TalkTime"))) >> 2
+    for e in events:
+        if e.name == "AgentConnect":
+            hold = running_average(hold, int(e.header("HoldTime")), first=ended == 0)
+        elif e.name == "AgentComplete":
+            ended, completed = ended + 1, completed + 1
+            talk = running_average(talk, int(e.header("TalkTime")), first=completed == 1)
+        elif e.name == "QueueCallerAbandon":
+            ended += 1
     assert (hold, talk) == (c["holdtime"], c["talktime"])
     # events carry the ground truth: per caller the same hold time
     by_uid = {r.uniqueid: r for r in records}

@@ -81,10 +81,12 @@ class ReplayClock:
         return self.now
 
 
-def server_bytes(data: bytes) -> bytes:
-    """What the server sent: client blocks (``### >>> sent`` ... ``### <<<``) removed."""
+def recording_side(data: bytes, *, sent: bool = False) -> bytes:
+    """One side of a recording: what the server sent (client blocks ``### >>> sent`` ...
+    ``### <<<`` removed), or with ``sent=True`` only those client blocks. A file recorded on
+    the server side only has no markers: all of it is the server's."""
     if SENT.encode() not in data:
-        return data
+        return b"" if sent else data
     out = bytearray()
     sending = False
     for line in data.splitlines(keepends=True):
@@ -93,7 +95,7 @@ def server_bytes(data: bytes) -> bytes:
             sending = True
         elif marker == RECEIVED:
             sending = False
-        elif not sending:
+        elif sending == sent:
             out += line
     return bytes(out)
 
@@ -104,7 +106,7 @@ def events_from_recording(data: bytes) -> Iterator[Any]:
     from engine.events.ami import QueueEntry, QueueMember, QueueParams, QueueSnapshot, event_from_message
 
     codec = AmiCodec(group_lists=True)
-    codec.feed(server_bytes(data))
+    codec.feed(recording_side(data))
     clock = ReplayClock()
     for item in [*codec.items(), *codec.close()]:
         if isinstance(item, AmiListResponse):

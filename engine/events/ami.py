@@ -55,6 +55,17 @@ class MemberStatus(enum.IntEnum):
     ONHOLD = 8
 
 
+def running_average(old: int, new: int, *, first: bool) -> int:
+    """How Asterisk updates ``QueueParams`` ``Holdtime``/``TalkTime`` (app_queue
+    ``recalc_holdtime``/``update_queue``): the first call sets it, then ``(3*old + new) >> 2``.
+
+    ``first`` for the hold time: no call completed or abandoned yet; for the talk time: this is
+    the first completed call. One definition for the monitor (which recomputes Asterisk's value
+    between QueueStatus answers) and the PBX simulator (which reports it).
+    """
+    return new if first else (3 * old + new) >> 2
+
+
 def _h(name: str, default: Any = "", *, personal: bool = False) -> Any:
     """A field read from header ``name``; personal fields are kept out of ``repr``."""
     return field(default=default, metadata={"header": name}, repr=not personal)
@@ -522,5 +533,5 @@ def event_from_message(msg: HasHeaders, now: float) -> AmiEvent | None:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()] + [
-    "event_from_headers", "event_from_message",
+    "event_from_headers", "event_from_message", "running_average",
 ]

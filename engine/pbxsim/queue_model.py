@@ -8,7 +8,8 @@ caller out of patience) sit in a heap; :meth:`QueueModel.advance` fires those du
 Semantics copied from the recordings and app_queue:
 - ``HoldTime``/``TalkTime``/``RingTime`` on events are whole-second durations
   (``int(now) - int(start)``, as Asterisk subtracts ``time()`` values).
-- QueueParams ``Holdtime``/``TalkTime`` are integer running averages: ``(3*old + new) >> 2``,
+- QueueParams ``Holdtime``/``TalkTime`` are integer running averages
+  (``engine.events.ami.running_average``: the first call sets them, then ``(3*old + new) >> 2``),
   updated at answer (hold) and at call end (talk).
 - ``Completed`` counts answered calls at their end; ``Abandoned`` callers who hung up waiting.
   ``ServicelevelPerf`` = completed-within-SL / completed; ``ServicelevelPerf2`` adds
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.events.ami import running_average
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -567,7 +569,7 @@ class QueueModel:
         hold = int(now) - int(c.joined)
         ring = int(now) - int(c.ring_started)
         c.in_sl = hold <= q.cfg.servicelevel
-        q.holdtime = (3 * q.holdtime + hold) >> 2
+        q.holdtime = running_average(q.holdtime, hold, first=q.completed + q.abandoned == 0)
         self._ev(out, "Newstate", "call,all", self._agent_snap(c, m, prefix=""), now)
         self._ev(out, "DialEnd", "call,all", [*self._caller_snap(c), *self._agent_snap(c, m), ("DialStatus", "ANSWER")], now)
         self._leave(out, q, c, now)
@@ -587,8 +589,8 @@ class QueueModel:
         m = q.members.get(c.member)
         hold = int(c.answered_at or now) - int(c.joined)
         talk = int(now) - int(c.answered_at or now)
-        q.talktime = (3 * q.talktime + talk) >> 2
         q.completed += 1
+        q.talktime = running_average(q.talktime, talk, first=q.completed == 1)
         if c.in_sl:
             q.completed_insl += 1
         member_name = m.name if m else c.member
