@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from typing import Any
 
 from engine.config import Config, load_config, parse_set_options
 
@@ -12,3 +14,36 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> Config:
     merged: dict[str, object] = dict(parse_set_options(getattr(args, "set", None)))
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return load_config(getattr(args, "config", None), merged)
+
+
+def add_ami_options(target: Any, *, ami_into: Any = None) -> None:
+    """``--ami HOST:PORT``, ``--user`` and ``--secret-env VAR`` on ``target`` (a parser or an
+    argument group); ``--ami`` goes into ``ami_into`` when given (a mutually exclusive group).
+    Read them back with :func:`ami_target`."""
+    (ami_into or target).add_argument("--ami", metavar="HOST:PORT",
+                                      help="AMI server (default: config ami.host:ami.port)")
+    target.add_argument("--user", help="AMI username (default: config ami.username)")
+    target.add_argument("--secret-env", metavar="VAR",
+                        help="environment variable holding the AMI secret (default: config ami.secret_env)")
+
+
+def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, str]:
+    """(host, port, user, secret) from ``--ami``/``--user``/``--secret-env`` over the config.
+    The secret only ever comes from the environment or the config file, never from a flag."""
+    from engine.errors import UsageError
+
+    host, port = cfg.ami.host, cfg.ami.port
+    if getattr(args, "ami", None):
+        h, sep, p = args.ami.rpartition(":")
+        if not sep or not h or not p.isdigit():
+            raise UsageError(f"--ami {args.ami!r}: expected HOST:PORT")
+        host, port = h.strip("[]"), int(p)
+    user = getattr(args, "user", None) or cfg.ami.username
+    var = getattr(args, "secret_env", None)
+    if var:
+        secret = os.environ.get(var)
+        if secret is None:
+            raise UsageError(f"--secret-env {var}: that environment variable is not set")
+    else:
+        secret = cfg.ami_secret()
+    return host, port, user, secret

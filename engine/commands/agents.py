@@ -18,11 +18,11 @@ HELP = "call-takers: status table, log in (skills as penalties), log out, pause 
 
 
 def _ami_options() -> argparse.ArgumentParser:
+    from engine.commands._common import add_ami_options
+
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("AMI connection (defaults from the config file)")
-    g.add_argument("--ami", metavar="HOST:PORT", help="AMI server")
-    g.add_argument("--user", help="AMI username")
-    g.add_argument("--secret-env", metavar="VAR", help="environment variable holding the AMI secret")
+    add_ami_options(g)
     g.add_argument("--json", action="store_true", help="print JSON")
     return common
 
@@ -69,7 +69,7 @@ async def _run(args: argparse.Namespace, cfg: Any) -> int:
     from agents_adapter import actions
     from agents_adapter.model import AgentBoard
     from engine.asterisk.ami_client import AmiClient
-    from engine.commands.monitor import ami_target
+    from engine.commands._common import ami_target
 
     host, port, user, secret = ami_target(args, cfg)
     client = AmiClient(host, port, user, secret, connect_timeout=cfg.ami.connect_timeout,

@@ -24,11 +24,11 @@ _UNIQUEID = re.compile(r"^(\d{9,11})\.\d+$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import add_ami_options
+
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--ami", metavar="HOST:PORT", help="AMI server (default: config ami.host:ami.port)")
+    add_ami_options(parser, ami_into=src)
     src.add_argument("--replay", metavar="FILE", help="read a recorded AMI stream and print the final state")
-    parser.add_argument("--user", help="AMI username (default: config ami.username)")
-    parser.add_argument("--secret-env", metavar="VAR", help="environment variable holding the AMI secret")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per queue)")
     parser.add_argument("--once", action="store_true", help="live: print one snapshot and exit")
     parser.add_argument("--refresh", type=float, default=2.0, help="live: seconds between refreshes")
@@ -247,30 +247,6 @@ def run(args: argparse.Namespace) -> int:
 # -- live -----------------------------------------------------------------------------------
 
 
-def ami_target(args: argparse.Namespace, cfg: Any) -> tuple[str, int, str, str]:
-    """(host, port, user, secret) from ``--ami``/``--user``/``--secret-env`` over the config.
-    The secret only ever comes from the environment or the config file, never from a flag."""
-    import os
-
-    from engine.errors import UsageError
-
-    host, port = cfg.ami.host, cfg.ami.port
-    if getattr(args, "ami", None):
-        h, sep, p = args.ami.rpartition(":")
-        if not sep or not h or not p.isdigit():
-            raise UsageError(f"--ami {args.ami!r}: expected HOST:PORT")
-        host, port = h.strip("[]"), int(p)
-    user = getattr(args, "user", None) or cfg.ami.username
-    var = getattr(args, "secret_env", None)
-    if var:
-        secret = os.environ.get(var)
-        if secret is None:
-            raise UsageError(f"--secret-env {var}: that environment variable is not set")
-    else:
-        secret = cfg.ami_secret()
-    return host, port, user, secret
-
-
 def _print_views(views: list[dict[str, Any]], as_json: bool, *, connected: bool = True, clear: bool = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(views, ensure_ascii=False) + "\n")
@@ -288,6 +264,7 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
     from engine.asterisk.ami_client import AmiClient
     from engine.bus import bus_from_config
     from engine.bus.bridge import publish_event
+    from engine.commands._common import ami_target
     from queueing.monitor import AgentStateChanged, SurgeDetected
 
     host, port, user, secret = ami_target(args, cfg)
