@@ -76,7 +76,7 @@ class NumbaVadBatch:
         self._states = np.zeros((n_calls, core.STATE_SIZE), dtype=np.int64)
         self._work = np.zeros(core.WORK_SIZE, dtype=np.int64)
         self._out = np.zeros(n_calls, dtype=np.bool_)
-        self._soa = np.zeros((core.SOA_ROWS, core.SOA_BLOCK), dtype=np.int64)
+        self._soa = np.zeros((core.SOA_ROWS, core.SOA_BLOCK), dtype=np.int32)
         self.reset()
 
     def process(self, frames: np.ndarray) -> np.ndarray:

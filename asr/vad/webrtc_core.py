@@ -740,7 +740,9 @@ def _decide(st, n, rate, W):
 # ---- one tick of many calls at 8 kHz, the filter bank vectorised across calls ---------------
 # The filters are recurrences along time but independent across calls, so the batch path runs
 # them "sideways": sample by sample, with the calls of a block in the innermost loop, which the
-# compiler turns into SIMD. Buffers are rows of one (SOA_ROWS, block) scratch array.
+# compiler turns into SIMD. Buffers are rows of one int32 (SOA_ROWS, block) scratch array (every
+# value stored there fits 32 bits; the energy sum wraps there exactly as the C code's does);
+# reads go through int() so that pure Python computes in Python integers too.
 SOA_BLOCK = 32  # calls per block: keeps the scratch (about 150 kB) in the L2 cache
 S_X = 0  # 240 rows: the input frames, transposed
 S_HP120 = 240
@@ -766,17 +768,17 @@ def _split_soa(B, src, n, states, c0, nc, band, hp, lp):
         B[S_SL, c] = states[c0 + c, LO + band] << 16
     for i in range(half):
         for c in range(nc):
-            xu = B[src + 2 * i, c]
-            xl = B[src + 2 * i + 1, c]
-            tu = _w32(B[S_SU, c] + 20972 * xu) >> 16
-            tl = _w32(B[S_SL, c] + 5571 * xl) >> 16
+            xu = int(B[src + 2 * i, c])
+            xl = int(B[src + 2 * i + 1, c])
+            tu = _w32(int(B[S_SU, c]) + 20972 * xu) >> 16
+            tl = _w32(int(B[S_SL, c]) + 5571 * xl) >> 16
             B[S_SU, c] = _w32(_w32((xu << 14) - 20972 * tu) << 1)
             B[S_SL, c] = _w32(_w32((xl << 14) - 5571 * tl) << 1)
             B[hp + i, c] = _w16(tu - tl)
             B[lp + i, c] = _w16(tl + tu)
     for c in range(nc):
-        states[c0 + c, UP + band] = B[S_SU, c] >> 16
-        states[c0 + c, LO + band] = B[S_SL, c] >> 16
+        states[c0 + c, UP + band] = int(B[S_SU, c]) >> 16
+        states[c0 + c, LO + band] = int(B[S_SL, c]) >> 16
 
 
 @njit(**_INLINE)
@@ -786,18 +788,18 @@ def _log_energy_soa(B, d, n, nc, offset, feat):
         B[S_EN, c] = 0
     for i in range(n):
         for c in range(nc):
-            x = B[d + i, c]
+            x = int(B[d + i, c])
             sabs = x if x > 0 else _w16(-x)
-            if sabs > B[S_SMAX, c]:
+            if sabs > int(B[S_SMAX, c]):
                 B[S_SMAX, c] = sabs
     for c in range(nc):
-        B[S_SC, c] = _scaling(B[S_SMAX, c], n)
+        B[S_SC, c] = _scaling(int(B[S_SMAX, c]), n)
     for i in range(n):
         for c in range(nc):
-            x = B[d + i, c]
-            B[S_EN, c] += (x * x) >> B[S_SC, c]
+            x = int(B[d + i, c])
+            B[S_EN, c] = _w32(int(B[S_EN, c]) + ((x * x) >> int(B[S_SC, c])))
     for c in range(nc):
-        B[S_FEAT + feat, c], B[S_TOT, c] = _log_finish(B[S_EN, c], B[S_SC, c], offset, B[S_TOT, c])
+        B[S_FEAT + feat, c], B[S_TOT, c] = _log_finish(int(B[S_EN, c]), int(B[S_SC, c]), offset, int(B[S_TOT, c]))
 
 
 @njit(**_INLINE)
@@ -807,20 +809,20 @@ def _highpass_soa(B, src, n, states, c0, nc, dst):
             B[S_H + k, c] = states[c0 + c, HP + k]
     for i in range(n):
         for c in range(nc):
-            x = B[src + i, c]
-            s0 = B[S_H, c]
-            s1 = B[S_H + 1, c]
-            s2 = B[S_H + 2, c]
-            s3 = B[S_H + 3, c]
+            x = int(B[src + i, c])
+            s0 = int(B[S_H, c])
+            s1 = int(B[S_H + 1, c])
+            s2 = int(B[S_H + 2, c])
+            s3 = int(B[S_H + 3, c])
             t = _w32(6631 * x - 13262 * s0 + 6631 * s1 + 7756 * s2 - 5620 * s3)
             B[S_H + 1, c] = s0
             B[S_H, c] = x
             B[S_H + 3, c] = s2
             B[S_H + 2, c] = _w16(t >> 14)
-            B[dst + i, c] = B[S_H + 2, c]
+            B[dst + i, c] = int(B[S_H + 2, c])
     for k in range(4):
         for c in range(nc):
-            states[c0 + c, HP + k] = B[S_H + k, c]
+            states[c0 + c, HP + k] = int(B[S_H + k, c])
 
 
 @njit(**_JIT)
@@ -853,8 +855,8 @@ def process_batch_8k(states, frames, work, soa, out):
         _log_energy_soa(B, S_HP120, length, nc, 368, 0)
         for c in range(nc):
             for k in range(6):
-                work[W_FEAT + k] = B[S_FEAT + k, c]
-            out[c0 + c] = _gmm_decide(states[c0 + c], work, B[S_TOT, c], n) > 0
+                work[W_FEAT + k] = int(B[S_FEAT + k, c])
+            out[c0 + c] = _gmm_decide(states[c0 + c], work, int(B[S_TOT, c]), n) > 0
 
 
 @njit(**_JIT)
