@@ -15,6 +15,9 @@ How calls are counted (checked against Asterisk's own counters, app_queue.c):
   learnt late (the QueueStatus at the end of a recording) still applies to every call.
 - Interval and day tables count a call in the interval in which it arrived.
 
+First baseline: the QueueStatus that comes with :class:`AmiConnected` (the client places it in
+the event stream where Asterisk answered it), or any QueueStatus snapshot fed directly.
+
 Reconnects: AMI events are lost while the connection is down. On :class:`AmiReconnected` (or any
 QueueStatus snapshot) the monitor compares Asterisk's counters with the last snapshot plus what
 it saw since, and books what it missed: abandons and completions (with their in-SL split, from
@@ -40,6 +43,7 @@ from engine.events.ami import (
     AgentComplete,
     AgentConnect,
     AgentRingNoAnswer,
+    AmiConnected,
     AmiDisconnected,
     AmiEvent,
     AmiReconnected,
@@ -289,9 +293,10 @@ class QueueMonitor:
             for q in self.queues.values():
                 if q.seen_at_gap is None:
                     q.seen_at_gap = replace(q.seen)
-        elif isinstance(event, AmiReconnected):
+        elif isinstance(event, AmiConnected | AmiReconnected):
             self.connected = True
-            self.gaps += 1
+            if isinstance(event, AmiReconnected):
+                self.gaps += 1
             if event.queue_snapshot is not None:
                 out.extend(self.apply_snapshot(event.queue_snapshot, t))
             return out

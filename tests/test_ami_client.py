@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -327,4 +328,78 @@ async def test_connection_cut_in_the_middle_of_a_message():
         assert next(e for e in events if isinstance(e, QueueCallerJoin)).caller_id_name == NAME
         reconnected = next(e for e in events if isinstance(e, AmiReconnected))
         assert any("1 caller(s) joined while disconnected" in line for line in reconnected.missed)
+        await client.close()
+
+
+async def test_first_queue_status_comes_with_amiconnected_in_stream_order():
+    """A scripted Asterisk answers QueueStatus with one event before the answer and one glued
+    after QueueStatusComplete in the same TCP write: subscribers see the event before, then
+    AmiConnected with the snapshot, then the event after (which the snapshot does not hold)."""
+
+    def msg(*pairs: tuple[str, str]) -> bytes:
+        return "".join(f"{k}: {v}\r\n" for k, v in pairs).encode() + b"\r\n"
+
+    async def read_action(reader: asyncio.StreamReader) -> dict[str, str]:
+        block = await reader.readuntil(b"\r\n\r\n")
+        return {k.strip().lower(): v.strip() for k, _, v in
+                (line.partition(":") for line in block.decode().split("\r\n") if line)}
+
+    def join(uid: str) -> bytes:
+        return msg(("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Channel", f"SIP/t-{uid}"),
+                   ("CallerIDNum", "13912345678"), ("Uniqueid", uid), ("Linkedid", uid), ("Queue", "citizen"),
+                   ("Position", "1"), ("Count", "1"))
+
+    async def asterisk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/13.0.0\r\n")
+        login = await read_action(reader)
+        writer.write(msg(("Response", "Success"), ("ActionID", login["actionid"]),
+                         ("Message", "Authentication accepted")))
+        status = await read_action(reader)
+        assert status["action"] == "QueueStatus"
+        aid = status["actionid"]
+        writer.write(join("1795881255.1")
+                     + msg(("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
+                           ("Message", "Queue status will follow"))
+                     + msg(("Event", "QueueParams"), ("Queue", "citizen"), ("Calls", "1"), ("Completed", "4"),
+                           ("Abandoned", "1"), ("ServiceLevel", "20"), ("ActionID", aid))
+                     + msg(("Event", "QueueStatusComplete"), ("ActionID", aid), ("EventList", "Complete"),
+                           ("ListItems", "1"))
+                     + join("1795881256.2"))
+        await writer.drain()
+        with contextlib.suppress(Exception):
+            await reader.read()  # until the client goes
+        writer.close()
+
+    server = await asyncio.start_server(asterisk, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, "hotline", SECRET, connect_timeout=2.0, ping_interval=3600)
+    seen = []
+    client.subscribe(seen.append)
+    stream = client.events()
+    try:
+        await client.connect()
+        await wait_for(lambda: len(seen) >= 3)
+        kinds = [type(e).__name__ for e in seen[:3]]
+        assert kinds == ["QueueCallerJoin", "AmiConnected", "QueueCallerJoin"]
+        assert [seen[0].uniqueid, seen[2].uniqueid] == ["1795881255.1", "1795881256.2"]
+        connected = seen[1]
+        assert connected.banner == "Asterisk Call Manager/13.0.0"
+        snap = connected.queue_snapshot
+        assert snap is not None and snap.queue("citizen").completed == 4
+        streamed = [await stream.get(timeout=1) for _ in range(3)]
+        assert streamed == seen[:3]
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_amiconnected_without_reread_has_no_snapshot():
+    async with sim() as server:
+        client = client_for(server, reread_queues=False)
+        seen = []
+        client.subscribe(seen.append)
+        await client.connect()
+        (connected,) = [e for e in seen if isinstance(e, AmiConnected)]
+        assert connected.queue_snapshot is None
         await client.close()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass, field
 
 import pytest
 
 from engine.asterisk.ami_client import AmiClient
-from engine.events.ami import AmiReconnected
+from engine.events.ami import AmiConnected, AmiReconnected
 from engine.pbxsim.ami_server import AmiServer
 from engine.pbxsim.clock import ManualClock
 from engine.pbxsim.queue_model import parse_queues
@@ -46,23 +47,50 @@ def truth(server: AmiServer, queue: str, sl: int) -> dict[str, int]:
     }
 
 
-async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth():
-    clock = ManualClock(1_795_880_000.0)
+@dataclass
+class Rig:
+    """Simulator on a manual clock, the AMI client, and the monitor fed by a subscription made
+    before connect(): the first QueueStatus reaches the monitor with AmiConnected."""
+
+    clock: ManualClock
+    server: AmiServer
+    client: AmiClient
+    monitor: QueueMonitor
+    connected: list[AmiConnected] = field(default_factory=list)
+    reconnects: list[AmiReconnected] = field(default_factory=list)
+
+    async def wait_reconnect(self) -> None:
+        for _ in range(200):
+            if self.reconnects:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the AMI client did not reconnect")
+
+
+async def rig(start: float, reconnect: tuple[float, float], monitor: QueueMonitor) -> Rig:
+    clock = ManualClock(start)
     server = AmiServer(parse_queues(QUEUES), clock=clock)
     await server.start()
     client = AmiClient("127.0.0.1", server.port, "hotline", "hotlinepw", clock=clock.now,
-                       reconnect_min=0.02, reconnect_max=0.1, ping_interval=3600)
-    monitor = QueueMonitor(wrapup_seconds={"citizen": 3, "evening": 2})
-    reconnects: list[AmiReconnected] = []
+                       reconnect_min=reconnect[0], reconnect_max=reconnect[1], ping_interval=3600)
+    r = Rig(clock, server, client, monitor)
 
     def on_event(event):
-        if isinstance(event, AmiReconnected):
-            reconnects.append(event)
+        if isinstance(event, AmiConnected):
+            r.connected.append(event)
+        elif isinstance(event, AmiReconnected):
+            r.reconnects.append(event)
         monitor.feed(event)
 
-    await client.connect()
     client.subscribe(on_event)
-    monitor.feed(await client.queue_status())
+    await client.connect()
+    assert len(r.connected) == 1 and r.connected[0].queue_snapshot is not None
+    return r
+
+
+async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth():
+    r = await rig(1_795_880_000.0, (0.02, 0.1), QueueMonitor(wrapup_seconds={"citizen": 3, "evening": 2}))
+    clock, server, client, monitor, reconnects = r.clock, r.server, r.client, r.monitor, r.reconnects
     rng = random.Random(3)
     arrivals = sorted(rng.uniform(0, 1500) for _ in range(200))
     start = clock.now()
@@ -100,11 +128,7 @@ async def test_two_hundred_calls_with_pauses_and_a_disconnect_match_ground_truth
                     server.advance(0)
                 server.pause_member("Local/a2@agents/n", True, reason="after-call work")
                 paused_during_gap = True
-                for _ in range(200):  # the client reconnects by itself and re-reads QueueStatus
-                    if reconnects:
-                        break
-                    await asyncio.sleep(0.02)
-                assert reconnects, "the AMI client did not reconnect"
+                await r.wait_reconnect()  # the client reconnects by itself and re-reads QueueStatus
                 server.pause_member("Local/a2@agents/n", False)
             t += 1
             server.advance(start + t - clock.now())
@@ -155,22 +179,8 @@ async def test_asterisk_restart_in_the_middle_keeps_counts_right():
     """Asterisk restarts (state lost, counters from zero) while calls wait and talk; calls
     arrive into the new Asterisk before the monitor is back. Old and new calls are each counted
     once; those cut by the restart are other exits (waiting) or answered (talking)."""
-    clock = ManualClock(1_795_890_000.0)
-    server = AmiServer(parse_queues(QUEUES), clock=clock)
-    await server.start()
-    client = AmiClient("127.0.0.1", server.port, "hotline", "hotlinepw", clock=clock.now,
-                       reconnect_min=0.3, reconnect_max=0.3, ping_interval=3600)
-    monitor = QueueMonitor()
-    reconnects: list[AmiReconnected] = []
-
-    def on_event(event):
-        if isinstance(event, AmiReconnected):
-            reconnects.append(event)
-        monitor.feed(event)
-
-    await client.connect()
-    client.subscribe(on_event)
-    monitor.feed(await client.queue_status())
+    r = await rig(1_795_890_000.0, (0.3, 0.3), QueueMonitor())
+    clock, server, client, monitor, reconnects = r.clock, r.server, r.client, r.monitor, r.reconnects
     rng = random.Random(11)
     arrivals = sorted(rng.uniform(0, 900) for _ in range(120))
     start = clock.now()
@@ -197,11 +207,7 @@ async def test_asterisk_restart_in_the_middle_keeps_counts_right():
                     t += 1
                     server.advance(start + t - clock.now())
                     arrive(t)
-                for _ in range(200):
-                    if reconnects:
-                        break
-                    await asyncio.sleep(0.02)
-                assert reconnects, "the AMI client did not reconnect"
+                await r.wait_reconnect()
             t += 1
             server.advance(start + t - clock.now())
             await client.ping()

@@ -13,6 +13,7 @@ from engine.events.ami import (
     AgentCalled,
     AgentComplete,
     AgentConnect,
+    AmiConnected,
     AmiDisconnected,
     AmiReconnected,
     QueueCallerJoin,
@@ -219,6 +220,25 @@ def test_reconnect_books_missed_calls_once():
     v2 = m.queue_view(Q, T0 + 90)
     assert {k: v2[k] for k in ("offered", "answered", "completed", "abandoned", "answered_within_sl")} == \
         {k: v[k] for k in ("offered", "answered", "completed", "abandoned", "answered_within_sl")}
+
+
+def test_first_snapshot_comes_with_amiconnected():
+    """The client's AmiConnected carries the first QueueStatus: the monitor takes it as its
+    baseline (callers already waiting, counters), without counting a gap."""
+    m = QueueMonitor()
+    snap = snapshot(T0, params(3, 1, 3, 1), [member("a1", calls=3)],
+                    [QueueEntry(queue=Q, uniqueid="w1", caller_id_num="13900000001", wait=12, position=1)])
+    m.feed(AmiConnected(received=T0, banner="Asterisk Call Manager/13.0.0", queue_snapshot=snap))
+    v = m.queue_view(Q, T0)
+    assert m.connected and m.gaps == 0
+    assert v["waiting"] == 1 and v["longest_wait"] == 12 and v["asterisk"]["completed"] == 3
+    m.feed(join("c2", T0 + 1))
+    m.feed(snapshot(T0 + 5, params(3, 1, 3, 1), [member("a1", calls=3)],
+                    [QueueEntry(queue=Q, uniqueid=u, wait=w, position=i + 1) for i, (u, w) in
+                     enumerate((("w1", 17), ("c2", 4)))]))
+    assert m.queue_view(Q, T0 + 5)["offered"] == 2  # the baseline holds: nothing booked twice
+    m.feed(AmiConnected(received=T0 + 6))  # reread_queues=False: no snapshot, nothing changes
+    assert m.queue_view(Q, T0 + 6)["offered"] == 2
 
 
 def test_asterisk_restart_starts_a_new_baseline():

@@ -13,9 +13,11 @@ What it adds, and why:
 - QueueAdd and async Originate are sent as single-response actions: panoramisk's guesswork
   (``Added interface to queue``, ``successfully queued``) treats their answers as the start of a
   list and would wait for ever.
+- The first QueueStatus comes with :class:`AmiConnected` (``queue_snapshot``), placed in the
+  event stream where Asterisk answered it, so a monitor needs no QueueStatus of its own.
 - Reconnect with exponential backoff; after each reconnect QueueStatus is re-read and what was
   missed while away (calls completed/abandoned, callers waiting, members whose state changed)
-  is logged and published as :class:`AmiReconnected`.
+  is logged and published as :class:`AmiReconnected`, placed the same way.
 - Events become the frozen dataclasses of :mod:`engine.events.ami`, delivered to callbacks and
   async iterators. The secret is never logged.
 """
@@ -157,6 +159,10 @@ class _CodecProtocol(AMIProtocol):
                 continue
             if item.is_event or item.is_response:
                 self.handle_message(_to_panoramisk(item))
+                if item.is_event and (item.get("EventList") or "").lower() == "complete":
+                    on_complete = getattr(self.factory, "list_completed", None)
+                    if on_complete is not None:
+                        on_complete(item)
 
 
 class _Manager(Manager):
@@ -172,6 +178,9 @@ class _Manager(Manager):
     def dispatch(self, event: Any) -> list[str]:
         self._owner._on_message(_from_panoramisk(event))
         return []
+
+    def list_completed(self, msg: AmiMessage) -> None:
+        self._owner._on_list_complete(msg)
 
     def connection_lost(self, exc: Any) -> None:
         self._connected = False
@@ -364,6 +373,9 @@ class AmiClient:
         self.banner: str = ""
         self.connected = False
         self.reconnects = 0
+        # events kept back while (re)connecting, and how many of them came before QueueStatus's end
+        self._held: list[AmiEvent] | None = None
+        self._held_split: int | None = None
 
     def __repr__(self) -> str:  # no secret, ever
         return f"<AmiClient {self.username}@{self.host}:{self.port} connected={self.connected}>"
@@ -378,13 +390,54 @@ class AmiClient:
     # -- connection ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """First connection: errors are raised (wrong secret, nobody listening, no banner)."""
+        """First connection: errors are raised (wrong secret, nobody listening, no banner).
+
+        Publishes :class:`AmiConnected` with the first QueueStatus (``queue_snapshot``), in its
+        place in the event stream: events Asterisk sent before the QueueStatus answer come before
+        it, later ones after. Subscribe (or open ``events()``) before ``connect()`` to get it and
+        every event after it, with no gap between the snapshot and the events.
+        """
         self._closing = False
-        await self._open()
-        if self.reread_queues:
-            with contextlib.suppress(AmiActionError, AmiConnectionError, TimeoutError):
-                self._tracker.reset(await self.queue_status())
+        snapshot, _ = await self._open_and_read()  # nothing missed yet on a first connection
+        self._release(AmiConnected(received=self._clock(), banner=self.banner, queue_snapshot=snapshot))
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _open_and_read(self) -> tuple[QueueSnapshot | None, list[str]]:
+        """Log in, then (``reread_queues``) read QueueStatus, holding events back meanwhile:
+        :meth:`_release` publishes them around the fact that announces the connection."""
+        self._held, self._held_split = [], None
+        try:
+            await self._open()
+            if not self.reread_queues:
+                return None, []
+            try:
+                snapshot = await self.queue_status()
+            except (AmiActionError, AmiConnectionError, TimeoutError) as exc:
+                return None, [f"QueueStatus after reconnect failed: {exc}"]
+            missed = self._tracker.missed(snapshot)
+            self._tracker.reset(snapshot)
+            split = len(self._held) if self._held_split is None else self._held_split
+            for event in self._held[split:]:  # after the snapshot: count them against the next one
+                self._tracker.seen(event)
+            return snapshot, missed
+        except BaseException:
+            self._held = self._held_split = None  # nothing of a failed attempt is published
+            raise
+
+    def _release(self, announce: AmiEvent) -> None:
+        """Publish the held events with ``announce`` where the QueueStatus answer ended."""
+        held, split = self._held or [], self._held_split
+        self._held = self._held_split = None
+        split = len(held) if split is None else split
+        for event in held[:split]:
+            self._publish(event)
+        self._publish(announce)
+        for event in held[split:]:
+            self._publish(event)
+
+    def _on_list_complete(self, msg: AmiMessage) -> None:
+        if self._held is not None and self._held_split is None and msg.get("Event") == "QueueStatusComplete":
+            self._held_split = len(self._held)
 
     async def __aenter__(self) -> AmiClient:
         await self.connect()
@@ -434,7 +487,6 @@ class AmiClient:
         self.connected = True
         self._keepalive = loop.create_task(self._keep_alive(manager))
         log.info("AMI connected to %s as %s (%s)", where, self.username, self.banner or "no banner")
-        self._publish(AmiConnected(received=self._clock(), banner=self.banner))
 
     def _drop(self, manager: _Manager) -> None:
         """Close one connection without reporting it as lost."""
@@ -490,10 +542,12 @@ class AmiClient:
             self._publish(AmiDisconnected(received=down_since, reason=reason))
             delay = self.reconnect_min
             attempts = 0
+            snapshot: QueueSnapshot | None = None
+            missed: list[str] = []
             while not self._closing:
                 attempts += 1
                 try:
-                    await self._open()
+                    snapshot, missed = await self._open_and_read()
                     break
                 except AmiAuthError as exc:
                     log.error("AMI reconnect attempt %d: %s", attempts, exc)
@@ -502,21 +556,13 @@ class AmiClient:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max)
             if self._closing:
+                self._held = self._held_split = None
                 return
             self.reconnects += 1
             down = time.monotonic() - started
-            snapshot: QueueSnapshot | None = None
-            missed: list[str] = []
-            if self.reread_queues:
-                try:
-                    snapshot = await self.queue_status()
-                    missed = self._tracker.missed(snapshot)
-                    self._tracker.reset(snapshot)
-                except (AmiActionError, AmiConnectionError, TimeoutError) as exc:
-                    missed = [f"QueueStatus after reconnect failed: {exc}"]
             log.warning("AMI reconnected to %s:%s after %.1f s (%d attempt(s)); missed: %s",
                         self.host, self.port, down, attempts, "; ".join(missed) or "nothing")
-            self._publish(AmiReconnected(received=self._clock(), down_seconds=down, attempts=attempts,
+            self._release(AmiReconnected(received=self._clock(), down_seconds=down, attempts=attempts,
                                          queue_snapshot=snapshot, missed=tuple(missed)))
 
     async def close(self) -> None:
@@ -565,6 +611,9 @@ class AmiClient:
         self._publish(event)
 
     def _publish(self, event: AmiEvent) -> None:
+        if self._held is not None:  # (re)connecting: kept back until the snapshot is in
+            self._held.append(event)
+            return
         for callback in list(self._callbacks):
             try:
                 result = callback(event)

@@ -265,6 +265,7 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
     from engine.bus import bus_from_config
     from engine.bus.bridge import publish_event
     from engine.commands._common import ami_target
+    from engine.events.ami import AmiConnected
     from queueing.monitor import AgentStateChanged, SurgeDetected
 
     host, port, user, secret = ami_target(args, cfg)
@@ -272,9 +273,13 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
                        reconnect_min=cfg.ami.reconnect_min, reconnect_max=cfg.ami.reconnect_max,
                        ping_interval=cfg.ami.ping_interval)
     bus = bus_from_config(cfg)
-    await client.connect()
+    stream = client.events()  # before connect(): AmiConnected brings the first QueueStatus, no gap after it
+    try:
+        await client.connect()
+    except BaseException:
+        stream.aclose()
+        raise
     await bus.start()
-    stream = client.events()
 
     def handle(facts: list[Any]) -> None:
         for fact in facts:
@@ -288,7 +293,12 @@ async def run_live(args: argparse.Namespace, cfg: Any, monitor: Any) -> int:
                     bus.agent_state(fact.interface, agent.view(fact.at), fact.at)
 
     try:
-        handle(monitor.feed(await client.queue_status(), time.time()))
+        while True:  # up to the first snapshot; connect() has put it in the stream already
+            event = await stream.get(timeout=cfg.ami.connect_timeout)
+            publish_event(bus, event, time.time())
+            handle(monitor.feed(event, time.time()))
+            if isinstance(event, AmiConnected):
+                break
         if args.once:
             _print_views(monitor.views(time.time(), intervals=args.intervals), args.json)
             return 0

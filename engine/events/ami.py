@@ -420,10 +420,13 @@ class QueueSnapshot:
 
 @dataclass(frozen=True, kw_only=True)
 class AmiConnected(AmiEvent):
-    """Logged in; ``banner`` is e.g. ``Asterisk Call Manager/13.0.0``."""
+    """Logged in for the first time; ``banner`` is e.g. ``Asterisk Call Manager/13.0.0``.
+    ``queue_snapshot`` is the QueueStatus read at once (``None`` when not read or it failed);
+    events before it in the stream are in it, events after it are not."""
 
     NAME: ClassVar[str] = "AmiConnected"
     banner: str = ""
+    queue_snapshot: QueueSnapshot | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
