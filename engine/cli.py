@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    from engine.privacy import install_log_masking
+
+    install_log_masking()  # numbers that slip into a log line are masked before it is written
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

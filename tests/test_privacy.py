@@ -113,3 +113,37 @@ def test_words_are_masked_as_their_joined_text():
     assert "".join(w["word"] for w in out) == "电话139****5678"
     assert [w["start"] for w in out] == [w["start"] for w in words]
     assert mask_words([{"word": "13912345678"}]) == [{"word": "139****5678"}] and mask_words([]) == []
+
+
+def test_hotline_main_masks_numbers_in_log_lines():
+    """``hotline`` configures logging, then installs the masking filter: a number that slips into
+    a log line (message, arguments, traceback) reaches stderr masked. In a fresh interpreter, so
+    the root logger is configured by main() itself, as on a real command line."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import logging, sys
+        import engine.commands.version as version
+
+        def run(args):
+            log = logging.getLogger("hotline.test")
+            log.warning("caller %s rang about ID %s", "13912345678", "11010519900307123X")
+            try:
+                raise ValueError("callback to 0755-12345678 failed")
+            except ValueError:
+                log.exception("booking failed")
+            return 0
+
+        version.run = run
+        from engine.cli import main
+        sys.exit(main(["version"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "caller 139****5678 rang about ID 110***********123X" in err
+    assert "ValueError: callback to 0755-****5678 failed" in err
+    for secret in ("13912345678", "11010519900307123X", "12345678"):
+        assert secret not in err
