@@ -79,6 +79,15 @@ class FlowsConfig:
 
 
 @dataclass
+class TapConfig:
+    enabled: bool = True  # on AgentConnect, tap the call with ChanSpy into AudioSocket and transcribe it
+    legs: list[str] = field(default_factory=lambda: ["caller", "agent"])  # which sides to tap
+    sample: float = 1.0  # fraction of answered calls tapped (0-1), to bound CPU
+    max_legs: int = 8  # tapped legs at once; beyond it a call is not tapped (and counted); 0 = no limit
+    spy_options: str = "qEo"  # ChanSpy options: q quiet, E end with the spied channel, o only its audio
+
+
+@dataclass
 class QueueingConfig:
     sl_seconds: float = 20.0  # service-level threshold (answered within T)
     interval_minutes: int = 30  # 15, 30 or 60
@@ -120,6 +129,7 @@ class Config:
     audiosocket: AudioSocketConfig = field(default_factory=AudioSocketConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
+    tap: TapConfig = field(default_factory=TapConfig)
     queueing: QueueingConfig = field(default_factory=QueueingConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

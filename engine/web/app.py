@@ -64,6 +64,8 @@ STORE = web.AppKey("store", AsyncStore)
 HUB = web.AppKey("hub", LiveHub)
 SETTINGS = web.AppKey("settings", WebSettings)
 VIEWER = web.RequestKey("viewer", auth.Viewer)
+# optional, set by the composition root (hotline serve): () -> {component: {"ok": bool, ...}}
+COMPONENTS = web.AppKey("components", object)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -186,7 +188,18 @@ async def healthz(request: web.Request) -> web.Response:
         log.error("health check: store failed: %s", type(exc).__name__)
         ok = False
     hub = request.app[HUB]
-    body = {"status": "ok" if ok else "store unavailable", "live_calls": len(hub.snapshot())}
+    body: dict[str, Any] = {"status": "ok" if ok else "store unavailable", "live_calls": len(hub.snapshot())}
+    report = request.app.get(COMPONENTS)
+    if callable(report):
+        try:
+            components = report()
+        except Exception as exc:  # the probe must answer, whatever broke
+            log.error("health check: component report failed: %s", type(exc).__name__)
+            components = {"engine": {"ok": False, "error": type(exc).__name__}}
+        body["components"] = components
+        if ok and not all(c.get("ok", True) for c in components.values()):
+            ok = False
+            body["status"] = "degraded"
     return _json(body, status=200 if ok else 503)
 
 

@@ -1,0 +1,537 @@
+"""The composition root: one process that runs the hotline next to Asterisk (``hotline serve``).
+
+It wires the parts the other packages provide and owns nothing but the wiring:
+
+- AMI client (``engine.asterisk.ami_client``): every event goes to the queue monitor and the
+  call-takers' board (``queueing.monitor``), the MQTT bus (off unless configured), the store
+  (``engine.store.feed.StoreFeed``, which also feeds the live page) and the callback manager;
+- FastAGI server running the configured flows (``ivr_flows``); a flow's speech steps reach the
+  engine's AudioSocket server over ``EXEC AudioSocket`` and the speech pipeline (``asr``);
+- live taps: on ``AgentConnect`` the engine originates one ChanSpy leg per side into its own
+  AudioSocket server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
+  ``Data: <spied channel>,qEo``, as ``ami_spy.txt`` recorded) and transcribes it on the call's
+  clock; how many legs at once is bounded (``[tap] max_legs``) because decoding is what costs CPU;
+- callbacks: the callback manager says when a booked caller would have reached an agent; the
+  engine originates the call back and reports the outcome to it;
+- the supervisor page (``engine.web``) with ``/healthz`` reporting each component.
+
+Time: ``clock`` is passed in (``time.time`` for a real PBX; the simulator's scaled clock in the
+demo), and every timestamp the engine produces (AMI ``received``, IVR records, store events)
+comes from it. Speech segment times are seconds from the call's start, as the store wants them.
+
+Shutdown (``stop``): FastAGI sessions end (flows see the hang-up and leave their record), taps
+and speech legs are closed so their last finals are decoded and stored, then AMI, the bus, the
+web page and the store (which finishes its pending writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+import uuid as uuid_mod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config
+from engine.events import ami as ev
+from engine.events.speech import FinalTranscript, Word
+
+log = logging.getLogger(__name__)
+
+TAP_CHANNEL_PREFIX = "AudioSocket/"
+TAP_CONNECT_TIMEOUT = 10.0  # seconds for Asterisk to connect a tap after the Originate
+GAP_TICK = 0.1  # no frames for this long: the time counts as silence (phones in DTX)
+
+
+@dataclass
+class _Tap:
+    """One ChanSpy leg into AudioSocket: which call, which side, where on the call's clock it starts."""
+
+    uuid: str
+    call_id: str
+    side: str  # caller | agent
+    spied: str = field(repr=False)  # the spied channel (names can carry numbers: not logged)
+    offset: float  # call time (s) of the tap's first sample
+    session_seen: bool = False
+
+
+def _shift(event: Any, offset: float) -> Any:
+    """A speech event moved ``offset`` seconds later on the time line (intake turns start at 0)."""
+    if not offset:
+        return event
+    changes: dict[str, Any] = {}
+    for name in ("start", "end", "at"):
+        if hasattr(event, name):
+            changes[name] = getattr(event, name) + offset
+    if isinstance(event, FinalTranscript):
+        changes["words"] = tuple(Word(w.word, w.start + offset, w.end + offset, w.conf) for w in event.words)
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+class _IntakePipeline:
+    """The speech pipeline as the IVR adapter sees it. It notes when each intake leg opens, so
+    that the leg's events (whose times start at the turn) can be put on the call's clock."""
+
+    def __init__(self, pipeline: Any, on_open: Callable[[str, str], None]) -> None:
+        self._pipeline = pipeline
+        self._on_open = on_open
+
+    @property
+    def settings(self) -> Any:
+        return self._pipeline.settings
+
+    def open_leg(self, call_id: str, leg: str, rate: int = 8000, **kwargs: Any) -> Any:
+        self._on_open(call_id, leg)
+        return self._pipeline.open_leg(call_id, leg, rate, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
+
+
+@dataclass
+class EngineStats:
+    ivr_runs: int = 0
+    ivr_outcomes: dict[str, int] = field(default_factory=dict)
+    taps_started: int = 0  # calls tapped (one or two legs each)
+    tap_legs: int = 0
+    taps_skipped_busy: int = 0  # answered calls not tapped: max_legs reached
+    taps_sampled_out: int = 0  # answered calls not tapped: outside [tap] sample
+    taps_failed: int = 0  # Originate refused or Asterisk never connected
+    callbacks_originated: int = 0
+    callbacks_answered: int = 0
+    finals: int = 0
+    transcribed_calls: set[str] = field(default_factory=set)
+    max_backlog: float = 0.0  # seconds of audio waiting for decoding, the worst seen
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["transcribed_calls"] = len(self.transcribed_calls)
+        return out
+
+
+class Engine:
+    """Everything ``hotline serve`` runs, in one asyncio process. ``await start()``, ``await stop()``.
+
+    ``clock``: where time comes from (see the module docstring); ``web``: serve the supervisor
+    page (needs a token); ``pipeline``: a ``SpeechPipeline`` to share (default: one from ``[asr]``).
+    """
+
+    def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.time, web: bool = True,
+                 pipeline: Any = None, seed: int | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.web_enabled = web
+        self.pipeline = pipeline
+        self.stats = EngineStats()
+        self._rng = random.Random(seed)
+        self._own_pipeline = pipeline is None
+        self._call_t0: dict[str, float] = {}  # call id -> first time seen (call time 0)
+        self._intake_offsets: dict[tuple[str, str], float] = {}
+        self._taps: dict[str, _Tap] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ivr_active = 0
+        self._started = False
+        self.store: Any = None
+        self.hub: Any = None
+        self.feed: Any = None
+        self.monitor: Any = None
+        self.bus: Any = None
+        self.audiosocket: Any = None
+        self.agi: Any = None
+        self.ami: Any = None
+        self.queue_info: Any = None
+        self.flows: dict[str, Any] = {}
+        self.web_runner: Any = None
+        self.web_port: int | None = None
+        self.ami_error = ""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every part; a bad flow, a missing model or no web token fail here, not later."""
+        from asr.pipeline import SpeechPipeline
+        from engine.asterisk.agi_server import AgiServer
+        from engine.asterisk.ami_client import AmiClient
+        from engine.asterisk.audiosocket_server import AudioSocketServer
+        from engine.bus import bus_from_config
+        from engine.store import AsyncStore
+        from engine.store.feed import StoreFeed
+        from engine.web import LiveHub
+        from ivr_flows.callback import QueueState
+        from ivr_flows.service import live_queue_info, load_configured_flows, services_from_config
+        from queueing.monitor import QueueMonitor
+
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        self.flows = load_configured_flows(cfg)  # a broken flow stops the start, naming file and line
+        web_settings = None
+        if self.web_enabled:
+            from engine.web import settings_from_config
+
+            web_settings = settings_from_config(cfg)  # ConfigError without a token: never open
+        Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
+        self._started = True  # from here on stop() undoes whatever was started
+        self.store = await AsyncStore.open(cfg.store.path)
+        self.hub = LiveHub(clock=self.clock)
+        self.feed = StoreFeed(self.store, self.hub)
+        self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds,
+                                    interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone)
+        self.bus = bus_from_config(cfg)
+        await self.bus.start()
+        if self.pipeline is None:
+            self.pipeline = await loop.run_in_executor(None, SpeechPipeline.from_config, cfg.asr)
+        a = cfg.audiosocket
+        self.audiosocket = AudioSocketServer(self._on_audio_session, a.host, a.port,
+                                             max_queued_frames=a.max_queued_frames, advertise=a.advertise)
+        await self.audiosocket.start()
+        self.queue_info = live_queue_info(
+            cfg, agents=lambda q: QueueState.from_counts(self.monitor.board.counts(q)))
+        self.services = services_from_config(
+            cfg, audiosocket=self.audiosocket, audiosocket_target=self.audiosocket.target,
+            pipeline=_IntakePipeline(self.pipeline, self._intake_opened), queue_info=self.queue_info,
+            on_record=self._on_run_record, on_speech=self._on_intake_speech, clock=self.clock)
+        self.agi = AgiServer(cfg.agi.host, cfg.agi.port)
+        for name, flow in self.flows.items():
+            self.agi.route(name, self._flow_handler(flow))
+        await self.agi.start()
+        self.ami = AmiClient.from_config(cfg, clock=self.clock)
+        self.ami.subscribe(self._on_ami)
+        self._spawn(self._connect_ami(), "ami-connect")
+        self._spawn(self._ticker(), "ticker")
+        if web_settings is not None:
+            from engine.web import create_app, start_site
+            from engine.web.app import COMPONENTS
+
+            app = create_app(self.store, web_settings, self.hub)
+            app[COMPONENTS] = self.health
+            self.web_runner, self.web_port = await start_site(app, cfg.web.host, cfg.web.port)
+        log.info("engine started: flows=%s agi=%s:%d audiosocket=%s ami=%s:%d web=%s",
+                 ",".join(self.flows), cfg.agi.host, self.agi.port, self.audiosocket.target, cfg.ami.host,
+                 cfg.ami.port, f"{cfg.web.host}:{self.web_port}" if self.web_port else "off")
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Graceful: flows end, taps and speech legs close (finals decoded and stored), then the rest.
+        Every step has a time limit, so a part that hangs cannot keep the process from exiting."""
+        if not self._started:
+            return
+        self._started = False
+        log.info("engine stopping")
+        if self.agi is not None:
+            await self._step("FastAGI", self.agi.stop(grace=grace), grace + 2.0)  # flows report their record
+        for task in list(self._tasks):
+            if task.get_name() in ("ticker", "ami-connect"):
+                task.cancel()
+        if self.audiosocket is not None:  # ends every session: taps close their legs (finals decoded)
+            await self._step("AudioSocket", self.audiosocket.stop(), grace)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace + 10.0)
+        if self.pipeline is not None and self._own_pipeline:
+            await self._step("speech", self.pipeline.aclose(), 30.0)  # the last finals are decoded
+        if self.ami is not None:
+            await self._step("AMI", self.ami.close(), grace)
+        if self.bus is not None:
+            await self._step("MQTT", self.bus.close(), grace)
+        if self.web_runner is not None:
+            await self._step("web", self.web_runner.cleanup(), grace)
+        if self.store is not None:
+            await self._step("store", self.store.close(), 30.0)  # pending writes are committed
+        log.info("engine stopped: %s", {k: v for k, v in self.stats.as_dict().items() if v})
+
+    async def _step(self, name: str, coro: Any, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(coro, timeout)
+        except TimeoutError:
+            log.error("engine stop: %s did not finish within %.0f s; going on", name, timeout)
+        except Exception as exc:
+            log.error("engine stop: %s failed: %s: %s", name, type(exc).__name__, exc)
+
+    def _spawn(self, coro: Any, name: str = "") -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name or None)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("engine task %s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
+
+    async def _connect_ami(self) -> None:
+        """First connection with backoff (Asterisk may start after us); the client reconnects by itself after."""
+        from engine.asterisk.errors import AmiAuthError, AmiConnectionError
+
+        delay = self.cfg.ami.reconnect_min
+        while True:
+            try:
+                await self.ami.connect()
+                break
+            except AmiAuthError as exc:
+                self.ami_error = "login refused"
+                log.error("AMI login refused by %s:%d: %s (check [ami] username and the secret)",
+                          self.cfg.ami.host, self.cfg.ami.port, exc)
+                return
+            except (AmiConnectionError, OSError, TimeoutError) as exc:
+                self.ami_error = type(exc).__name__
+                log.warning("AMI %s:%d not reachable (%s); retrying in %.1f s", self.cfg.ami.host,
+                            self.cfg.ami.port, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.ami.reconnect_max)
+        self.ami_error = ""
+        try:
+            self._publish_facts(self.monitor.feed(await self.ami.queue_status(), self.clock()))
+        except Exception as exc:  # the live events still flow; the monitor catches up from them
+            log.warning("AMI QueueStatus after connect failed: %s", type(exc).__name__)
+        log.info("AMI connected to %s:%d", self.cfg.ami.host, self.cfg.ami.port)
+
+    async def _ticker(self) -> None:
+        """Clock-driven work: callbacks that became due, wrap-ups ending, queue snapshots on the bus."""
+        last_snapshot = 0.0
+        while True:
+            await asyncio.sleep(0.25)
+            now = self.clock()
+            for cmd in self.queue_info.callbacks.tick(now):
+                self._spawn(self._originate_callback(cmd), "callback")
+            self._publish_facts(self.monitor.board.tick(now))
+            if self.pipeline is not None:
+                self.stats.max_backlog = max(self.stats.max_backlog, self.pipeline.backlog())
+            if self.cfg.mqtt.host and time.monotonic() - last_snapshot >= 5.0:
+                last_snapshot = time.monotonic()
+                for view in self.monitor.views(now):
+                    self.bus.queue_snapshot(view["queue"], view, now)
+
+    # -- AMI ----------------------------------------------------------------------------------
+
+    def _on_ami(self, event: ev.AmiEvent) -> None:
+        if isinstance(event, ev.ChannelEvent) and event.channel.startswith(TAP_CHANNEL_PREFIX):
+            return  # our own tap legs are not calls
+        now = event.received
+        self._note_call(event, now)
+        self._publish_facts(self.monitor.feed(event, now))
+        from engine.bus.bridge import publish_event
+
+        publish_event(self.bus, event, now)
+        self.feed.handle(event)
+        for cmd in self.queue_info.feed(event, now):
+            self._spawn(self._originate_callback(cmd), "callback")
+        if isinstance(event, ev.AgentConnect):
+            self._maybe_tap(event, now)
+
+    def _note_call(self, event: ev.AmiEvent, now: float) -> None:
+        if not isinstance(event, ev.ChannelEvent):
+            return
+        call = event.linkedid or event.uniqueid
+        if call and call not in self._call_t0:
+            self._call_t0[call] = now
+        if isinstance(event, ev.Hangup) and call and event.uniqueid == call:
+            # keep call time 0 a little longer: finals of its taps may still be decoding
+            asyncio.get_running_loop().call_later(120.0, self._call_t0.pop, call, None)
+
+    def _publish_facts(self, facts: list[Any]) -> None:
+        if not facts or not self.cfg.mqtt.host:
+            return
+        from agents_adapter.model import AgentStateChanged
+        from queueing.monitor import SurgeDetected
+
+        for fact in facts:
+            if isinstance(fact, SurgeDetected):
+                self.bus.alert(fact.as_dict(), fact.at)
+                log.warning("surge in %s: %d calls in %s", fact.queue, fact.offered, fact.interval_label)
+            elif isinstance(fact, AgentStateChanged):
+                agent = self.monitor.board.agents.get(fact.interface)
+                if agent is not None:
+                    self.bus.agent_state(fact.interface, agent.view(fact.at), fact.at)
+
+    # -- IVR ----------------------------------------------------------------------------------
+
+    def _flow_handler(self, flow: Any) -> Callable[[Any], Any]:
+        from ivr_flows.agi_adapter import run_flow
+
+        async def handler(channel: Any) -> None:
+            uid = channel.request.uniqueid
+            self._call_t0.setdefault(uid, self.clock())
+            self._ivr_active += 1
+            try:
+                await run_flow(channel, flow, self.services)
+            finally:
+                self._ivr_active -= 1
+
+        return handler
+
+    def _on_run_record(self, rec: Any) -> None:
+        self.stats.ivr_runs += 1
+        self.stats.ivr_outcomes[rec.outcome] = self.stats.ivr_outcomes.get(rec.outcome, 0) + 1
+        if rec.linkedid and rec.uniqueid in self._call_t0:
+            self._call_t0.setdefault(rec.linkedid, self._call_t0[rec.uniqueid])
+        self.feed.handle(rec)
+
+    def _intake_opened(self, call_id: str, leg: str) -> None:
+        now = self.clock()
+        self._intake_offsets[(call_id, leg)] = max(0.0, now - self._call_t0.get(call_id, now))
+
+    def _on_intake_speech(self, event: Any) -> None:
+        self._on_speech(_shift(event, self._intake_offsets.get((event.call_id, event.leg), 0.0)))
+
+    def _on_speech(self, event: Any) -> None:
+        if isinstance(event, FinalTranscript):
+            self.stats.finals += 1
+            self.stats.transcribed_calls.add(event.call_id)
+        from engine.bus.bridge import publish_event
+
+        publish_event(self.bus, event, self.clock())
+        self.feed.handle(event)
+
+    # -- taps ---------------------------------------------------------------------------------
+
+    def _maybe_tap(self, e: ev.AgentConnect, now: float) -> None:
+        t = self.cfg.tap
+        if not t.enabled:
+            return
+        if t.sample < 1.0 and self._rng.random() >= t.sample:
+            self.stats.taps_sampled_out += 1
+            return
+        sides = [(side, ch) for side, ch in (("caller", e.channel), ("agent", e.dest_channel))
+                 if side in t.legs and ch]
+        if not sides:
+            return
+        if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
+            self.stats.taps_skipped_busy += 1
+            log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
+                     len(self._taps), t.max_legs)
+            return
+        call = e.linkedid or e.uniqueid
+        offset = max(0.0, now - self._call_t0.get(call, now))
+        self.stats.taps_started += 1
+        for side, channel in sides:
+            tap = _Tap(str(uuid_mod.uuid4()), call, side, channel, offset)
+            self._taps[tap.uuid] = tap
+            self.stats.tap_legs += 1
+            self.feed.link(call, tap.uuid, "audiosocket")
+            self._spawn(self._originate_tap(tap), "tap")
+
+    async def _originate_tap(self, tap: _Tap) -> None:
+        from engine.asterisk.errors import AsteriskError
+
+        target = self.audiosocket.target
+        try:
+            await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}", application="ChanSpy",
+                                     data=f"{tap.spied},{self.cfg.tap.spy_options}")
+        except (AsteriskError, TimeoutError) as exc:
+            self.stats.taps_failed += 1
+            self._taps.pop(tap.uuid, None)
+            log.warning("tap of call %s (%s) not started: %s", tap.call_id, tap.side, type(exc).__name__)
+            return
+        await asyncio.sleep(TAP_CONNECT_TIMEOUT)
+        if tap.uuid in self._taps and not tap.session_seen:
+            self.stats.taps_failed += 1
+            self._taps.pop(tap.uuid, None)
+            log.warning("tap of call %s (%s): Asterisk did not connect within %.0f s", tap.call_id, tap.side,
+                        TAP_CONNECT_TIMEOUT)
+
+    async def _on_audio_session(self, session: Any) -> None:
+        tap = self._taps.get(session.uuid)
+        if tap is None:
+            return  # an IVR speech step: its flow takes the session with wait_session()
+        tap.session_seen = True
+        try:
+            await self._run_tap(tap, session)
+        finally:
+            self._taps.pop(tap.uuid, None)
+
+    async def _run_tap(self, tap: _Tap, session: Any) -> None:
+        """Frames to a speech leg on the call's clock, until the spied channel hangs up (EOF)."""
+        loop = asyncio.get_running_loop()
+        leg = None
+        t_last = 0.0
+        last_arrival = loop.time()
+
+        async def gaps() -> None:
+            nonlocal t_last, last_arrival
+            while True:
+                await asyncio.sleep(GAP_TICK)
+                gap = loop.time() - last_arrival
+                if leg is not None and gap > GAP_TICK:
+                    t_last += gap
+                    last_arrival = loop.time()
+                    leg.tick(tap.offset + t_last)
+
+        ticker = loop.create_task(gaps())
+        try:
+            async for frame in session.audio():
+                if leg is None:
+                    leg = self.pipeline.open_leg(tap.call_id, tap.side, frame.rate, on_event=self._on_speech)
+                if frame.rate != leg.rate:
+                    continue
+                at = max(t_last, frame.at)  # audio faster than real time keeps its own time line
+                leg.feed(frame.pcm, tap.offset + at)
+                t_last = at + len(frame.pcm) / (2 * leg.rate)
+                last_arrival = loop.time()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            if leg is not None:
+                await leg.close(tap.offset + t_last)  # the open utterance's final is decoded and stored
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    async def _originate_callback(self, cmd: Any) -> None:
+        from engine.asterisk.errors import AsteriskError
+
+        self.stats.callbacks_originated += 1
+        answered = False
+        try:
+            result = await self.ami.originate(**cmd.kwargs(), wait=True, wait_timeout=cmd.timeout_ms / 1000 + 30)
+            answered = bool(result.answered)
+        except (AsteriskError, TimeoutError) as exc:
+            log.warning("callback %s: Originate failed: %s", cmd.callback_id, type(exc).__name__)
+        now = self.clock()
+        req = self.queue_info.callbacks.originate_result(cmd.callback_id, answered, now)
+        if answered:
+            self.stats.callbacks_answered += 1
+        if req.linkedid:
+            self.store.submit_event(req.linkedid, "callback.answered" if answered else "callback.no_answer", now,
+                                    {"callback": req.id, "attempt": req.attempts, "status": req.status},
+                                    dedupe=f"callback/{req.id}/{req.attempts}")
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def ivr_active(self) -> int:
+        return self._ivr_active
+
+    @property
+    def taps_active(self) -> int:
+        return len(self._taps)
+
+    def pending_callbacks(self) -> int:
+        return sum(1 for r in self.queue_info.callbacks.requests.values() if r.pending)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Per component: ``ok`` and a few numbers (``/healthz`` shows it; 503 when one is not ok)."""
+        backlog = self.pipeline.backlog() if self.pipeline is not None else 0.0
+        bus_stats = getattr(self.bus, "stats", None)
+        return {
+            "ami": {"ok": bool(self.ami is not None and self.ami.connected),
+                    "reconnects": getattr(self.ami, "reconnects", 0), **({"error": self.ami_error} if self.ami_error else {})},
+            "agi": {"ok": self.agi is not None and self.agi._server is not None, "port": self.agi.port if self.agi else None,
+                    "active": self._ivr_active, **(self.agi.stats if self.agi else {})},
+            "audiosocket": {"ok": self.audiosocket is not None and self.audiosocket._server is not None,
+                            "sessions": len(self.audiosocket.sessions) if self.audiosocket else 0},
+            "asr": {"ok": backlog < 60.0, "backlog_seconds": round(backlog, 1),
+                    "legs": len(getattr(self.pipeline, "legs", ()))},
+            "taps": {"ok": True, "active_legs": len(self._taps), "started": self.stats.taps_started,
+                     "skipped_busy": self.stats.taps_skipped_busy, "failed": self.stats.taps_failed},
+            "store": {"ok": self.store is not None, "pending_writes": self.store.pending if self.store else 0,
+                      "failed_writes": getattr(self.store, "failed_writes", 0)},
+            "bus": {"ok": (not self.cfg.mqtt.host) or bool(bus_stats and bus_stats.connected),
+                    "enabled": bool(self.cfg.mqtt.host),
+                    **({"dropped": bus_stats.dropped, "buffered": bus_stats.buffered} if bus_stats else {})},
+        }

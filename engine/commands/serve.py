@@ -1,0 +1,123 @@
+"""``hotline serve``: the engine next to Asterisk (config from hotline.toml), until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+HELP = "run the engine next to Asterisk: AMI, FastAGI flows, AudioSocket speech, taps, store, MQTT, web page"
+
+# LogRecord attributes that are not extra fields
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg (+ exc, + extra fields). The masking
+    filter (engine.privacy) has already run on the record by the time it is formatted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=info logger=engine.app msg="..."``: greppable, one line per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        line = (f"ts={time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z "
+                f"level={record.levelname.lower()} logger={record.name} msg=\"{msg}\"")
+        if record.exc_info:
+            exc = self.formatException(record.exc_info).replace("\n", "\\n").replace('"', '\\"')
+            line += f' exc="{exc}"'
+        return line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("json", "kv", "text"), default="kv",
+                        help="log lines on stderr: json (one object per line), kv (key=value, default) or text")
+    parser.add_argument("--agi-port", type=int, help="FastAGI port (overrides [agi] port)")
+    parser.add_argument("--audiosocket-port", type=int, help="AudioSocket port (overrides [audiosocket] port)")
+    parser.add_argument("--web-port", type=int, help="supervisor page port (overrides [web] port)")
+    parser.add_argument("--no-web", action="store_true", help="do not serve the supervisor page")
+    parser.add_argument("--ready-file", metavar="FILE",
+                        help="write the bound ports as JSON to FILE once everything listens (for supervisors/tests)")
+
+
+def setup_logging(fmt: str, verbose: int) -> None:
+    """Structured lines on the handlers the CLI set up (keeping their masking filter)."""
+    root = logging.getLogger()
+    if verbose == 0:
+        root.setLevel(logging.INFO)
+        for noisy in ("aiohttp.access", "panoramisk", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if fmt == "text":
+        return
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else KeyValueFormatter()
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.commands._common import config_from_args
+    from engine.privacy import install_log_masking
+
+    setup_logging(args.log_format, args.verbose)
+    install_log_masking()
+    cfg = config_from_args(args, **{"agi.port": args.agi_port, "audiosocket.port": args.audiosocket_port,
+                                    "web.port": args.web_port})
+    return asyncio.run(serve(cfg, web=not args.no_web, ready_file=args.ready_file))
+
+
+async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
+    """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from engine.app import Engine
+
+    log = logging.getLogger("engine.serve")
+    engine = Engine(cfg, web=web)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(name: str) -> None:
+        received.append(name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        await engine.start()
+        if ready_file:
+            ports = {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port, "web": engine.web_port,
+                     "pid": __import__("os").getpid()}
+            tmp = Path(ready_file).with_suffix(".tmp")
+            tmp.write_text(json.dumps(ports), encoding="utf-8")
+            tmp.replace(ready_file)
+        log.info("hotline serve ready")
+        await stop.wait()
+        log.info("%s received: stopping", received[0] if received else "stop")
+    finally:
+        await engine.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("hotline serve stopped cleanly")
+    return 0

@@ -1,0 +1,416 @@
+"""The PBX simulator playing whole calls, as Asterisk and the hotline's dialplan would.
+
+The AMI server and queue model (``ami_server``, ``queue_model``) know queues; the FastAGI and
+AudioSocket clients know one session each. This module is the dialplan around them, so that a
+call goes through everything a real one does (docs/flows.md has the dialplan it imitates):
+
+1. a caller arrives: ``AGI(agi://engine/hotline)`` runs the flow over FastAGI (keys from a
+   script, the intake step's speech over ``EXEC AudioSocket``);
+2. after the AGI session, on ``HOTLINE_ACTION=queue`` the channel enters ``Queue(${HOTLINE_QUEUE})``
+   with ``QUEUE_PRIO`` (same Uniqueid as during the IVR), waits, abandons at its patience, or is
+   answered by a call-taker of the queue model;
+3. an Originate of ``AudioSocket/<host:port>/<uuid>`` with ``Application: ChanSpy`` and
+   ``Data: <channel prefix>,qEo`` (a tap) connects to that AudioSocket server and streams what the
+   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E');
+4. an Originate carrying ``HOTLINE_CALLBACK`` (a callback) rings the citizen, who answers or not
+   as scripted; answered, the call joins ``HOTLINE_QUEUE`` with ``QUEUE_PRIO`` (the callback context).
+
+Tap audio is streamed at the simulated clock's speed, so its time line is the call's time line.
+Ground truth per call (``CallTruth`` plus the queue model's ``CallRecord``) is kept to check the
+engine's records against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.asterisk.audiosocket_codec import encode_audio, encode_uuid
+from engine.pbxsim.agi_client import AgiCallResult, AgiClient, CallerScript
+from engine.pbxsim.ami_server import AmiServer, Clock, parse_callerid
+from engine.pbxsim.queue_model import SimConfig, WireEvent
+
+log = logging.getLogger(__name__)
+
+FRAME = 320  # 20 ms of 8 kHz 16-bit audio
+
+
+@dataclass
+class CallerPlan:
+    """What one simulated citizen does. Audio is 8 kHz signed 16-bit mono PCM."""
+
+    number: str = field(repr=False)
+    name: str = ""
+    dtmf: list[str] = field(default_factory=list)  # one entry per question the flow asks
+    hangup_at: int | None = None  # hang up during the N-th AGI command (None: never in the IVR)
+    intake_audio: bytes = field(default=b"", repr=False)  # what the caller says at the intake step
+    patience: float | None = None  # seconds in the queue before hanging up (None: never)
+    talk_time: float | None = None  # seconds the conversation lasts once answered
+    caller_audio: bytes = field(default=b"", repr=False)  # the caller's side of the conversation
+    agent_audio: bytes = field(default=b"", repr=False)  # the call-taker's side
+    callback_answers: tuple[bool, ...] = (True,)  # per callback attempt: does the citizen answer
+    language: str = "zh"
+    texts: dict[str, str] = field(default_factory=dict)  # what was said (for reports), by part
+
+
+@dataclass
+class CallTruth:
+    """What really happened to one simulated call (the queue part is in the model's records)."""
+
+    uniqueid: str
+    kind: str  # inbound | callback
+    started: float
+    plan: CallerPlan = field(repr=False)
+    action: str = ""  # HOTLINE_ACTION after the IVR: queue | hangup | transfer; "" = hung up in the IVR
+    ivr_outcome: str = ""
+    callback_ref: str = ""
+    queued: bool = False
+    intake: bool = False  # the caller spoke at an intake step
+    agi_failed: bool = False
+    tapped: list[str] = field(default_factory=list)  # sides streamed to the engine
+    agi: AgiCallResult | None = field(default=None, repr=False)
+
+
+class _WorldAmiServer(AmiServer):
+    """The simulator's AMI server, with the Originates a real PBX would carry out for the engine."""
+
+    world: PbxWorld
+
+    def _originate(self, s: Any, msg: Any) -> None:
+        channel = msg.get("Channel") or ""
+        app = (msg.get("Application") or "").strip().lower()
+        if channel.lower().startswith("audiosocket/") and app == "chanspy":
+            self.world._tap(s, msg)
+            return
+        if "HOTLINE_CALLBACK" in self._variables(msg):
+            self.world._callback(s, msg, self._variables(msg))
+            return
+        super()._originate(s, msg)
+
+
+class PbxWorld:
+    """Queues, call-takers and the dialplan, on loopback. ``await start()``; ``await call(plan)``."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        clock: Clock,
+        agi_host: str = "127.0.0.1",
+        agi_port: int = 4573,
+        flow: str = "hotline",
+        lead_ins: dict[str, str] | None = None,
+        intake_pace: float | None = None,
+        tap_pace: float | None = None,
+        username: str = "hotline",
+        secret: str = "hotlinepw",
+        seed: int = 1,
+        agi_timeout: float = 120.0,
+    ) -> None:
+        self.server = _WorldAmiServer(config, clock=clock, username=username, secret=secret)
+        self.server.world = self
+        self.clock = clock
+        self.agi_host = agi_host
+        self.agi_port = agi_port
+        self.flow = flow
+        self.lead_ins = dict(lead_ins or {})
+        speed = float(getattr(clock, "speed", 1.0))
+        self.intake_pace = speed if intake_pace is None else intake_pace
+        self.tap_pace = speed if tap_pace is None else tap_pace
+        self.agi_timeout = agi_timeout
+        self.rng = random.Random(seed)
+        self.truth: dict[str, CallTruth] = {}
+        self.in_ivr = 0
+        self.taps_streaming = 0
+        self.callbacks_ringing = 0
+        self.tap_requests = 0
+        self.tap_refused = 0
+        self._seq = itertools.count(100_001)
+        self._plans: dict[str, CallerPlan] = {}  # uniqueid -> plan
+        self._by_number: dict[str, CallerPlan] = {}
+        self._cb_attempts: dict[str, int] = {}
+        self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
+        self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.server.listeners.append(self._on_event)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.server.stop()
+
+    @property
+    def ami_port(self) -> int:
+        return self.server.port
+
+    @property
+    def model(self) -> Any:
+        return self.server.model
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def busy(self) -> bool:
+        """Anything still going on: an IVR session, a caller queued or talking, a tap, a ringing callback."""
+        return bool(self.in_ivr or self.model.channels() or self.taps_streaming or self.callbacks_ringing)
+
+    def hangup_all(self) -> int:
+        """Every caller still queued or talking hangs up now (the end of a demo)."""
+        n = 0
+        for channel in list(self.model.channels()):
+            with contextlib.suppress(KeyError):
+                self.server._emit(self.model.hangup(channel, self.clock.now()))
+                n += 1
+        return n
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _uid(self) -> tuple[str, int]:
+        n = next(self._seq)
+        return f"{int(self.clock.now())}.{n}", n
+
+    async def call(self, plan: CallerPlan) -> CallTruth:
+        """One inbound call: the IVR over FastAGI, then the queue as the dialplan says."""
+        uid, n = self._uid()
+        channel = f"Local/s@hotline-in-{n:08x};1"
+        truth = CallTruth(uid, "inbound", self.clock.now(), plan)
+        self.truth[uid] = truth
+        self._plans[uid] = plan
+        self._by_number[plan.number] = plan
+        script = CallerScript(
+            dtmf=list(plan.dtmf), dtmf_by_prompt=dict(self.lead_ins), hangup_at=plan.hangup_at,
+            audio=plan.intake_audio or bytes(FRAME * 100), audio_pace=self.intake_pace, audiosocket_linger=30.0,
+            variables={"CHANNEL(linkedid)": uid})
+        client = AgiClient(self.agi_host, self.agi_port, self.flow, caller=script, callerid=plan.number,
+                           calleridname=plan.name or plan.number, language=plan.language, uniqueid=uid,
+                           channel=channel, context="hotline-in", timeout=self.agi_timeout)
+        self.server._emit([self._channel_event("Newchannel", channel, uid, plan, 0)])
+        self.in_ivr += 1
+        try:
+            result = await client.run()
+        except OSError as exc:  # the engine is down: AGISTATUS=FAILURE, the dialplan hangs up
+            log.warning("pbxsim call %s: FastAGI to %s:%d failed: %s", uid, self.agi_host, self.agi_port, exc)
+            truth.agi_failed = True
+            self.server._emit([self._channel_event("Hangup", channel, uid, plan, 6)])
+            return truth
+        finally:
+            self.in_ivr -= 1
+        truth.agi = result
+        truth.intake = bool(result.audiosocket) and bool(plan.intake_audio)
+        v = result.variables
+        truth.callback_ref = v.get("HOTLINE_CALLBACK", "")
+        if result.caller_hung_up:
+            truth.ivr_outcome = "callback_booked" if truth.callback_ref else "abandoned_in_ivr"
+        else:
+            truth.action = v.get("HOTLINE_ACTION", "")
+            truth.ivr_outcome = v.get("HOTLINE_OUTCOME", "")
+        if truth.action != "queue":  # the dialplan hangs up (a transfer's Dial is not simulated)
+            self.server._emit([self._channel_event("Hangup", channel, uid, plan, 6)])
+            return truth
+        if truth.action == "queue":
+            queue = v.get("HOTLINE_QUEUE") or self.model.queue_names[0]
+            try:
+                prio = int(v.get("QUEUE_PRIO") or 0)
+            except ValueError:
+                prio = 0
+            _, events = self.model.add_caller(
+                queue, self.clock.now(), caller_num=plan.number, caller_name=plan.name, patience=plan.patience,
+                talk_time=plan.talk_time, context="hotline-in", uniqueid=uid, channel=channel, priority=prio)
+            self.server._emit(events)
+            truth.queued = True
+        return truth
+
+    def _channel_event(self, name: str, channel: str, uid: str, plan: CallerPlan, state: int) -> WireEvent:
+        """Newchannel / Hangup of an inbound channel, with the headers Asterisk sends (the queue
+        model sends its own once the channel is in Queue())."""
+        desc = {0: "Down", 6: "Up"}.get(state, "Unknown")
+        headers: list[tuple[str, str]] = [
+            ("Privilege", "call,all"), ("Channel", channel), ("ChannelState", str(state)), ("ChannelStateDesc", desc),
+            ("CallerIDNum", plan.number or "<unknown>"), ("CallerIDName", plan.name or "<unknown>"),
+            ("ConnectedLineNum", "<unknown>"), ("ConnectedLineName", "<unknown>"), ("Language", plan.language),
+            ("AccountCode", ""), ("Context", "hotline-in"), ("Exten", "s"), ("Priority", "1"),
+            ("Uniqueid", uid), ("Linkedid", uid)]
+        if name == "Hangup":
+            headers += [("Cause", "16"), ("Cause-txt", "Normal Clearing")]
+        return WireEvent(name, tuple(headers), self.clock.now())
+
+    # -- events the dialplan reacts to ----------------------------------------------------------
+
+    def _on_event(self, e: WireEvent) -> None:
+        if e.name == "AgentConnect":
+            uid = e.header("Uniqueid") or ""
+            for side, key in (("caller", "Channel"), ("agent", "DestChannel")):
+                channel = e.header(key) or ""
+                if channel:
+                    self._sides[channel] = (uid, side)
+                    self._hung[channel] = asyncio.Event()
+        elif e.name == "Hangup":
+            channel = e.header("Channel") or ""
+            self._sides.pop(channel, None)
+            hung = self._hung.pop(channel, None)
+            if hung is not None:
+                hung.set()
+
+    def _response(self, msg: Any, ok: bool, channel: str, reason: int, uid: str, extra: list[tuple[str, str]],
+                  num: str = "") -> WireEvent:
+        return WireEvent("OriginateResponse", (
+            ("Privilege", "call,all"), ("ActionID", msg.action_id or ""), ("Response", "Success" if ok else "Failure"),
+            ("Channel", channel), *extra, ("Reason", str(reason)), ("Uniqueid", uid),
+            ("CallerIDNum", num or "<unknown>"), ("CallerIDName", "<unknown>")), self.clock.now())
+
+    # -- ChanSpy into AudioSocket ---------------------------------------------------------------
+
+    def _tap(self, s: Any, msg: Any) -> None:
+        self.tap_requests += 1
+        channel = msg.get("Channel") or ""
+        data = msg.get("Data") or ""
+        rest = channel.split("/", 1)[1]
+        target, _, uuid = rest.rpartition("/")
+        host, _, port = target.rpartition(":")
+        prefix = data.split(",", 1)[0]
+        spied = next((ch for ch in self._sides if prefix and ch.startswith(prefix)), None)
+        self.server._respond(s, msg, "Success", "Originate successfully queued")
+        name = f"AudioSocket/{target}-{uuid}"
+        extra = [("Application", "ChanSpy"), ("Data", data)]
+        if spied is None or not port.isdigit() or not uuid:
+            self.tap_refused += 1
+            self.server._emit([self._response(msg, False, name, 0, "", extra)])
+            return
+        uid, side = self._sides[spied]
+        plan = self._plans.get(uid)
+        pcm = b"" if plan is None else (plan.caller_audio if side == "caller" else plan.agent_audio)
+        tap_uid, _ = self._uid()
+        self.server._emit([self._response(msg, True, name, 4, tap_uid, extra)])
+        truth = self.truth.get(uid)
+        if truth is not None:
+            truth.tapped.append(side)
+        self._spawn(self._stream_tap(host or "127.0.0.1", int(port), uuid, pcm, self._hung[spied]))
+
+    async def _stream_tap(self, host: str, port: int, uuid: str, pcm: bytes, hung: asyncio.Event) -> None:
+        """chan_audiosocket for a ChanSpy leg: the spied side's audio, then (as a phone in
+        silence suppression) nothing until the spied channel hangs up, then EOF."""
+        self.taps_streaming += 1
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            self.taps_streaming -= 1
+            log.warning("pbxsim tap %s: cannot connect to %s:%d: %s", uuid, host, port, exc)
+            return
+
+        async def drain() -> None:  # what the server plays to a spy goes nowhere
+            with contextlib.suppress(ConnectionError, OSError):
+                while await reader.read(65536):
+                    pass
+
+        drainer = asyncio.ensure_future(drain())
+        loop = asyncio.get_running_loop()
+        try:
+            writer.write(encode_uuid(uuid))
+            t0, sent = loop.time(), 0
+            total = (len(pcm) + FRAME - 1) // FRAME
+            while sent < total and not hung.is_set() and not drainer.done():
+                due = min(total, int((loop.time() - t0) / 0.02 * self.tap_pace) + 1)
+                for i in range(sent, due):
+                    writer.write(encode_audio(pcm[i * FRAME:(i + 1) * FRAME]))
+                sent = due
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hung.wait(), 0.02)
+            if not hung.is_set():
+                waiter = asyncio.ensure_future(hung.wait())
+                await asyncio.wait({waiter, drainer}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.taps_streaming -= 1
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            drainer.cancel()
+
+    # -- callbacks ------------------------------------------------------------------------------
+
+    def _callback(self, s: Any, msg: Any, variables: dict[str, str]) -> None:
+        channel = msg.get("Channel") or ""
+        number = channel.split("/", 1)[-1].split("@", 1)[0]
+        self.server._respond(s, msg, "Success", "Originate successfully queued")
+        plan = self._by_number.get(number)
+        attempt = self._cb_attempts[number] = self._cb_attempts.get(number, 0) + 1
+        answers = True if plan is None else plan.callback_answers[min(attempt, len(plan.callback_answers)) - 1]
+        ring = self.rng.uniform(4.0, 12.0) if answers else min(30.0, int(msg.get("Timeout") or 30000) / 1000)
+        self.callbacks_ringing += 1
+
+        def ringing_over() -> None:
+            self.callbacks_ringing -= 1
+            self._callback_result(msg, variables, number, plan, answers)
+
+        delay = self.clock.real_delay(ring)
+        asyncio.get_running_loop().call_later(delay or 0.0, ringing_over)
+
+    def _callback_result(self, msg: Any, variables: dict[str, str], number: str, plan: CallerPlan | None,
+                         answered: bool) -> None:
+        now = self.clock.now()
+        extra = [("Context", msg.get("Context") or ""), ("Exten", msg.get("Exten") or "")]
+        if not answered:
+            self.server._emit([self._response(msg, False, msg.get("Channel") or "", 3, "", extra)])
+            return
+        uid, n = self._uid()
+        channel = f"Local/{number}@hotline-callback-out-{n:08x};1"
+        queue = variables.get("HOTLINE_QUEUE") or variables.get("QUEUE") or self.model.queue_names[0]
+        try:
+            prio = int(variables.get("QUEUE_PRIO") or 0)
+        except ValueError:
+            prio = 0
+        plan = plan or CallerPlan(number=number)
+        self._plans[uid] = plan
+        name, _ = parse_callerid(msg.get("CallerID") or "")
+        truth = CallTruth(uid, "callback", now, plan, action="queue", callback_ref=variables.get("HOTLINE_CALLBACK", ""),
+                          queued=True)
+        self.truth[uid] = truth
+        _, events = self.model.add_caller(queue, now, caller_num=number, caller_name=plan.name, patience=None,
+                                          talk_time=plan.talk_time, context="hotline-callback", uniqueid=uid,
+                                          channel=channel, priority=prio)
+        response = self._response(msg, True, channel, 4, uid, extra, number)
+        join = next((i for i, e in enumerate(events) if e.name == "QueueCallerJoin"), len(events))
+        events.insert(join, response)
+        self.server._emit(events)
+
+    # -- ground truth -----------------------------------------------------------------------------
+
+    def summary(self, sl_seconds: float = 20.0) -> dict[str, Any]:
+        """Counts of what really happened (compare the engine's store and monitor with these)."""
+        records = {r.uniqueid: r for r in self.model.records()}
+        inbound = [t for t in self.truth.values() if t.kind == "inbound"]
+        queued = [records[t.uniqueid] for t in self.truth.values() if t.uniqueid in records]
+        answered = [r for r in queued if r.answered_at is not None]
+        abandoned = [r for r in queued if r.outcome in ("abandoned",)]
+        waits = sorted(r.wait for r in queued if r.wait is not None)
+        within = sum(1 for r in answered if r.hold_time is not None and r.hold_time <= sl_seconds)
+        return {
+            "calls": len(inbound),
+            "callback_calls": sum(1 for t in self.truth.values() if t.kind == "callback"),
+            "queued": len(queued),
+            "answered": len(answered),
+            "abandoned": len(abandoned),
+            "callbacks": sum(1 for t in inbound if t.callback_ref),
+            "abandoned_in_ivr": sum(1 for t in inbound if t.ivr_outcome == "abandoned_in_ivr"),
+            "intakes": sum(1 for t in inbound if t.intake),
+            "tapped_calls": sum(1 for t in self.truth.values() if t.tapped),
+            "answered_within_sl": within,
+            "waits": waits,
+        }
