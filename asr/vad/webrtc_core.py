@@ -44,7 +44,9 @@ LO = 298  # 5: lower all-pass states
 HP = 303  # 4: high-pass filter state
 MODE = 307  # aggressiveness 0-3
 RATE = 308  # sample rate in Hz (read by process_one)
-STATE_SIZE = 309
+INV_N = 309  # 12: 1/std of the noise Gaussians (Q10), kept with the stds to save divisions
+INV_S = 321  # 12: the same for speech
+STATE_SIZE = 333
 
 # ---- layout of the scratch row (int64) ------------------------------------------------------
 W_IN = 0  # 1440: the input frame widened to int64
@@ -192,7 +194,7 @@ def _downsample2(src, src_off, n_in, dst, dst_off, st, s):
     st[s + 1] = t2
 
 
-@njit(**_INLINE)
+@njit(**_JIT)
 def _ap3(st, b, x, c0, c1, c2):
     """Three cascaded all-pass sections of the 48 kHz resampler; returns the last state."""
     diff = _w32(_w32(x - st[b + 1]) + 8192) >> 14
@@ -391,9 +393,14 @@ def _features(st, x, n, W):
 
 # ---- the Gaussian mixture model -------------------------------------------------------------
 @njit(**_INLINE)
-def _gauss(inp, mean, std):
-    """Fixed-point Gaussian likelihood (Q20, unnormalised) and the scaled distance ``delta``."""
-    inv_std = _w16(_cdiv(131072 + (std >> 1), std))
+def _inv_std(std):
+    return _w16(_cdiv(131072 + (std >> 1), std))
+
+
+@njit(**_INLINE)
+def _gauss(inp, mean, inv_std):
+    """Fixed-point Gaussian likelihood (Q20, unnormalised) and the scaled distance ``delta``;
+    ``inv_std`` is ``_inv_std(std)``, cached in the state next to the std."""
     t = inv_std >> 2
     inv_std2 = _w16((t * t) >> 2)
     t = _w16(_w16(inp << 3) - mean)
@@ -510,13 +517,13 @@ def _gmm_decide(st, W, total_power, n8):
             sp0 = 0
             for k in range(2):
                 g = ch + 6 * k
-                p, d = _gauss(x, st[NM + g], st[NS + g])
+                p, d = _gauss(x, st[NM + g], st[INV_N + g])
                 W[dN + g] = d
                 p = _w32(_NOISE_W[g] * p)
                 h0 = _w32(h0 + p)
                 if k == 0:
                     np0 = p
-                p, d = _gauss(x, st[SM + g], st[SS + g])
+                p, d = _gauss(x, st[SM + g], st[INV_S + g])
                 W[dS + g] = d
                 p = _w32(_SPEECH_W[g] * p)
                 h1 = _w32(h1 + p)
@@ -594,6 +601,7 @@ def _gmm_decide(st, W, total_power, n8):
                     if ssk < 384:
                         ssk = 384
                     st[SS + g] = ssk
+                    st[INV_S + g] = _inv_std(ssk)
                 else:
                     t16 = _w16(x - (nmk >> 3))
                     t1 = (W[dN + g] * t16) >> 3
@@ -610,6 +618,7 @@ def _gmm_decide(st, W, total_power, n8):
                     if nsk < 384:
                         nsk = 384
                     st[NS + g] = nsk
+                    st[INV_N + g] = _inv_std(nsk)
             ngm = _weighted(st, NM, ch, 0, _NOISE_W)
             sgm = _weighted(st, SM, ch, 0, _SPEECH_W)
             diff = _w16(_w16(sgm >> 9) - _w16(ngm >> 9))
@@ -657,6 +666,8 @@ def init_state(st, mode):
         st[SM + i] = _SPEECH_MEANS0[i]
         st[NS + i] = _NOISE_STDS0[i]
         st[SS + i] = _SPEECH_STDS0[i]
+        st[INV_N + i] = _inv_std(st[NS + i])
+        st[INV_S + i] = _inv_std(st[SS + i])
     for i in range(96):
         st[LOW + i] = 10000
     for i in range(6):
@@ -760,7 +771,7 @@ S_FEAT = 610  # 6 rows
 SOA_ROWS = 616
 
 
-@njit(**_INLINE)
+@njit(**_JIT)
 def _split_soa(B, src, n, states, c0, nc, band, hp, lp):
     half = n >> 1
     for c in range(nc):
@@ -781,7 +792,7 @@ def _split_soa(B, src, n, states, c0, nc, band, hp, lp):
         states[c0 + c, LO + band] = int(B[S_SL, c]) >> 16
 
 
-@njit(**_INLINE)
+@njit(**_JIT)
 def _log_energy_soa(B, d, n, nc, offset, feat):
     for c in range(nc):
         B[S_SMAX, c] = -1
@@ -802,7 +813,7 @@ def _log_energy_soa(B, d, n, nc, offset, feat):
         B[S_FEAT + feat, c], B[S_TOT, c] = _log_finish(int(B[S_EN, c]), int(B[S_SC, c]), offset, int(B[S_TOT, c]))
 
 
-@njit(**_INLINE)
+@njit(**_JIT)
 def _highpass_soa(B, src, n, states, c0, nc, dst):
     for k in range(4):
         for c in range(nc):
