@@ -235,3 +235,20 @@ def test_interface_and_errors():
         NumbaVadBatch(3, 8000, 4)
     with pytest.raises(VadError, match="shape"):
         NumbaVadBatch(3, 8000, 1).process(np.zeros((2, 160), dtype=np.int16))
+
+
+def test_batches_on_threads_equal_sequential(signals48):
+    """The kernels release the GIL; two batches on two threads decide as they do one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rate = 8000
+    frames = _frames(_at(signals48["talk"], rate), rate, 20)
+    ticks = [np.ascontiguousarray(np.stack([frames[(t + 7 * i) % len(frames)] for i in range(64)])) for t in range(300)]
+
+    def run(batch: NumbaVadBatch) -> list[list[bool]]:
+        return [batch.process(t).tolist() for t in ticks]
+
+    want = run(NumbaVadBatch(64, rate, 2))
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(run, [NumbaVadBatch(64, rate, 2), NumbaVadBatch(64, rate, 2)]))
+    assert got[0] == want and got[1] == want
