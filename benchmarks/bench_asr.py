@@ -365,6 +365,7 @@ def main() -> None:
     p.add_argument("--recycle-after", type=float, default=600.0)
     p.add_argument("--max-idle", type=int, default=4)
     p.add_argument("--skip", default="", help="comma list of parts to skip")
+    p.add_argument("--mem-long-runs", default="naive:600,ours:600,ours:120", help="strategy:recycle_after pairs")
     args = p.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
@@ -387,7 +388,8 @@ def main() -> None:
         results["realtime_single"] = one
         print("realtime single:", json.dumps(one), flush=True)
     if "mem-long" not in skip:
-        for strategy, recycle in (("naive", 600.0), ("ours", 600.0), ("ours", 120.0)):
+        runs = [r.split(":") for r in args.mem_long_runs.split(",") if r]
+        for strategy, recycle in ((a, float(b)) for a, b in runs):
             r = subprocess_part("mem-long", args, strategy=strategy, recycle_after=recycle)
             r["recycle_after"] = recycle
             results[f"mem_long_{strategy}_{recycle:g}"] = r
