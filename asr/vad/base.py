@@ -69,17 +69,13 @@ def make_vad(kind: str = "numba", sample_rate: int = 8000, mode: int = 2, *, sec
 
         detector: VoiceDetector = WebrtcVad(sample_rate, mode)
     elif kind == "numba":
-        try:
-            from asr.vad.numba_vad import NumbaVad
-        except ImportError:  # until the Numba port lands, fall back to the C library
-            from asr.vad.webrtc_backend import WebrtcVad as NumbaVad  # type: ignore[assignment]
+        from asr.vad.numba_vad import NumbaVad
+
         detector = NumbaVad(sample_rate, mode)
     else:
         raise VadError(f"unknown VAD {kind!r}; expected 'numba' or 'webrtc'")
     if second_stage:
-        try:
-            from asr.vad.second_stage import SecondStage
-        except ImportError:
-            return detector
+        from asr.vad.second_stage import SecondStage
+
         detector = SecondStage(detector)
     return detector
