@@ -74,6 +74,12 @@ def find_model_dir(explicit: str | os.PathLike[str] | None = None, configured: s
     )
 
 
+def model_for_config(asr_config: Any, explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The model directory for ``[asr]`` settings: lookup, then the search width if configured."""
+    found = find_model_dir(explicit, asr_config.model)
+    return decoding_copy(found, getattr(asr_config, "max_active", 0), getattr(asr_config, "beam", 0.0))
+
+
 def load_model(path: str | os.PathLike[str] | None = None) -> Any:
     """The shared ``vosk.Model`` for ``path`` (default: the lookup above), loaded once."""
     import vosk
@@ -104,16 +110,54 @@ def model_sample_rate(path: str | os.PathLike[str]) -> int:
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hotline" / "vosk-nodither"
+    return Path(base) / "hotline" / "vosk-models"
 
 
 def deterministic_copy(model_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """A copy of ``model_dir`` with ``--dither=0.0`` (cached; big files are symlinks)."""
+    return model_variant(model_dir, {"conf/mfcc.conf": {"--dither": "0.0"}}, cache_dir)
+
+
+def decoding_copy(
+    model_dir: str | os.PathLike[str],
+    max_active: int = 0,
+    beam: float = 0.0,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """``model_dir`` itself, or a copy with a narrower search (``--max-active``, ``--beam``).
+
+    The search width is model-wide in Vosk (read from ``conf/model.conf`` at load). A narrower
+    one explores less of the lookahead graph: less CPU and a smaller per-recognizer cache
+    (see docs/asr.md for the measured trade).
+    """
+    changes: dict[str, str] = {}
+    if max_active > 0:
+        changes["--max-active"] = str(int(max_active))
+    if beam > 0:
+        changes["--beam"] = f"{float(beam):g}"
+    if not changes:
+        return Path(model_dir)
+    return model_variant(model_dir, {"conf/model.conf": changes}, cache_dir)
+
+
+def model_variant(
+    model_dir: str | os.PathLike[str],
+    changes: dict[str, dict[str, str]],
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """A cached copy of a model with options set in its conf files, e.g.
+    ``{"conf/mfcc.conf": {"--dither": "0.0"}}``; every other file is a symlink to the original."""
     src = Path(model_dir).resolve()
     if not is_model_dir(src):
         raise ModelNotFoundError(f"{str(src)!r} is not a Vosk model directory")
-    mfcc = (src / "conf" / "mfcc.conf").read_text(encoding="utf-8")
-    key = hashlib.sha256(f"{src}\n{(src / 'am/final.mdl').stat().st_mtime_ns}\n{mfcc}".encode()).hexdigest()[:16]
+    texts = {}
+    for rel, opts in changes.items():
+        original = src / rel
+        lines = original.read_text(encoding="utf-8").splitlines() if original.is_file() else []
+        lines = [ln for ln in lines if ln.strip().partition("=")[0] not in opts]
+        texts[Path(rel)] = "\n".join([*lines, *(f"{k}={v}" for k, v in opts.items())]) + "\n"
+    fingerprint = "\n".join(f"{k}\n{v}" for k, v in sorted((str(k), v) for k, v in texts.items()))
+    key = hashlib.sha256(f"{src}\n{(src / 'am/final.mdl').stat().st_mtime_ns}\n{fingerprint}".encode()).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     dest = root / f"{src.name}-{key}"
     if is_model_dir(dest):
@@ -126,12 +170,12 @@ def deterministic_copy(model_dir: str | os.PathLike[str], cache_dir: str | os.Pa
             target = work / rel
             if item.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
-            elif rel != Path("conf/mfcc.conf"):
+            elif rel not in texts:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(item)
-        lines = [ln for ln in mfcc.splitlines() if not ln.strip().startswith("--dither")]
-        (work / "conf").mkdir(parents=True, exist_ok=True)
-        (work / "conf" / "mfcc.conf").write_text("\n".join([*lines, "--dither=0.0"]) + "\n", encoding="utf-8")
+        for rel, text in texts.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text, encoding="utf-8")
         try:
             work.rename(dest)
         except OSError:  # another process built it first

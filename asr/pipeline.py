@@ -52,9 +52,9 @@ class SpeechPipeline:
     @classmethod
     def from_config(cls, asr_config: Any, model_dir: str | None = None, **kwargs: Any) -> SpeechPipeline:
         """Build from ``engine.config.AsrConfig`` (model lookup: ``model_dir``, ``asr.model``, package)."""
-        from asr.model import find_model_dir, load_model
+        from asr.model import load_model, model_for_config
 
-        model = load_model(find_model_dir(model_dir, asr_config.model))
+        model = load_model(model_for_config(asr_config, model_dir))
         settings = StreamSettings(
             vad=asr_config.vad,
             vad_mode=asr_config.vad_mode,

@@ -64,6 +64,8 @@ class AsrConfig:
     second_stage: bool = True  # noise-robust check of frames the first stage calls speech
     trailing_silence_ms: int = 300  # end of utterance after this much silence
     workers: int = 0  # decoding threads; 0 means one per core
+    max_active: int = 0  # Vosk search width (--max-active); 0 keeps the model's own; lower = less CPU and memory
+    beam: float = 0.0  # Vosk search beam (--beam); 0 keeps the model's own
 
 
 @dataclass
@@ -85,6 +87,7 @@ class TapConfig:
     sample: float = 1.0  # fraction of answered calls tapped (0-1), to bound CPU
     max_legs: int = 8  # tapped legs at once; beyond it a call is not tapped (and counted); 0 = no limit
     spy_options: str = "qEo"  # ChanSpy options: q quiet, E end with the spied channel, o only its audio
+    partials: bool = True  # partial transcripts of tapped legs (the live page); off saves decoding CPU
 
 
 @dataclass

@@ -117,3 +117,20 @@ def test_deterministic_copy_symlinks_big_files_and_turns_dither_off(tmp_path: Pa
     assert conf.strip().endswith("--dither=0.0") and conf.count("--dither") == 1
     assert "dither" not in (pkg / "conf" / "mfcc.conf").read_text()  # the original is untouched
     assert model_sample_rate(copy) == 16000
+
+
+def test_decoding_copy_narrows_the_search_only_when_asked(tmp_path: Path) -> None:
+    from asr.model import decoding_copy, model_for_config
+    from engine.config import AsrConfig
+
+    pkg = package_model_dir()
+    assert pkg is not None
+    assert decoding_copy(pkg) == pkg
+    lean = decoding_copy(pkg, max_active=1000, beam=8.0, cache_dir=tmp_path)
+    conf = (lean / "conf" / "model.conf").read_text().splitlines()
+    assert "--max-active=1000" in conf and "--beam=8" in conf
+    assert sum(ln.startswith("--max-active") for ln in conf) == 1
+    assert "--lattice-beam=2.0" in conf  # the rest is kept
+    assert (lean / "conf" / "mfcc.conf").is_symlink()
+    assert model_for_config(AsrConfig()) == pkg
+    assert model_for_config(AsrConfig(max_active=1000, beam=8.0)).name.startswith(pkg.name)

@@ -24,13 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from asr.audio import AudioFileError
-    from asr.model import find_model_dir, load_model
+    from asr.model import load_model, model_for_config
     from asr.offline import transcribe_file, wav_duration
     from engine.commands._common import config_from_args
     from engine.commands.vad import settings_from_config
 
     cfg = config_from_args(args, **{"asr.vad": args.vad})
-    model = load_model(find_model_dir(args.model, cfg.asr.model))
+    model = load_model(model_for_config(cfg.asr, args.model))
     settings = settings_from_config(cfg)
     total = sum(wav_duration(f) for f in args.files)
     bar = tqdm(
