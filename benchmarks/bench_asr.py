@@ -81,16 +81,19 @@ def cached_call(seconds: float, seed: int) -> tuple[np.ndarray, list[tuple[float
     return x, spans
 
 
+SEARCH = {"max_active": 0, "beam": 0.0}  # set from --max-active/--beam (0: the model's own)
+
+
 def model(vad: str = "numba"):
     """The test model, with the VAD's one-off process cost (Numba JIT) paid before any RSS baseline."""
-    from asr.model import load_model
+    from asr.model import decoding_copy, load_model
     from asr.vad import make_vad
-    from tests.asr_helpers import nodither_model_dir
+    from tests.asr_helpers import MODEL_CACHE, nodither_model_dir
 
     detector = make_vad(vad, 8000, 2, second_stage=True)
     for _ in range(3):
         detector.is_speech(bytes(320))
-    return load_model(nodither_model_dir())
+    return load_model(decoding_copy(nodither_model_dir(), SEARCH["max_active"], SEARCH["beam"], MODEL_CACHE))
 
 
 # -- CPU: gated vs everything ----------------------------------------------------------------------
@@ -345,7 +348,7 @@ def subprocess_part(name: str, args: argparse.Namespace, **extra: object) -> dic
     cmd = [sys.executable, __file__, "--part", name]
     opts = {**vars(args), **extra}
     for key in ("call_seconds", "long_minutes", "calls", "calls_seconds", "realtime_seconds", "vad", "streams",
-                "strategy", "recycle_after", "max_idle"):
+                "strategy", "recycle_after", "max_idle", "max_active", "beam"):
         cmd += [f"--{key.replace('_', '-')}", str(opts[key])]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -364,9 +367,12 @@ def main() -> None:
     p.add_argument("--strategy", default="ours")
     p.add_argument("--recycle-after", type=float, default=600.0)
     p.add_argument("--max-idle", type=int, default=4)
+    p.add_argument("--max-active", type=int, default=0, help="Vosk --max-active (0: the model's own)")
+    p.add_argument("--beam", type=float, default=0.0, help="Vosk --beam (0: the model's own)")
     p.add_argument("--skip", default="", help="comma list of parts to skip")
     p.add_argument("--mem-long-runs", default="naive:600,ours:600,ours:120", help="strategy:recycle_after pairs")
     args = p.parse_args()
+    SEARCH.update(max_active=args.max_active, beam=args.beam)
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
         return
