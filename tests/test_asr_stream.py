@@ -53,6 +53,12 @@ def test_noise_between_utterances_and_16k_audio(asr_model) -> None:  # noqa: F81
     assert len(segs) == 1
     assert abs(segs[0].start - call.speech[0][0]) <= START_TOL
     assert abs(segs[0].end - call.speech[0][1]) <= END_TOL
+    # a 16 kHz leg (newer AudioSocket kinds): the rate is declared to Vosk, times stay in seconds
+    stream = SpeechStream(asr_model, "c", "l", call.rate, StreamSettings(partial_interval=0))
+    finals = [e for _, e in run_stream(stream, call) if isinstance(e, FinalTranscript)]
+    assert len(finals) == 1 and finals[0].words
+    t0, t1 = call.speech[0]
+    assert all(t0 - WORD_TOL <= w.start < w.end <= t1 + WORD_TOL for w in finals[0].words)
 
 
 @pytest.fixture(scope="module")
