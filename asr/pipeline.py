@@ -178,8 +178,9 @@ class SpeechLeg:
         for event in events:
             self.loop.call_soon_threadsafe(self._emit, event)
 
-    def _lag(self, lane: Lane, behind: float) -> None:  # either thread
-        event = TranscriptionLag(self.call_id, self.leg, round(behind, 3), lane.lagging)
+    def _lag(self, lane: Lane, behind: float, lagging: bool) -> None:  # either thread
+        del lane
+        event = TranscriptionLag(self.call_id, self.leg, round(behind, 3), lagging)
         try:
             if asyncio.get_running_loop() is self.loop:
                 self._emit(event)

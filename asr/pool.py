@@ -26,7 +26,7 @@ from asr.stream import AudioJob, Job, LegDecoder, SpeechEvent
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[list[SpeechEvent]], None]
-OnLag = Callable[["Lane", float], None]
+OnLag = Callable[["Lane", float, bool], None]  # lane, seconds behind, lagging now
 
 
 def default_workers() -> int:
@@ -167,16 +167,19 @@ class Lane:
             self.pool._promote(self)
 
     def _check_lag(self) -> None:
-        behind = self._backlog
+        """Report crossing ``lag_threshold`` upwards, and falling under half of it again."""
         threshold = self.pool.lag_threshold
-        if not self._lagging and behind > threshold:
-            self._lagging = True
-        elif self._lagging and behind < threshold / 2:
-            self._lagging = False
-        else:
-            return
+        with self._lock:  # called from the loop thread (submit) and the worker (drain)
+            behind = self._backlog
+            if not self._lagging and behind > threshold:
+                self._lagging = True
+            elif self._lagging and behind < threshold / 2:
+                self._lagging = False
+            else:
+                return
+            lagging = self._lagging
         if self.on_lag is not None:
-            self.on_lag(self, behind)
+            self.on_lag(self, behind, lagging)
 
     def _drain(self) -> None:
         """Run queued jobs for up to ``slice_audio`` seconds of audio, then yield to other lanes."""
