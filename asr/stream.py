@@ -123,7 +123,6 @@ class Gate:
         self._fed_end: float | None = None  # call time where audio given to the decoder ends
         self._tail: list[tuple[float, bytes]] = []  # unvoiced frames inside an utterance, held back
         self._seg_start = 0.0
-        self._seg_audio_start = 0.0
         self.frames = 0
         self.voiced_frames = 0
         self.gated_seconds = 0.0  # audio passed to the decoder

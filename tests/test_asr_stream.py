@@ -212,3 +212,67 @@ def test_recognizer_cache_keeps_the_recent_peak_and_drops_worn_ones(asr_model) -
     assert cache.idle_count() == 2 and cache.in_use == 0
     cache.clear()
     assert cache.idle_count() == 0
+
+
+class ScriptedVad:
+    """A VAD that answers from a script ('1' voiced, '0' not), to test the gate exactly."""
+
+    sample_rate = 8000
+    mode = 2
+
+    def __init__(self, script: str) -> None:
+        self.script = iter(script)
+
+    def is_speech(self, frame) -> bool:
+        return next(self.script) == "1"
+
+    def reset(self) -> None:
+        pass
+
+
+def audio_spans(jobs) -> list[tuple[float, float]]:
+    """Merged (start, end) call-time spans of the audio handed to the decoder."""
+    spans: list[list[float]] = []
+    for j in jobs:
+        if isinstance(j, EndpointJob):
+            continue
+        a, b = j.t0, j.t0 + len(j.pcm) / 2 / 8000
+        if spans and abs(spans[-1][1] - a) < 1e-6:
+            spans[-1][1] = b
+        else:
+            spans.append([a, b])
+    return [(round(a, 3), round(b, 3)) for a, b in spans]
+
+
+def test_gate_sends_pre_roll_speech_pauses_and_only_a_short_tail() -> None:
+    # 1 s silence, 0.6 s voice, 0.2 s pause, 0.4 s voice, 1 s silence; 20 ms frames
+    script = "0" * 50 + "1" * 30 + "0" * 10 + "1" * 20 + "0" * 50
+    gate = Gate("c", "l", 8000, StreamSettings(), vad=ScriptedVad(script))
+    events, jobs = [], []
+    for i in range(len(script)):
+        ev, jb = gate.feed(bytes(320), i * 0.02)
+        events += ev
+        jobs += jb
+    assert [type(e) for e in events] == [SpeechStarted, SpeechEnded]
+    assert (events[0].start, events[1].end) == (1.0, 2.2)
+    # pre-roll 0.3 s, the utterance with its pause, then 0.1 s of the trailing silence only
+    assert audio_spans(jobs) == [(0.7, 2.3)]
+    ends = [j for j in jobs if isinstance(j, EndpointJob)]
+    assert ends == [EndpointJob(1.0, 2.2)]
+
+
+def test_gate_fills_short_gaps_with_silence_and_keeps_call_time() -> None:
+    script = "1" * 20 + "1" * 20 + "0" * 30
+    gate = Gate("c", "l", 8000, StreamSettings(), vad=ScriptedVad(script))
+    jobs = []
+    for i in range(20):
+        jobs += gate.feed(bytes(320), i * 0.02)[1]
+    for i in range(20):  # 0.15 s later than expected: a gap inside the utterance
+        jobs += gate.feed(bytes(320), 0.55 + i * 0.02)[1]
+    events = []
+    for i in range(30):
+        ev, jb = gate.feed(bytes(320), 0.95 + i * 0.02)
+        events += ev
+        jobs += jb
+    assert audio_spans(jobs) == [(0.0, 1.05)]  # the gap became 0.15 s of zeros, time kept
+    assert [type(e) for e in events] == [SpeechEnded] and events[0].end == 0.95
