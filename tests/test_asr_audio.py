@@ -119,7 +119,7 @@ def test_deterministic_copy_symlinks_big_files_and_turns_dither_off(tmp_path: Pa
     assert model_sample_rate(copy) == 16000
 
 
-def test_decoding_copy_narrows_the_search_only_when_asked(tmp_path: Path) -> None:
+def test_decoding_copy_narrows_the_search_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from asr.model import decoding_copy, model_for_config
     from engine.config import AsrConfig
 
@@ -132,5 +132,7 @@ def test_decoding_copy_narrows_the_search_only_when_asked(tmp_path: Path) -> Non
     assert sum(ln.startswith("--max-active") for ln in conf) == 1
     assert "--lattice-beam=2.0" in conf  # the rest is kept
     assert (lean / "conf" / "mfcc.conf").is_symlink()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default cache, kept out of $HOME
     assert model_for_config(AsrConfig()) == pkg
-    assert model_for_config(AsrConfig(max_active=1000, beam=8.0)).name.startswith(pkg.name)
+    lean2 = model_for_config(AsrConfig(max_active=1000, beam=8.0))
+    assert lean2.name.startswith(pkg.name) and lean2.is_relative_to(tmp_path / "xdg")
