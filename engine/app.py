@@ -78,13 +78,15 @@ class _IntakePipeline:
     """The speech pipeline as the IVR adapter sees it. It notes when each intake leg opens, so
     that the leg's events (whose times start at the turn) can be put on the call's clock."""
 
-    def __init__(self, pipeline: Any, on_open: Callable[[str, str], None]) -> None:
+    def __init__(self, pipeline: Any, on_open: Callable[[str, str], None], partials: bool = True) -> None:
         self._pipeline = pipeline
         self._on_open = on_open
+        self._partials = partials
 
     @property
     def settings(self) -> Any:
-        return self._pipeline.settings
+        s = self._pipeline.settings
+        return s if self._partials else dataclasses.replace(s, partial_interval=0.0)
 
     def open_leg(self, call_id: str, leg: str, rate: int = 8000, **kwargs: Any) -> Any:
         self._on_open(call_id, leg)
@@ -119,11 +121,14 @@ class Engine:
     """Everything ``hotline serve`` runs, in one asyncio process. ``await start()``, ``await stop()``.
 
     ``clock``: where time comes from (see the module docstring); ``web``: serve the supervisor
-    page (needs a token); ``pipeline``: a ``SpeechPipeline`` to share (default: one from ``[asr]``).
+    page (needs a token); ``pipeline``: a ``SpeechPipeline`` to share (default: one from ``[asr]``);
+    ``intake_partials``: partial transcripts at IVR speech steps (the demo turns them off: its
+    audio runs faster than real time, and partials cost decoding CPU).
     """
 
     def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.time, web: bool = True,
-                 pipeline: Any = None, seed: int | None = None) -> None:
+                 pipeline: Any = None, seed: int | None = None, intake_partials: bool = True) -> None:
+        self.intake_partials = intake_partials
         self.cfg = cfg
         self.clock = clock
         self.web_enabled = web
@@ -194,7 +199,8 @@ class Engine:
             cfg, agents=lambda q: QueueState.from_counts(self.monitor.board.counts(q)))
         self.services = services_from_config(
             cfg, audiosocket=self.audiosocket, audiosocket_target=self.audiosocket.target,
-            pipeline=_IntakePipeline(self.pipeline, self._intake_opened), queue_info=self.queue_info,
+            pipeline=_IntakePipeline(self.pipeline, self._intake_opened, self.intake_partials),
+            queue_info=self.queue_info,
             on_record=self._on_run_record, on_speech=self._on_intake_speech, clock=self.clock)
         self.agi = AgiServer(cfg.agi.host, cfg.agi.port)
         for name, flow in self.flows.items():
@@ -466,7 +472,11 @@ class Engine:
         try:
             async for frame in session.audio():
                 if leg is None:
-                    leg = self.pipeline.open_leg(tap.call_id, tap.side, frame.rate, on_event=self._on_speech)
+                    settings = self.pipeline.settings
+                    if not self.cfg.tap.partials:
+                        settings = dataclasses.replace(settings, partial_interval=0.0)
+                    leg = self.pipeline.open_leg(tap.call_id, tap.side, frame.rate, on_event=self._on_speech,
+                                                 settings=settings)
                 if frame.rate != leg.rate:
                     continue
                 at = max(t_last, frame.at)  # audio faster than real time keeps its own time line

@@ -57,8 +57,8 @@ INTAKE_LINES = (
     ("bus", "버스 정류장 안내판이 꺼져 있어요."),
 )
 AGENT_LINES = (
-    ("greet", "시민 상담 센터입니다. 무엇을 도와드릴까요?"),
-    ("close", "네, 접수했습니다. 담당 부서에 전달하겠습니다."),
+    ("greet", "시민 상담 센터입니다."),
+    ("close", "네, 접수했습니다."),
 )
 CALLER_LINES = (
     ("thanks", "감사합니다."),
@@ -100,7 +100,7 @@ def _read_8k(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
 
 
-def speech(text: str, directory: Path, voice: str = "ko", speed: int = 140) -> np.ndarray:
+def speech(text: str, directory: Path, voice: str = "ko", speed: int = 160) -> np.ndarray:
     """8 kHz int16 speech for ``text`` (espeak-ng, silence trimmed), cached as a WAV by content."""
     key = hashlib.sha1(f"{voice}|{speed}|{text}".encode()).hexdigest()[:16]
     path = directory / f"{voice}-{key}.wav"
@@ -437,6 +437,7 @@ def demo_config(base: Config, options: DemoOptions, ami_port: int, token: str) -
     cfg.audiosocket.host, cfg.audiosocket.port, cfg.audiosocket.advertise = "127.0.0.1", 0, ""
     cfg.store.path = options.store
     cfg.mqtt.host = ""
+    cfg.tap.partials = False  # audio runs faster than real time here: partials would only cost CPU
     cfg.web.host = "127.0.0.1"
     cfg.web.token = token
     if options.web_port is not None:
@@ -484,7 +485,7 @@ async def run_demo(base: Config, options: DemoOptions,
                      lead_ins=dict.fromkeys(lead_in_prompts(flow), ""), secret="demo-secret", seed=options.seed)
     await world.start()
     cfg = demo_config(base, options, world.ami_port, token)
-    engine = Engine(cfg, clock=clock.now, web=True, seed=options.seed)
+    engine = Engine(cfg, clock=clock.now, web=True, seed=options.seed, intake_partials=False)
     try:
         try:
             await engine.start()
@@ -493,7 +494,7 @@ async def run_demo(base: Config, options: DemoOptions,
                 raise DemoError(f"cannot listen on 127.0.0.1:{cfg.web.port}: {exc.strerror or exc}") from None
             await engine.stop()
             cfg.web.port = 0  # the configured port is taken: any free one
-            engine = Engine(cfg, clock=clock.now, web=True, seed=options.seed)
+            engine = Engine(cfg, clock=clock.now, web=True, seed=options.seed, intake_partials=False)
             await engine.start()
         world.agi_port = engine.agi.port
         url = f"http://127.0.0.1:{engine.web_port}/?token={token}"

@@ -234,7 +234,8 @@ class PbxWorld:
             truth.queued = True
         return truth
 
-    def _channel_event(self, name: str, channel: str, uid: str, plan: CallerPlan, state: int) -> WireEvent:
+    def _channel_event(self, name: str, channel: str, uid: str, plan: CallerPlan, state: int,
+                       context: str = "hotline-in") -> WireEvent:
         """Newchannel / Hangup of an inbound channel, with the headers Asterisk sends (the queue
         model sends its own once the channel is in Queue())."""
         desc = {0: "Down", 6: "Up"}.get(state, "Unknown")
@@ -242,7 +243,7 @@ class PbxWorld:
             ("Privilege", "call,all"), ("Channel", channel), ("ChannelState", str(state)), ("ChannelStateDesc", desc),
             ("CallerIDNum", plan.number or "<unknown>"), ("CallerIDName", plan.name or "<unknown>"),
             ("ConnectedLineNum", "<unknown>"), ("ConnectedLineName", "<unknown>"), ("Language", plan.language),
-            ("AccountCode", ""), ("Context", "hotline-in"), ("Exten", "s"), ("Priority", "1"),
+            ("AccountCode", ""), ("Context", context), ("Exten", "s"), ("Priority", "1"),
             ("Uniqueid", uid), ("Linkedid", uid)]
         if name == "Hangup":
             headers += [("Cause", "16"), ("Cause-txt", "Normal Clearing")]
@@ -386,9 +387,9 @@ class PbxWorld:
                                           talk_time=plan.talk_time, context="hotline-callback", uniqueid=uid,
                                           channel=channel, priority=prio)
         response = self._response(msg, True, channel, 4, uid, extra, number)
-        join = next((i for i, e in enumerate(events) if e.name == "QueueCallerJoin"), len(events))
-        events.insert(join, response)
-        self.server._emit(events)
+        # the Originate made this channel: Newchannel, then the answer, then Queue() in the callback context
+        self.server._emit([self._channel_event("Newchannel", channel, uid, plan, 0, "hotline-callback"), response,
+                           *events])
 
     # -- ground truth -----------------------------------------------------------------------------
 
