@@ -104,7 +104,10 @@ class DecodePool:
                     lane = self._normal.popleft()
                 else:
                     return  # closed and nothing left
-            lane._drain()
+            try:
+                lane._drain()
+            except Exception:  # never lose a worker thread
+                log.exception("speech decoding lane failed")
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the threads once the queued work is done (``wait``: join them)."""
@@ -206,7 +209,10 @@ class Lane:
                     self._endpoints -= 1
             budget -= seconds
             if events:
-                self.deliver(events)
+                try:
+                    self.deliver(events)
+                except Exception:  # e.g. the leg's event loop is gone: the other lanes go on
+                    log.exception("could not deliver speech events of a call leg")
             self._check_lag()
             if not isinstance(job, AudioJob) and job.last:
                 self.pool._forget(self)

@@ -151,3 +151,32 @@ async def test_from_config_and_grammar_leg(asr_model) -> None:  # noqa: F811
     finals = [e for e in await task if isinstance(e, FinalTranscript)]
     assert len(finals) == 1 and match_phrase(finals[0].text, menu) == "상담원 연결"
     await pipeline.aclose()
+
+
+def test_a_lane_whose_loop_is_gone_does_not_stop_the_pool(asr_model) -> None:  # noqa: F811
+    """A leg left open when its event loop closed: its events cannot be delivered, other legs go on."""
+    call = make_call([("silence", 0.3), ("say", SAY_2), ("silence", 0.5)])
+    pipeline_box = {}
+
+    async def abandon() -> None:
+        pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0), workers=1)
+        pipeline_box["p"] = pipeline
+        leg = pipeline.open_leg("gone", "caller", call.rate)
+        for pcm, t in call.frames():
+            leg.feed(pcm, t)  # decoding continues after this loop is closed
+
+    asyncio.run(abandon())
+    pool = pipeline_box["p"].pool
+
+    async def after() -> list:
+        pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0), pool=pool)
+        leg = pipeline.open_leg("next", "caller", call.rate)
+        task = asyncio.create_task(collect(leg))
+        for pcm, t in call.frames():
+            leg.feed(pcm, t)
+        await leg.close()
+        return await asyncio.wait_for(task, 60)
+
+    events = asyncio.run(after())
+    assert any(isinstance(e, FinalTranscript) for e in events)
+    pool.shutdown()
