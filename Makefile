@@ -29,8 +29,9 @@ test: venv debs
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# runs to the end and prints the report; browse the calls afterwards with `hotline web --db var/demo.sqlite`
 demo: venv debs
-	$(BIN)/hotline demo
+	$(BIN)/hotline demo --no-serve
 
 bench: venv debs
 	$(BIN)/pip install --quiet -e '.[silero]'
