@@ -30,6 +30,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +291,7 @@ class WarmRecognizer:
         self.rate = rate
         self.grammar = grammar
         self.samples = 0  # samples accepted since creation
+        self.idle_since = 0.0  # when it was last given back (cache clock)
 
     @property
     def seconds(self) -> float:
@@ -306,14 +308,24 @@ class RecognizerCache:
     feature pipeline and speaker adaptation, so nothing carries over to the next caller).
     Idle ones are kept up to the recent peak of recognizers in use (so legs that stop and start
     talking do not re-create them, each re-creation costing seconds of CPU), and at least
-    ``max_idle``; one that has decoded ``max_audio`` seconds is dropped (recycled) and glibc is
-    asked to return the freed heap (``malloc_trim``).
+    ``max_idle``; one idle for ``idle_ttl`` seconds (the evening peak is over) or that has decoded
+    ``max_audio`` seconds is dropped and glibc is asked to return the freed heap (``malloc_trim``).
+    ``clock`` only paces this housekeeping; it is injectable for tests.
     """
 
-    def __init__(self, model: Any, max_idle: int = 4, max_audio: float = 600.0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        max_idle: int = 4,
+        max_audio: float = 600.0,
+        idle_ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.model = model
         self.max_idle = max_idle
         self.max_audio = max_audio
+        self.idle_ttl = idle_ttl
+        self.clock = clock
         self._idle: dict[tuple[int, tuple[str, ...] | None], list[WarmRecognizer]] = {}
         self._lock = threading.Lock()
         self.created = 0
@@ -322,17 +334,33 @@ class RecognizerCache:
         self.in_use = 0
         self._recent_use: deque[int] = deque(maxlen=512)  # in_use at the latest takes
 
+    def _expire(self) -> int:
+        """Drop recognizers idle longer than ``idle_ttl`` (call with the lock held)."""
+        cutoff = self.clock() - self.idle_ttl
+        gone = 0
+        for key, free in self._idle.items():
+            keep = [w for w in free if w.idle_since >= cutoff]
+            gone += len(free) - len(keep)
+            self._idle[key] = keep
+        self.dropped += gone
+        return gone
+
     def take(self, rate: int, grammar: tuple[str, ...] | None = None, words: bool = True) -> WarmRecognizer:
         with self._lock:
+            expired = self._expire()
             free = self._idle.get((rate, grammar))
             self.in_use += 1
             self._recent_use.append(self.in_use)
-            if free:
+            warm = free.pop() if free else None
+            if warm is not None:
                 self.reused += 1
-                warm = free.pop()
-                warm.rec.SetWords(words)
-                return warm
-            self.created += 1
+            else:
+                self.created += 1
+        if expired:
+            TRIMMER.maybe_trim()
+        if warm is not None:
+            warm.rec.SetWords(words)
+            return warm
         import vosk
 
         if grammar is not None:
@@ -346,6 +374,8 @@ class RecognizerCache:
         """Return a recognizer whose utterance is finished (``FinalResult`` called)."""
         with self._lock:
             self.in_use -= 1
+            expired = self._expire()
+            warm.idle_since = self.clock()
             free = self._idle.setdefault((warm.rate, warm.grammar), [])
             limit = max(self.max_idle, max(self._recent_use, default=0) - self.in_use)
             keep = not recycle and warm.seconds < self.max_audio and self.idle_count() < limit
@@ -353,7 +383,7 @@ class RecognizerCache:
                 free.append(warm)
             else:
                 self.dropped += 1
-        if not keep:
+        if not keep or expired:
             del warm
             TRIMMER.maybe_trim()
 

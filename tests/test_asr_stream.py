@@ -214,6 +214,22 @@ def test_recognizer_cache_keeps_the_recent_peak_and_drops_worn_ones(asr_model) -
     assert cache.idle_count() == 0
 
 
+def test_recognizer_cache_lets_idle_ones_go_after_the_peak(asr_model) -> None:  # noqa: F811
+    from asr.stream import RecognizerCache
+
+    now = [0.0]
+    cache = RecognizerCache(asr_model, max_idle=8, idle_ttl=300.0, clock=lambda: now[0])
+    held = [cache.take(8000) for _ in range(3)]
+    for warm in held:
+        cache.give(warm)
+    now[0] = 200.0
+    cache.give(cache.take(8000))  # one keeps being used
+    assert cache.idle_count() == 3
+    now[0] = 400.0
+    cache.give(cache.take(8000))
+    assert cache.idle_count() == 1 and cache.dropped == 2  # the two idle since t=0 are gone
+
+
 class ScriptedVad:
     """A VAD that answers from a script ('1' voiced, '0' not), to test the gate exactly."""
 
