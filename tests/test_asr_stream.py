@@ -8,6 +8,7 @@ up to 0.3 s early).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -292,3 +293,64 @@ def test_gate_fills_short_gaps_with_silence_and_keeps_call_time() -> None:
         jobs += jb
     assert audio_spans(jobs) == [(0.0, 1.05)]  # the gap became 0.15 s of zeros, time kept
     assert [type(e) for e in events] == [SpeechEnded] and events[0].end == 0.95
+
+
+class FakeRecognizer:
+    """Speaks Vosk's JSON; word times count from its creation like Vosk's (cumulative samples)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.calls = 0
+        self.words_on = False
+
+    def SetWords(self, on: bool) -> None:  # noqa: N802 (Vosk's name)
+        self.words_on = on
+
+    def AcceptWaveform(self, pcm: bytes) -> bool:  # noqa: N802
+        self.samples += len(pcm) // 2
+        self.calls += 1
+        return self.calls == 2  # Kaldi's own endpoint fires once, mid-utterance
+
+    def _word(self, w: str, a: float, b: float) -> dict:
+        return {"word": w, "start": a, "end": b, "conf": 0.5}
+
+    def Result(self) -> str:  # noqa: N802
+        t = self.samples / 8000
+        return json.dumps({"text": "하나", "result": [self._word("하나", t - 0.4, t - 0.2)]})
+
+    def FinalResult(self) -> str:  # noqa: N802
+        t = self.samples / 8000
+        return json.dumps({"text": "둘", "result": [self._word("둘", t - 0.3, t - 0.1)]})
+
+    def PartialResult(self) -> str:  # noqa: N802
+        return json.dumps({"partial": ""})
+
+
+class FakeCache:
+    def __init__(self) -> None:
+        from asr.stream import WarmRecognizer
+
+        self.warm = WarmRecognizer(FakeRecognizer(), 8000, None)
+        self.warm.samples = self.warm.rec.samples = 8000 * 100  # already used for 100 s by other legs
+
+    def take(self, rate, grammar=None, words=True):
+        return self.warm
+
+    def give(self, warm, recycle=False) -> None:
+        self.given = warm
+
+
+def test_decoder_keeps_kaldis_own_endpoint_words_and_maps_times_to_the_call() -> None:
+    from asr.stream import LegDecoder
+
+    cache = FakeCache()
+    dec = LegDecoder(None, "c", "l", 8000, StreamSettings(partial_interval=0), recognizers=cache)
+    out = []
+    for k in range(3):  # 3 x 0.5 s of utterance audio starting at call time 42.0
+        out += dec.accept(bytes(8000), 42.0 + 0.5 * k, start=42.3)
+    out += dec.endpoint(42.3, 43.4)
+    (final,) = out
+    assert final.text == "하나 둘"  # the words of Kaldi's endpoint are not lost
+    assert [(w.word, w.start, w.end) for w in final.words] == [("하나", 42.6, 42.8), ("둘", 43.2, 43.4)]
+    assert (final.start, final.end) == (42.3, 43.4)
+    assert cache.given is cache.warm and cache.warm.samples == 8000 * 100 + 12000
