@@ -180,3 +180,23 @@ def test_a_lane_whose_loop_is_gone_does_not_stop_the_pool(asr_model) -> None:  #
     events = asyncio.run(after())
     assert any(isinstance(e, FinalTranscript) for e in events)
     pool.shutdown()
+
+
+async def test_warm_up_prepares_recognizers_that_legs_then_reuse(asr_model, asterisk_fixtures) -> None:  # noqa: F811
+    from asr.stream import RecognizerCache
+
+    speech = read_wav(asterisk_fixtures / "audiosocket_received.wav").samples.tobytes()
+    pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0), workers=1)
+    pipeline.recognizers = cache = RecognizerCache(asr_model)  # a private cache, to count
+    await pipeline.warm_up(1, speech, 8000)
+    assert cache.created == 1 and cache.idle_count() == 1
+    call = make_call([("silence", 0.3), ("say", SAY_2), ("silence", 0.5)])
+    leg = pipeline.open_leg("c", "caller", call.rate)
+    task = asyncio.create_task(collect(leg))
+    for pcm, t in call.frames():
+        leg.feed(pcm, t)
+    await leg.close()
+    finals = [e for e in await task if isinstance(e, FinalTranscript)]
+    assert finals and finals[0].words[0].start >= call.speech[0][0] - 0.35  # warm-up audio does not shift times
+    assert cache.created == 1 and cache.reused == 1
+    await pipeline.aclose()
