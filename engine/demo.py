@@ -208,16 +208,19 @@ def plan_evening(n_calls: int, seed: int, start: float, minutes: float = 60.0) -
     rates = np.asarray(profile.arrival_rates or profile.rates, dtype=float)
     step = profile.interval_seconds * len(profile.rates) / rates.size
     first = int((PEAK_HOUR * 3600 - profile.start_seconds) // step)
-    steps = max(1, int(round(min(minutes, 60.0) * 60 / step)))
+    span = min(max(minutes, 1.0), 60.0) * 60.0
+    steps = math.ceil(span / step - 1e-9)
     window = rates[first: first + steps]
+    lengths = np.minimum(step, span - np.arange(steps) * step)  # the last step may be cut short
     rng = np.random.default_rng(seed)
-    which = rng.choice(steps, size=n_calls, p=window / window.sum())
-    arrivals = np.sort((which + rng.random(n_calls)) * step)
-    profile_calls = float(window.mean() * 3600)  # calls per hour at that time
+    mass = window * lengths
+    which = rng.choice(steps, size=n_calls, p=mass / mass.sum())
+    arrivals = np.sort(which * step + rng.random(n_calls) * lengths[which])
+    profile_calls = float(mass.sum() / span * 3600)  # calls per hour at that time
     i0 = int((PEAK_HOUR * 3600 - profile.start_seconds) // profile.interval_seconds)
     k = int(3600 // profile.interval_seconds)
     profile_agents = float(np.mean(profile.agents[i0: i0 + k]))
-    hourly = n_calls * 3600.0 / (steps * step)  # the same load as n_calls in the whole window
+    hourly = n_calls * 3600.0 / span  # the same load as n_calls in the whole window
     agents = max(2, math.ceil(profile_agents * hourly / profile_calls))
     return Evening(start, [float(a) for a in arrivals], agents, profile_calls, profile_agents)
 

@@ -1,0 +1,47 @@
+"""``hotline demo`` / ``hotline web`` argument errors, the demo's evening plan and speech material."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.demo import _frames, evening_start, plan_evening
+from ivr_flows.loader import load_flows
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--calls", "0"], "--calls must be between 1 and 5000"),
+    (["demo", "--speed", "0"], "--speed must be between"),
+    (["demo", "--minutes", "90"], "--minutes must be between 1 and 60"),
+    (["demo", "--tap-sample", "2"], "--tap-sample must be between 0 and 1"),
+    (["web", "--db", "/nonexistent/demo.sqlite"], "no store at /nonexistent/demo.sqlite"),
+])
+def test_bad_arguments_are_one_line_errors(argv, message, capsys) -> None:
+    assert main(["--config", "/dev/null", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_evening_plan_follows_the_profile() -> None:
+    flow = load_flows()["hotline"]
+    zone = ZoneInfo("Asia/Shanghai")
+    now = dt.datetime(2026, 10, 1, 21, 0, tzinfo=zone).timestamp()  # National Day: a holiday in the flow
+    start = evening_start(flow, "Asia/Shanghai", now)
+    local = dt.datetime.fromtimestamp(start, zone)
+    assert (local.hour, local.minute) == (19, 0) and local.date() == dt.date(2026, 9, 30)
+    ev = plan_evening(60, 1, start)
+    assert len(ev.arrivals) == 60 and ev.arrivals == sorted(ev.arrivals)
+    assert 0 <= ev.arrivals[0] and ev.arrivals[-1] < 3600
+    assert ev.agents == 5 and 1300 < ev.profile_calls < 1450 and ev.profile_agents == 96
+    assert plan_evening(60, 1, start).arrivals == ev.arrivals  # seeded
+    short = plan_evening(16, 7, start, minutes=20)
+    assert short.arrivals[-1] < 20 * 60 and short.agents == 4  # 48 calls an hour's load
+
+
+def test_audio_is_padded_to_whole_frames() -> None:
+    assert _frames(np.ones(161, np.int16)).size == 320
+    assert _frames(np.ones(160, np.int16)).size == 160

@@ -1,0 +1,79 @@
+"""The engine's callback loop against the PBX world, in one process and without speech: a caller
+takes the callback offer, misses the first call back, answers the retry, and the answered callback
+joins the queue ahead of others; the store keeps both calls and the attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.demo import evening_start, sim_queues
+from engine.pbxsim.clock import ScaledClock
+from engine.pbxsim.world import CallerPlan, PbxWorld
+from engine.store import Store
+from ivr_flows.dryrun import lead_in_prompts
+from ivr_flows.loader import load_flows
+
+
+class NoSpeech:
+    """Stands in for the speech pipeline where no step speaks (the operator branch, taps off)."""
+
+    settings = None
+    legs: set = set()
+
+    def backlog(self) -> float:
+        return 0.0
+
+
+async def _until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_callback_missed_then_answered(tmp_path: Path) -> None:
+    flow = load_flows()["hotline"]
+    start = evening_start(flow, "Asia/Shanghai")
+    clock = ScaledClock(speed=40.0, start=start)
+    world = PbxWorld(sim_queues(1, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    await world.start()
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    cfg = load_config(tmp_path / "hotline.toml", {
+        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
+        "audiosocket.port": 0, "store.path": str(tmp_path / "cb.sqlite"), "tap.enabled": False,
+        "flows.callback_retry_seconds": 30.0})
+    engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
+    await engine.start()
+    try:
+        world.agi_port = engine.agi.port
+        await _until(lambda: engine.ami.connected, 10, "AMI login")
+        # the only call-taker is busy with a first caller (operator branch: no speech)
+        first = await world.call(CallerPlan(number="13900000001", dtmf=["1", "0"], talk_time=200.0))
+        assert first.queued
+        await _until(lambda: world.model.record(first.uniqueid).answered_at is not None, 10, "the first answer")
+        # the second is offered a callback (one agent, busy, ~240 s per call > 120 s) and takes it
+        plan = CallerPlan(number="13900000002", dtmf=["1", "0", "1", "1"], talk_time=60.0,
+                          callback_answers=(False, True))
+        second = await world.call(plan)
+        assert second.ivr_outcome == "callback_booked" and second.callback_ref and not second.queued
+        await _until(lambda: engine.stats.callbacks_answered == 1, 20, "the answered callback")
+        assert engine.stats.callbacks_originated == 2  # missed once, answered on the retry
+        back = next(t for t in world.truth.values() if t.kind == "callback")
+        assert back.callback_ref == second.callback_ref
+        await _until(lambda: not world.busy(), 30, "both calls to end")
+        await asyncio.sleep(0.3)
+    finally:
+        await engine.stop()
+        await world.stop()
+    with Store.open(tmp_path / "cb.sqlite", create=False) as store:
+        booking = store.get_call(second.uniqueid)
+        assert booking.outcome == "callback" and booking.ivr_outcome == "callback_booked"
+        kinds = [i.kind for i in store.call_timeline(second.uniqueid).items]
+        assert kinds.count("callback.no_answer") == 1 and kinds.count("callback.answered") == 1
+        called_back = store.get_call(back.uniqueid)
+        assert called_back.outcome == "answered" and called_back.caller_number == "13900000002"
+        assert store.counts()["callbacks"] == 1
