@@ -338,7 +338,12 @@ class Engine:
             self._call_t0[call] = now
         if isinstance(event, ev.Hangup) and call and event.uniqueid == call:
             # keep call time 0 a little longer: finals of its taps may still be decoding
-            asyncio.get_running_loop().call_later(120.0, self._call_t0.pop, call, None)
+            asyncio.get_running_loop().call_later(120.0, self._forget_call, call)
+
+    def _forget_call(self, call: str) -> None:
+        self._call_t0.pop(call, None)
+        for key in [k for k in self._intake_offsets if k[0] == call]:
+            del self._intake_offsets[key]
 
     def _publish_facts(self, facts: list[Any]) -> None:
         if not facts or not self.cfg.mqtt.host:

@@ -42,6 +42,16 @@ async def _health(port: int) -> tuple[int, dict]:
         return resp.status, await resp.json()
 
 
+def open_around_the_clock(tmp_path: Path) -> Path:
+    """serve runs on the real clock: the default flow, open whenever the test runs."""
+    shipped = Path(load_flows.__code__.co_filename).parent / "flows" / "hotline.yaml"
+    text = shipped.read_text(encoding="utf-8").replace('mon-sun: "08:00-22:00"', 'mon-sun: "00:00-24:00"')
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(("holidays:", "special:", "2026-")))
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "hotline.yaml").write_text(text, encoding="utf-8")
+    return tmp_path / "flows"
+
+
 @pytest.fixture
 def bank() -> SpeechBank:
     return SpeechBank.load(SPEECH_CACHE / "demo-speech")
@@ -53,12 +63,7 @@ async def test_serve_handles_a_call_and_stops_on_sigterm(tmp_path: Path, bank: S
     world = PbxWorld(sim_queues(2, 20), clock=clock, secret="s3cret", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
     await world.start()
     db = tmp_path / "serve.sqlite"
-    # serve runs on the real clock: the default flow, open around the clock whenever the test runs
-    shipped = Path(load_flows.__code__.co_filename).parent / "flows" / "hotline.yaml"
-    text = shipped.read_text(encoding="utf-8").replace('mon-sun: "08:00-22:00"', 'mon-sun: "00:00-24:00"')
-    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(("holidays:", "special:", "2026-")))
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "hotline.yaml").write_text(text, encoding="utf-8")
+    flows = open_around_the_clock(tmp_path)
     config = tmp_path / "hotline.toml"
     config.write_text(f"""
 [ami]
@@ -74,7 +79,7 @@ audio_dir = "{tmp_path / 'audio'}"
 [web]
 port = 0
 [flows]
-paths = ["{tmp_path / 'flows'}"]
+paths = ["{flows}"]
 callback_retry_seconds = 5.0
 """, encoding="utf-8")
     ready = tmp_path / "ready.json"
@@ -141,3 +146,45 @@ callback_retry_seconds = 5.0
         answered = rec.answered_at - rec.started_at
         caller = [s for s in segments if s.leg == "caller"]
         assert min(s.start for s in caller) < answered <= max(s.start for s in caller) + 1.0
+
+
+async def test_stop_mid_conversation_keeps_the_open_utterances(tmp_path: Path, bank: SpeechBank) -> None:
+    """Stopping (what SIGTERM does) while both sides are being tapped: the utterances in progress
+    are finished, decoded and stored before the store closes."""
+    from engine.app import Engine
+    from engine.config import load_config
+
+    flow = load_flows()["hotline"]
+    clock = ScaledClock(speed=2.0)
+    world = PbxWorld(sim_queues(1, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    await world.start()
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    cfg = load_config(tmp_path / "hotline.toml", {
+        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
+        "audiosocket.port": 0, "store.path": str(tmp_path / "stop.sqlite"),
+        "flows.paths": str(open_around_the_clock(tmp_path))})
+    engine = Engine(cfg, web=False)  # real clock, real speech pipeline
+    await engine.start()
+    try:
+        world.agi_port = engine.agi.port
+        await _wait_for(lambda: _async(engine.ami.connected), 10, "AMI login")
+        caller_pcm, agent_pcm, seconds = conversation(bank, "pothole")
+        # operator branch (no intake); the call lasts far longer than this test
+        plan = CallerPlan(number="13900000009", dtmf=["1", "0", "2"], talk_time=600.0,
+                          caller_audio=caller_pcm, agent_audio=agent_pcm)
+        truth = await world.call(plan)
+        assert truth.queued
+        await _wait_for(lambda: _async(engine.taps_active == 2), 20, "both taps")
+        # stop while the caller is still describing the pothole (after the greeting, mid-request)
+        greet = bank.agent["greet"].size / 8000 + 0.5 + 0.7
+        await asyncio.sleep((greet + 2.5) / clock.speed)
+    finally:
+        await engine.stop()
+        await world.stop()
+    with Store.open(tmp_path / "stop.sqlite", create=False) as store:
+        legs = {s.leg for s in store.segments(truth.uniqueid)}
+    assert legs == {"caller", "agent"}  # the greeting (ended) and the request (cut off by the stop)
+
+
+async def _async(value):
+    return value

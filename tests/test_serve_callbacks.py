@@ -1,6 +1,7 @@
 """The engine's callback loop against the PBX world, in one process and without speech: a caller
 takes the callback offer, misses the first call back, answers the retry, and the answered callback
-joins the queue ahead of others; the store keeps both calls and the attempts."""
+joins the queue; the store keeps both calls and the attempts, and the MQTT bus (a real mosquitto)
+carries the queue events and call-taker states with numbers masked."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from engine.demo import evening_start, sim_queues
 from engine.pbxsim.clock import ScaledClock
 from engine.pbxsim.world import CallerPlan, PbxWorld
 from engine.store import Store
+from tests.mosquitto_helpers import Collector, Mosquitto
 from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
 
@@ -41,12 +43,17 @@ async def test_callback_missed_then_answered(tmp_path: Path) -> None:
     clock = ScaledClock(speed=40.0, start=start)
     world = PbxWorld(sim_queues(1, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
     await world.start()
+    broker = Mosquitto(tmp_path)
+    broker.start()
     (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
     cfg = load_config(tmp_path / "hotline.toml", {
         "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
         "audiosocket.port": 0, "store.path": str(tmp_path / "cb.sqlite"), "tap.enabled": False,
-        "flows.callback_retry_seconds": 30.0})
+        "flows.callback_retry_seconds": 30.0, "mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
+        "site.name": "test"})
     engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
+    sub = Collector(broker.port)
+    await sub.__aenter__()
     await engine.start()
     try:
         world.agi_port = engine.agi.port
@@ -66,9 +73,19 @@ async def test_callback_missed_then_answered(tmp_path: Path) -> None:
         assert back.callback_ref == second.callback_ref
         await _until(lambda: not world.busy(), 30, "both calls to end")
         await asyncio.sleep(0.3)
+        assert engine.health()["bus"]["ok"]
     finally:
         await engine.stop()
+        await sub.__aexit__(None, None, None)
         await world.stop()
+        broker.stop()
+    payloads = sub.payloads()
+    kinds = {p["kind"] for p in payloads}
+    assert {"call_event", "agent_state"} <= kinds, kinds
+    events = {p.get("event") for p in payloads if p["kind"] == "call_event"}
+    assert {"QueueCallerJoin", "AgentConnect", "AgentComplete"} <= events
+    assert all(m.topic.value.startswith("hotline/test/") for m in sub.messages)
+    assert not any("13900000002" in m.payload.decode() for m in sub.messages)  # masked on the bus
     with Store.open(tmp_path / "cb.sqlite", create=False) as store:
         booking = store.get_call(second.uniqueid)
         assert booking.outcome == "callback" and booking.ivr_outcome == "callback_booked"
