@@ -103,3 +103,14 @@ def test_leading_blank_lines_and_missing_banner():
     items = list(codec.items())
     assert [i.event for i in items] == ["A", "B"]
     assert items[0].get("x") == "1"
+
+
+def test_lines_without_colon_and_odd_spacing_take_the_careful_path():
+    codec = AmiCodec()
+    codec.feed(b"Response: Follows\r\nPrivilege: Command\r\nAsterisk 20.0 built by root\r\nKey:value\r\n\r\n")
+    (msg,) = list(codec.items())
+    assert msg.get("Output") == "Asterisk 20.0 built by root"
+    assert msg.get("key") == "value"
+    codec.feed(b"Event: X\r\nA:  two spaces\r\n\r\n")
+    (msg,) = list(codec.items())
+    assert msg.get("A") == " two spaces"

@@ -19,9 +19,9 @@ from engine.asterisk.errors import AmiProtocolError
 BANNER_PREFIX = "Asterisk Call Manager/"
 MAX_MESSAGE = 1024 * 1024
 BANNER_PREFIX_BYTES = BANNER_PREFIX.encode()
-# A blank line ends a message; leading blank lines between messages are skipped.
-_BLOCK_END = re.compile(rb"\r?\n\r?\n")
 MAX_HEADERS = 4096
+# One ``Key: Value`` line (the space after the colon is optional).
+_HEADER = re.compile(r"^ *([^:\n]*[^:\n ]) *: ?(.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,6 @@ class AmiCodec:
 
     group_lists: bool = True
     _buf: bytearray = field(default_factory=bytearray)
-    _lines: list[tuple[str, str]] = field(default_factory=list)
     _out: deque[AmiItem] = field(default_factory=deque)
     _open_lists: dict[str, tuple[AmiMessage, list[AmiMessage]]] = field(default_factory=dict)
     _seen_banner: bool = False
@@ -133,70 +132,61 @@ class AmiCodec:
     def feed(self, data: bytes) -> None:
         """Take bytes as they came off the socket; complete messages become items.
 
-        A message block (up to its blank line) is cut at the byte level first and decoded
-        whole, so a UTF-8 character split across reads is always joined again.
+        Everything up to the last blank line in the buffer is cut at the byte level and
+        decoded at once, so a UTF-8 character split across reads is always joined again;
+        the unfinished tail waits for more bytes.
         """
         buf = self._buf
         buf += data
         pos = 0
-        size = len(buf)
-        while pos < size:
-            if not self._seen_banner and not self._lines:
-                nl = buf.find(b"\n", pos)
-                if nl < 0:
-                    break
-                if buf.startswith(BANNER_PREFIX_BYTES, pos):
-                    self._seen_banner = True
-                    self._out.append(AmiBanner(bytes(buf[pos:nl]).rstrip(b"\r").decode("utf-8", "replace")))
-                    pos = nl + 1
-                    continue
-                self._seen_banner = True  # no banner (a recording cut after it): parse on
-            end = _BLOCK_END.search(buf, pos)
-            if end is None:
-                break
-            block = bytes(buf[pos : end.start()])
-            pos = end.end()
-            self._block(block.decode("utf-8", "replace"))
-        del buf[:pos]
-        if len(buf) > MAX_MESSAGE:
+        if not self._seen_banner:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._check_size()
+                return
+            if buf.startswith(BANNER_PREFIX_BYTES):
+                self._out.append(AmiBanner(bytes(buf[:nl]).rstrip(b"\r").decode("utf-8", "replace")))
+                pos = nl + 1
+            self._seen_banner = True  # without a banner (a recording cut after it) parse on
+        end = max(buf.rfind(b"\n\n", pos), buf.rfind(b"\n\r\n", pos))
+        if end < 0:
+            if pos:
+                del buf[:pos]
+            self._check_size()
+            return
+        cut = end + (2 if buf[end + 1] == 0x0A else 3)
+        text = buf[pos:cut].decode("utf-8", "replace")
+        del buf[:cut]
+        self._blocks(text)
+
+    def _check_size(self) -> None:
+        if len(self._buf) > MAX_MESSAGE:
             raise AmiProtocolError(f"AMI message longer than {MAX_MESSAGE} bytes without an end")
 
-    def _block(self, text: str) -> None:
+    def _blocks(self, text: str) -> None:
         if "\r" in text:
             text = text.replace("\r", "")
-        lines = self._lines
-        for line in text.split("\n"):
-            if not line:
-                self._line(line)
-                lines = self._lines
-                continue
-            key, sep, value = line.partition(":")
-            if not sep:
-                # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
-                key, value = "Output", line
-            elif value[:1] == " ":
-                value = value[1:]
-            lines.append((key.strip(), value))
-        if len(lines) > MAX_HEADERS:
-            raise AmiProtocolError(f"AMI message with more than {MAX_HEADERS} headers")
-        self._line("")
+        for block in text.split("\n\n"):
+            self._block(block)
 
-    def _line(self, line: str) -> None:
-        if not line:
-            if self._lines:
-                message = AmiMessage(tuple(self._lines))
-                self._lines = []
-                self._message(message)
+    def _block(self, text: str) -> None:
+        text = text.strip("\n")
+        if not text:
             return
-        key, sep, value = line.partition(":")
-        if not sep:
-            # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
-            key, value = "Output", line
-        elif value[:1] == " ":
-            value = value[1:]
-        if len(self._lines) >= MAX_HEADERS:
+        pairs = _HEADER.findall(text)
+        if len(pairs) != text.count("\n") + 1:  # a line without a colon: the careful way
+            pairs = []
+            for line in text.split("\n"):
+                key, sep, value = line.partition(":")
+                if not sep:
+                    # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
+                    key, value = "Output", line
+                elif value[:1] == " ":
+                    value = value[1:]
+                pairs.append((key.strip(), value))
+        if len(pairs) > MAX_HEADERS:
             raise AmiProtocolError(f"AMI message with more than {MAX_HEADERS} headers")
-        self._lines.append((key.strip(), value))
+        self._message(AmiMessage(tuple(pairs)))
 
     def _message(self, message: AmiMessage) -> None:
         if not self.group_lists:
@@ -227,9 +217,8 @@ class AmiCodec:
     def close(self) -> list[AmiItem]:
         """End of stream: flush a final unterminated message and any unfinished lists."""
         if self._buf.strip():
-            self._block(bytes(self._buf).decode("utf-8", errors="replace"))
+            self._blocks(bytes(self._buf).decode("utf-8", errors="replace"))
         self._buf.clear()
-        self._line("")
         for response, events in self._open_lists.values():
             self._out.append(AmiListResponse(response, tuple(events), None))
         self._open_lists.clear()
