@@ -58,7 +58,9 @@ class _Tap:
     side: str  # caller | agent
     spied: str = field(repr=False)  # the spied channel (names can carry numbers: not logged)
     offset: float  # call time (s) of the tap's first sample
-    session_seen: bool = False
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    session: Any = field(default=None, repr=False)
+    runner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
 
 def _shift(event: Any, offset: float) -> Any:
@@ -230,14 +232,22 @@ class Engine:
         log.info("engine stopping")
         if self.agi is not None:
             await self._step("FastAGI", self.agi.stop(grace=grace), grace + 2.0)  # flows report their record
-        for task in list(self._tasks):
-            if task.get_name() in ("ticker", "ami-connect"):
-                task.cancel()
-        if self.audiosocket is not None:  # ends every session: taps close their legs (finals decoded)
+        for task in list(self._tasks):  # nothing new starts: no ticks, taps or callbacks
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        # taps end as if the spied channels hung up: each closes its leg, whose open utterance
+        # is decoded and stored (before the server's stop would cancel what is still running)
+        runners = [t.runner for t in self._taps.values() if t.runner is not None and not t.runner.done()]
+        for tap in list(self._taps.values()):
+            if tap.session is not None:
+                await tap.session.hangup()
+        if runners:
+            _, late = await asyncio.wait(runners, timeout=30.0)
+            if late:
+                log.error("engine stop: %d taps did not finish their transcripts within 30 s", len(late))
+        if self.audiosocket is not None:
             await self._step("AudioSocket", self.audiosocket.stop(), grace)
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=grace + 10.0)
         if self.pipeline is not None and self._own_pipeline:
             await self._step("speech", self.pipeline.aclose(), 30.0)  # the last finals are decoded
         if self.ami is not None:
@@ -439,18 +449,22 @@ class Engine:
             self._taps.pop(tap.uuid, None)
             log.warning("tap of call %s (%s) not started: %s", tap.call_id, tap.side, type(exc).__name__)
             return
-        await asyncio.sleep(TAP_CONNECT_TIMEOUT)
-        if tap.uuid in self._taps and not tap.session_seen:
-            self.stats.taps_failed += 1
-            self._taps.pop(tap.uuid, None)
-            log.warning("tap of call %s (%s): Asterisk did not connect within %.0f s", tap.call_id, tap.side,
-                        TAP_CONNECT_TIMEOUT)
+        try:
+            await asyncio.wait_for(tap.connected.wait(), TAP_CONNECT_TIMEOUT)
+        except TimeoutError:
+            if tap.uuid in self._taps and tap.session is None:
+                self.stats.taps_failed += 1
+                self._taps.pop(tap.uuid, None)
+                log.warning("tap of call %s (%s): Asterisk did not connect within %.0f s", tap.call_id, tap.side,
+                            TAP_CONNECT_TIMEOUT)
 
     async def _on_audio_session(self, session: Any) -> None:
         tap = self._taps.get(session.uuid)
         if tap is None:
             return  # an IVR speech step: its flow takes the session with wait_session()
-        tap.session_seen = True
+        tap.session = session
+        tap.runner = asyncio.current_task()
+        tap.connected.set()
         try:
             await self._run_tap(tap, session)
         finally:

@@ -449,8 +449,8 @@ def demo_config(base: Config, options: DemoOptions, ami_port: int, token: str) -
         cfg.tap.sample = options.tap_sample
     if options.max_tap_legs is not None:
         cfg.tap.max_legs = options.max_tap_legs
-    else:  # decoding is what costs CPU: about two tapped legs per core keep up at the demo's speed
-        limit = 2 * (os.cpu_count() or 2)
+    else:  # decoding is what costs CPU: four tapped legs per core keep up at the demo's speed
+        limit = 4 * (os.cpu_count() or 2)
         cfg.tap.max_legs = min(cfg.tap.max_legs, limit) if cfg.tap.max_legs else limit
     return cfg
 

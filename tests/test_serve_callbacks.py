@@ -15,9 +15,9 @@ from engine.demo import evening_start, sim_queues
 from engine.pbxsim.clock import ScaledClock
 from engine.pbxsim.world import CallerPlan, PbxWorld
 from engine.store import Store
-from tests.mosquitto_helpers import Collector, Mosquitto
 from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
+from tests.mosquitto_helpers import Collector, Mosquitto
 
 
 class NoSpeech:
