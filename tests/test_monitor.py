@@ -100,6 +100,16 @@ def test_cli_replay_missing_file_is_a_usage_error(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content", [b"hello world\nthis is not AMI\n\n", bytes(range(256)) * 8, b""])
+def test_cli_replay_of_a_file_without_ami_events_is_a_usage_error(tmp_path, capsys, content):
+    path = tmp_path / "garbage.txt"
+    path.write_bytes(content)
+    assert main(["monitor", "--replay", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "no AMI events" in captured.err and str(path) in captured.err
+    assert captured.out == ""
+
+
 def test_intervals_add_up_to_the_day(asterisk_fixtures):
     m = QueueMonitor(interval_minutes=15)
     end = replay(asterisk_fixtures / "ami_queue_day.txt", m)

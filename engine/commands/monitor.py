@@ -139,9 +139,16 @@ def replay(path: str | Path, monitor: Any) -> float:
 
         raise UsageError(f"--replay {path}: cannot read ({exc.strerror or exc})") from None
     end = 0.0
+    seen = 0
     for event in events_from_recording(data):
+        seen += 1
         monitor.feed(event)
         end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    if not seen:
+        from engine.errors import UsageError
+
+        raise UsageError(f"--replay {path}: no AMI events in it (expected a recorded AMI stream "
+                         "such as ami_queue_day.txt)")
     return end
 
 
