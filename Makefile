@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench debs venv clean
+.PHONY: demo test lint bench debs venv clean prompts
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: venv debs
 bench: venv debs
 	$(BIN)/pip install --quiet -e '.[silero]'
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# IVR prompts: speaks with espeak-ng every default prompt that has no WAV yet (recordings stay)
+prompts: venv debs
+	$(BIN)/python -m ivr_flows.prompts.build
 
 lint: venv
 	$(BIN)/ruff check .
