@@ -5,6 +5,9 @@ timeout, ``s:text`` is speech to a speech menu), ``says`` answers each intake st
 ``hangup_at`` hangs up when the run reaches that node. Time advances on a fake clock by the
 length of each prompt (read from the WAV files when present), so opening hours and run timings
 behave as on a real call.
+
+What it prints is masked like a run record (``engine.privacy``): numbers read back or typed at a
+``personal`` collect or a callback node, and phone or ID numbers in what the caller says.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.privacy import mask_text
 from ivr_flows import protocol as p
 from ivr_flows.loader import prompt_path
-from ivr_flows.record import RunRecord
+from ivr_flows.record import RunRecord, mask_number
 from ivr_flows.runner import CallInfo, RunState, record, start, step
-from ivr_flows.schema import Flow
+from ivr_flows.schema import Callback, Collect, Flow
 from ivr_flows.speech import match_phrase
 
 SAY_SECONDS = 0.8  # a spoken number or digit
@@ -47,7 +51,7 @@ def part_text(part: p.Part) -> str:
         return part.name
     if isinstance(part, p.Number):
         return f"<number {part.value}>"
-    return f"<digits {part.value}>"
+    return f"<digits {mask_number(str(part.value))}>"
 
 
 class _Clock:
@@ -131,7 +135,7 @@ def _answer(state: RunState, cmds: list[p.Command], clock: _Clock, digits: list[
     lang = state.language
     for cmd in cmds:
         if isinstance(cmd, p.SetVar):
-            lines.append(f"{clock.stamp()}  set {cmd.name}={cmd.value}")
+            lines.append(f"{clock.stamp()}  set {cmd.name}={_shown_var(state.flow, cmd.name, cmd.value)}")
         elif isinstance(cmd, p.SetLanguage):
             lang = cmd.language
             lines.append(f"{clock.stamp()}  language {cmd.language}")
@@ -149,14 +153,17 @@ def _answer(state: RunState, cmds: list[p.Command], clock: _Clock, digits: list[
         if entry.startswith("s:") and last.phrases:
             clock.now += PRESS_SECONDS
             choice = match_phrase(entry[2:], last.phrases)
-            lines.append(f"{clock.stamp()}  caller says {entry[2:]!r}" + (f" (choice {choice})" if choice else ""))
+            lines.append(f"{clock.stamp()}  caller says {mask_text(entry[2:])!r}"
+                         + (f" (choice {choice})" if choice else ""))
             return p.SpeechRecognized(entry[2:], choice)
         if not entry:
             clock.now += last.timeout
             lines.append(f"{clock.stamp()}  no key pressed (timeout)")
             return p.Timeout()
         clock.now += PRESS_SECONDS + 0.2 * len(entry)
-        lines.append(f"{clock.stamp()}  caller presses {entry}")
+        node = state.flow.nodes.get(state.node)
+        personal = isinstance(node, Callback) or getattr(node, "personal", False)
+        lines.append(f"{clock.stamp()}  caller presses {mask_number(entry) if personal else entry}")
         return p.DigitsReceived(entry)
     if isinstance(last, p.StartIntake):
         lines.append(f"{clock.stamp()}  {where} play " + ", ".join(part_text(x) for x in last.parts)
@@ -164,7 +171,8 @@ def _answer(state: RunState, cmds: list[p.Command], clock: _Clock, digits: list[
         clock.now += clock.duration(last.parts, lang)
         text = says.pop(0) if says else ""
         clock.now += 2.0 + 0.3 * len(text.split()) + last.silence_ms / 1000
-        lines.append(f"{clock.stamp()}  caller says {text!r}" if text else f"{clock.stamp()}  caller says nothing")
+        lines.append(f"{clock.stamp()}  caller says {mask_text(text)!r}" if text
+                     else f"{clock.stamp()}  caller says nothing")
         return p.TranscriptReady(text, intake_id="dryrun-intake")
     if isinstance(last, p.RecordMessage):
         lines.append(f"{clock.stamp()}  {where} play " + ", ".join(part_text(x) for x in last.parts)
@@ -179,6 +187,24 @@ def _answer(state: RunState, cmds: list[p.Command], clock: _Clock, digits: list[
         lines.append(f"{clock.stamp()}  callback booked in {last.queue} as {script.callback_ref}")
         return p.CallbackBooked(script.callback_ref)
     raise AssertionError(f"nothing to answer: {last!r}")
+
+
+def _shown_var(flow: Flow, name: str, value: str) -> str:
+    """A channel variable as printed: typed digits as the record keeps them, free text masked."""
+    for node in flow.nodes.values():
+        if isinstance(node, Collect) and node.var == name:
+            return mask_number(value) if node.personal else value
+    return mask_text(value)
+
+
+def shown_record(flow: Flow, rec: RunRecord) -> dict[str, object]:
+    """``rec.to_dict()`` for printing: what the caller said masked, variables as in the lines."""
+    out = rec.to_dict()
+    out["transcript"] = mask_text(rec.transcript)
+    out["vars"] = {k: _shown_var(flow, k, v) for k, v in rec.vars.items()}
+    out["inputs"] = [{**i, "value": mask_text(i["value"])} if i["kind"] in ("transcript", "speech") else i
+                     for i in out["inputs"]]
+    return out
 
 
 def lead_in_prompts(flow: Flow) -> set[str]:

@@ -67,3 +67,15 @@ def test_run_after_hours_and_hangup(capsys: pytest.CaptureFixture[str]) -> None:
     assert "outcome: abandoned_in_ivr at 'main_menu'" in capsys.readouterr().out
     assert main(["flow", "run", str(DEFAULT), "--hangup-at", "nowhere"]) == 2
     assert main(["flow", "run", str(DEFAULT), "--now", "yesterday"]) == 2
+
+
+def test_run_masks_numbers_the_caller_says_or_gives_for_a_callback(capsys: pytest.CaptureFixture[str]) -> None:
+    said = "我的电话是13800138000，身份证11010119900307001X"
+    assert main(["flow", "run", str(DEFAULT), "--digits", "1,2,1,2,02587654321#,1", "--say", said,
+                 "--caller", "13912345678", "--wait", "900", "--now", "2026-11-30T10:00", "--json"]) == 0
+    out = capsys.readouterr().out
+    for number in ("13800138000", "11010119900307001", "13912345678", "02587654321"):
+        assert number not in out, number
+    assert "caller says '我的电话是138****8000，身份证110***********001X'" in out
+    assert "<digits 139****5678>" in out and "caller presses 025****4321#" in out
+    assert "outcome: callback_booked" in out

@@ -124,7 +124,7 @@ def _parse_now(text: str | None, timezone: str) -> float | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ivr_flows.dryrun import Script, run_script
+    from ivr_flows.dryrun import Script, run_script, shown_record
     from ivr_flows.runner import CallInfo
 
     flow = _pick(args.file, args.flow)
@@ -138,5 +138,5 @@ def _run(args: argparse.Namespace) -> int:
     for line in result.lines:
         print(line)
     if args.json:
-        print(json.dumps(result.record.to_dict(), ensure_ascii=False))
+        print(json.dumps(shown_record(flow, result.record), ensure_ascii=False))
     return 0
