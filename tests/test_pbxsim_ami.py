@@ -476,6 +476,56 @@ async def test_hotline_pbxsim_sends_callers_through_the_engines_ivr(capsys):
     assert "action queue, queue evening" in out and "139****" in out
 
 
+async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket_target(tmp_path, capsys):
+    """Without an AGI target, --audiosocket-target with --audio streams the WAV per answered call."""
+    import wave
+
+    from engine.asterisk.audiosocket_server import AudioSocketServer
+    from engine.commands import pbxsim
+
+    wav = tmp_path / "caller.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x10\x00" * 1600)  # 200 ms: 10 frames
+    sessions = []
+
+    async def on_session(session) -> None:
+        sessions.append(session.uuid)
+
+    target = AudioSocketServer(on_session, port=0)
+    await target.start()
+    parser = argparse.ArgumentParser()
+    pbxsim.add_arguments(parser)
+    args = parser.parse_args(["--duration", "1.0", "--speed", "50", "--arrivals", "citizen:300",
+                              "--audiosocket-target", f"127.0.0.1:{target.port}", "--audio", str(wav)])
+    try:
+        await pbxsim.serve(args)
+        await asyncio.sleep(0.8)  # streams started just before the end (200 ms + linger) finish on their own
+    finally:
+        await target.stop()
+    assert sessions and target.stats["sessions"] == len(sessions)
+    assert target.stats["malformed"] == 0
+    out = capsys.readouterr().out
+    assert f"AudioSocket target: 127.0.0.1:{target.port}" in out and "10 frames sent" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--audiosocket-target", "127.0.0.1:9092"], "--audiosocket-target needs --audio"),
+    (["--audio", "caller.wav"], "--audio needs --audiosocket-target"),
+    (["--audiosocket-target", "127.0.0.1:9092", "--audio", "/nonexistent/caller.wav"], "no such file"),
+])
+async def test_hotline_pbxsim_audio_options_that_would_do_nothing_are_usage_errors(argv, message):
+    from engine.commands import pbxsim
+    from engine.errors import UsageError
+
+    parser = argparse.ArgumentParser()
+    pbxsim.add_arguments(parser)
+    with pytest.raises(UsageError, match=message):
+        await pbxsim.serve(parser.parse_args(["--duration", "0.1", *argv]))
+
+
 def test_every_event_of_a_busy_day_has_a_recorded_header_set(asterisk_fixtures):
     """Rings that time out, abandons while ringing, wrap-ups: whatever the model emits uses a
     header set Asterisk used for that event (AgentRingNoAnswer, never recorded, follows the

@@ -70,8 +70,12 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
             raise UsageError(f"--arrivals: no queue {queue!r} in {args.queues or 'the default queues'} (have {', '.join(names)})")
     if args.speed <= 0:
         raise UsageError(f"--speed must be positive, got {args.speed}")
-    if args.audio and not args.audiosocket_target:
-        raise UsageError("--audio needs --audiosocket-target HOST:PORT")
+    if args.audio and not (args.audiosocket_target or args.agi_target):
+        raise UsageError("--audio needs --audiosocket-target HOST:PORT (or --agi-target HOST:PORT)")
+    if args.audiosocket_target and not args.agi_target and not args.audio:
+        raise UsageError("--audiosocket-target needs --audio FILE.wav (the caller audio streamed per answered call)")
+    if args.audio and not os.path.isfile(args.audio):
+        raise UsageError(f"--audio {args.audio}: no such file")
     secret = args.ami_secret or os.environ.get("HOTLINE_AMI_SECRET") or DEFAULT_SECRET
     server = AmiServer(config, clock=ScaledClock(speed=args.speed), host=args.ami_host, port=args.ami_port,
                        username=args.ami_user, secret=secret)
