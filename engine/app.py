@@ -106,6 +106,7 @@ class EngineStats:
     tap_legs: int = 0
     taps_skipped_busy: int = 0  # answered calls not tapped: max_legs reached
     taps_sampled_out: int = 0  # answered calls not tapped: outside [tap] sample
+    taps_skipped_lag: int = 0  # answered calls not tapped: decoding was behind ([tap] max_backlog)
     taps_failed: int = 0  # Originate refused or Asterisk never connected
     callbacks_originated: int = 0
     callbacks_answered: int = 0
@@ -422,6 +423,11 @@ class Engine:
                  if side in t.legs and ch]
         if not sides:
             return
+        if t.max_backlog and self.pipeline.backlog() > t.max_backlog:
+            self.stats.taps_skipped_lag += 1
+            log.info("call %s not tapped: decoding is %.1f s behind (max_backlog %.1f)", e.linkedid or e.uniqueid,
+                     self.pipeline.backlog(), t.max_backlog)
+            return
         if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
             self.stats.taps_skipped_busy += 1
             log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
@@ -557,7 +563,8 @@ class Engine:
             "asr": {"ok": backlog < 60.0, "backlog_seconds": round(backlog, 1),
                     "legs": len(getattr(self.pipeline, "legs", ()))},
             "taps": {"ok": True, "active_legs": len(self._taps), "started": self.stats.taps_started,
-                     "skipped_busy": self.stats.taps_skipped_busy, "failed": self.stats.taps_failed},
+                     "skipped_busy": self.stats.taps_skipped_busy, "skipped_lag": self.stats.taps_skipped_lag,
+                     "failed": self.stats.taps_failed},
             "store": {"ok": self.store is not None, "pending_writes": self.store.pending if self.store else 0,
                       "failed_writes": getattr(self.store, "failed_writes", 0)},
             "bus": {"ok": (not self.cfg.mqtt.host) or bool(bus_stats and bus_stats.connected),

