@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         unit_scale=False,
         desc="transcribing",
         file=sys.stderr,
-        disable=args.no_progress or total < PROGRESS_MIN_SECONDS,
+        # None lets tqdm switch itself off when stderr is no terminal (logs, CI)
+        disable=True if args.no_progress or total < PROGRESS_MIN_SECONDS else None,
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
     )
     failed = 0

@@ -384,7 +384,7 @@ def simulate(
         from tqdm import tqdm  # writes to stderr
 
         bar = tqdm(total=int(scenario.expected_calls * replications), desc="calls", unit="call",
-                   unit_scale=True, leave=False)
+                   unit_scale=True, leave=False, disable=None)  # None: off when stderr is no terminal
 
     def on_calls(n: int) -> None:
         if bar is not None:
