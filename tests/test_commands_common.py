@@ -30,8 +30,12 @@ def test_flags_over_config_and_secret_from_the_environment(monkeypatch):
     (["--ami", "host-without-port"], "expected HOST:PORT"),
     (["--ami", ":5038"], "expected HOST:PORT"),
     (["--secret-env", "T_AMI_SECRET_NOT_SET"], "not set"),
+    (["--secret-env", "T_AMI_SECRET_EMPTY"], "is empty"),
+    ([], r"no AMI secret: set \$HOTLINE_AMI_SECRET"),
 ])
 def test_bad_options_are_usage_errors(argv, message, monkeypatch):
     monkeypatch.delenv("T_AMI_SECRET_NOT_SET", raising=False)
+    monkeypatch.setenv("T_AMI_SECRET_EMPTY", "")
+    monkeypatch.delenv("HOTLINE_AMI_SECRET", raising=False)
     with pytest.raises(UsageError, match=message):
         ami_target(_args(argv), Config())

@@ -44,6 +44,11 @@ def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, st
         secret = os.environ.get(var)
         if secret is None:
             raise UsageError(f"--secret-env {var}: that environment variable is not set")
+        if not secret:
+            raise UsageError(f"--secret-env {var}: that environment variable is empty")
     else:
         secret = cfg.ami_secret()
+        if not secret:  # else the login fails with a bare "Authentication failed"
+            raise UsageError(f"no AMI secret: set ${cfg.ami.secret_env} (config ami.secret_env) or ami.secret, "
+                             "or name another variable with --secret-env VAR")
     return host, port, user, secret
