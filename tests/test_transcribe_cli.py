@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,12 @@ def test_vad_command_prints_segments(recording, tmp_path: Path, capsys) -> None:
     assert f"{bad}: not a WAV file" in err and len(out.splitlines()) == 2
 
 
-def test_progress_bar_on_long_batches(asr_model, tmp_path: Path, capsys) -> None:  # noqa: F811
+def test_progress_bar_on_long_batches(asr_model, tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: F811
     call = make_call([("silence", 50.0), ("say", SAY_2), ("silence", 12.0)])  # long, but mostly silence: cheap
     path = write_wav(tmp_path / "long.wav", call.samples, call.rate)
+    assert main(["transcribe", "--model", str(nodither_model_dir()), str(path)]) == 0
+    assert "transcribing" not in capsys.readouterr().err  # stderr is no terminal: no bar in logs
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
     assert main(["transcribe", "--model", str(nodither_model_dir()), str(path)]) == 0
     out, err = capsys.readouterr()
     assert "transcribing" in err and "s audio" in err
