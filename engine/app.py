@@ -76,6 +76,22 @@ def _shift(event: Any, offset: float) -> Any:
     return dataclasses.replace(event, **changes) if changes else event
 
 
+def check_tap_config(cfg: Config) -> None:
+    """``[tap]`` values that would silently tap nothing (or everything) are refused at start."""
+    from engine.errors import ConfigError
+
+    t = cfg.tap
+    unknown = [leg for leg in t.legs if leg not in ("caller", "agent")]
+    if unknown:
+        raise ConfigError(f"[tap] legs: {', '.join(map(repr, unknown))} unknown (use \"caller\" and/or \"agent\")")
+    if not 0.0 <= t.sample <= 1.0:
+        raise ConfigError(f"[tap] sample must be between 0 and 1, got {t.sample:g}")
+    if t.max_legs < 0 or t.max_backlog < 0:
+        raise ConfigError("[tap] max_legs and max_backlog must be >= 0 (0 = no limit)")
+    if not t.spy_options or "," in t.spy_options:
+        raise ConfigError(f"[tap] spy_options: ChanSpy options without commas, got {t.spy_options!r}")
+
+
 class _IntakePipeline:
     """The speech pipeline as the IVR adapter sees it. It notes when each intake leg opens, so
     that the leg's events (whose times start at the turn) can be put on the call's clock."""
@@ -177,6 +193,7 @@ class Engine:
 
         cfg = self.cfg
         loop = asyncio.get_running_loop()
+        check_tap_config(cfg)
         self.flows = load_configured_flows(cfg)  # a broken flow stops the start, naming file and line
         web_settings = None
         if self.web_enabled:

@@ -1,0 +1,64 @@
+"""``/healthz`` reports each component of the engine; a bad ``[tap]`` section is refused at start."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.errors import ConfigError
+
+
+class NoSpeech:
+    settings = None
+    legs: set = set()
+
+    def backlog(self) -> float:
+        return 0.0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cfg(tmp_path: Path, **over: object):
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    base = {"ami.port": _closed_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
+            "audiosocket.port": 0, "web.port": 0, "web.token": "tok-123", "store.path": str(tmp_path / "h.sqlite")}
+    return load_config(tmp_path / "hotline.toml", {**base, **over})
+
+
+async def test_health_is_degraded_while_asterisk_is_away(tmp_path: Path) -> None:
+    engine = Engine(_cfg(tmp_path), pipeline=NoSpeech())
+    await engine.start()
+    try:
+        await asyncio.sleep(0.3)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{engine.web_port}/healthz") as r:
+            body = await r.json()
+            assert r.status == 503
+        assert body["status"] == "degraded"
+        c = body["components"]
+        assert c["ami"]["ok"] is False and c["ami"]["error"]
+        assert c["agi"]["ok"] and c["audiosocket"]["ok"] and c["store"]["ok"] and c["bus"]["ok"]
+        assert c["bus"]["enabled"] is False and c["taps"]["active_legs"] == 0
+    finally:
+        await engine.stop()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("tap.legs", "caller,customer", "[tap] legs"),
+    ("tap.sample", 1.5, "[tap] sample"),
+    ("tap.max_legs", -1, "[tap] max_legs"),
+])
+async def test_bad_tap_config_is_refused(tmp_path: Path, key: str, value: object, message: str) -> None:
+    engine = Engine(_cfg(tmp_path, **{key: value}), pipeline=NoSpeech())
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        await engine.start()
+    await engine.stop()
