@@ -102,6 +102,11 @@ class Endpointer:
             events.extend(self._check_end(end))
         return events
 
+    @property
+    def clock(self) -> float:
+        """The latest time seen (a frame's end or a tick)."""
+        return self._clock
+
     def tick(self, now: float) -> list[SpeechEvent]:
         """Let time pass with no frame (none arrived); ends an utterance whose silence is long enough."""
         if now > self._clock:

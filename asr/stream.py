@@ -153,6 +153,9 @@ class Gate:
         if self._buf and self._buf_t0 is not None and now - self._buf_t0 > self.frame_s + self.settings.gap_tolerance:
             self._buf.extend(bytes(self.frame_bytes - len(self._buf)))  # the cut last frame, before time moves on
             self._frames(events, jobs)
+        if self._buf and self._buf_t0 is not None:
+            # a partial frame is still waiting: time after its first sample is not yet known silence
+            now = min(now, self._buf_t0)
         ended = self.endpointer.tick(now)
         events.extend(ended)
         self._after(ended, jobs, None, None)
@@ -181,6 +184,10 @@ class Gate:
         fb = self.frame_bytes
         n = len(self._buf) // fb
         assert self._buf_t0 is not None
+        if n and self._buf_t0 < self.endpointer.clock:
+            # audio stamped earlier than time already ticked (a late packet): it is placed at the
+            # endpointer's clock rather than refused, so one late frame never ends the call's speech path
+            self._buf_t0 = self.endpointer.clock
         for k in range(n):
             frame = bytes(self._buf[k * fb : (k + 1) * fb])
             t = self._buf_t0 + k * self.frame_s

@@ -354,3 +354,28 @@ def test_decoder_keeps_kaldis_own_endpoint_words_and_maps_times_to_the_call() ->
     assert [(w.word, w.start, w.end) for w in final.words] == [("하나", 42.6, 42.8), ("둘", 43.2, 43.4)]
     assert (final.start, final.end) == (42.3, 43.4)
     assert cache.given is cache.warm and cache.warm.samples == 8000 * 100 + 12000
+
+
+def test_short_last_frame_then_tick_then_close_does_not_raise() -> None:
+    """Asterisk sends a short last frame; a tick past it and then close() must end cleanly."""
+    from asr.stream import Gate
+
+    gate = Gate("c", "caller", 8000)
+    t = 0.0
+    for _ in range(50):
+        gate.feed(bytes(320), t)
+        t += 0.02
+    gate.feed(bytes(160), t)  # short last frame
+    gate.tick(t + 0.11)
+    events, jobs = gate.close(t + 0.11)
+    assert jobs and jobs[-1].last
+
+
+def test_late_frame_after_a_tick_is_placed_not_refused() -> None:
+    from asr.stream import Gate
+
+    gate = Gate("c", "caller", 8000)
+    gate.feed(bytes(320), 0.0)
+    gate.tick(0.5)  # nothing arrived for a while
+    gate.feed(bytes(320), 0.3)  # a late packet stamped before the tick
+    assert gate.frames == 2
