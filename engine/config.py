@@ -214,17 +214,22 @@ def find_config_file(explicit: str | None = None) -> Path | None:
     return None
 
 
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a ConfigError naming it."""
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: {what} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the TOML file (if any), then ``overrides`` as ``{"ami.port": 5039}``."""
     cfg = Config()
     file = find_config_file(str(path) if path else None)
     if file is not None:
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{file}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        data = read_toml(file, "config file")
         sections = _sections(cfg)
         for name, values in data.items():
             if name not in sections:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.config import read_toml
 from engine.errors import ConfigError
 from engine.events.ami import running_average
 
@@ -173,13 +173,7 @@ def parse_queues(data: dict[str, Any], source: str = "queues") -> SimConfig:
 
 def load_queues(path: str | Path | None = None) -> SimConfig:
     file = Path(path) if path else DEFAULT_QUEUES_FILE
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: queues file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    return parse_queues(data, str(file))
+    return parse_queues(read_toml(file, "queues file"), str(file))
 
 
 # --- state -----------------------------------------------------------------------------------
