@@ -204,3 +204,18 @@ def test_cli_errors_are_one_line(monkeypatch, capsys):
     assert "NOPE_SECRET" in capsys.readouterr().err
     assert main(["agents", "status", "--ami", "nonsense"]) == 2
     assert main(["agents"]) == 2
+
+
+def test_cli_status_of_an_unknown_queue_is_a_usage_error_naming_the_known_ones(sim_in_thread, monkeypatch, capsys):
+    monkeypatch.setenv("SIM_SECRET", "hotlinepw")
+    ami = ["--ami", f"127.0.0.1:{sim_in_thread.port}", "--user", "hotline", "--secret-env", "SIM_SECRET"]
+    assert main(["agents", "status", *ami, "--queue", "citizn"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "(no call-takers logged in)" not in captured.out
+    assert len(err.splitlines()) == 1 and "'citizn'" in err and "no such queue" in err
+    assert "citizen" in err.split("known queues:")[1]
+    assert main(["agents", "status", *ami, "--queue", "citizen", "--queue", "nope", "--json"]) == 2
+    assert "'nope'" in capsys.readouterr().err
+    assert main(["agents", "status", *ami, "--queue", "citizen"]) == 0
+    assert "citizen(" in capsys.readouterr().out

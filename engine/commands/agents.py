@@ -63,6 +63,18 @@ def render_status(agents: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def check_queues(wanted: list[str] | None, snapshot: Any) -> None:
+    """A ``--queue`` Asterisk does not know is a typo, not an empty queue: say so (exit 2)."""
+    known = sorted({p.queue for p in snapshot.params} | {m.queue for m in snapshot.members})
+    unknown = [q for q in dict.fromkeys(wanted or ()) if q not in known]
+    if unknown:
+        from engine.errors import UsageError
+
+        names = ", ".join(repr(q) for q in unknown)
+        raise UsageError(f"--queue {names}: no such queue on this Asterisk "
+                         f"(known queues: {', '.join(known) or 'none'})")
+
+
 async def _run(args: argparse.Namespace, cfg: Any) -> int:
     import time
 
@@ -80,6 +92,7 @@ async def _run(args: argparse.Namespace, cfg: Any) -> int:
         done: list[Any] = []
         if cmd == "status":
             snap = await client.queue_status()
+            check_queues(args.queue, snap)
             board = AgentBoard()
             board.apply_snapshot(snap, time.time())
             views = [a.view(time.time()) for a in sorted(board.agents.values(), key=lambda a: a.interface)
