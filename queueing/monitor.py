@@ -32,6 +32,7 @@ the SL split but not in ``asa`` (``answered_unseen`` says how many).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -60,6 +61,8 @@ from engine.events.ami import (
 from engine.privacy import mask_number
 from queueing.intervals import IntervalClock
 from queueing.surge import SurgeDetected, SurgeDetector
+
+log = logging.getLogger(__name__)
 
 WAITING, LEFT, LEFT_UNSEEN, ANSWERED, COMPLETED, ABANDONED, OTHER = (
     "waiting", "left", "left_unseen", "answered", "completed", "abandoned", "other")
@@ -154,6 +157,7 @@ class QueueState:
     hold_avg: int = 0  # Asterisk's running averages, computed as app_queue does
     talk_avg: int = 0
     max_wait: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)  # what was wrong -> events skipped
 
 
 def _in_sl_from_params(p: QueueParams) -> tuple[int, int]:
@@ -311,7 +315,18 @@ class QueueMonitor:
             out.extend(self.board.tick(t))
         return out
 
+    def _malformed(self, q: QueueState, what: str) -> None:
+        """Counts an event that cannot be booked; logged once per queue and kind (names only,
+        never the caller's number)."""
+        n = q.malformed[what] = q.malformed.get(what, 0) + 1
+        if n == 1:
+            log.warning("queue %s: %s skipped (malformed event; further ones only counted)", q.name, what)
+
     def _join(self, e: QueueCallerJoin, t: float, out: list[object]) -> None:
+        if not e.uniqueid.strip():
+            # nothing would ever match it (leave, answer, QueueStatus entry): it would wait forever
+            self._malformed(self._q(e.queue), "QueueCallerJoin without Uniqueid")
+            return
         key = (e.queue, e.uniqueid)
         if key in self.calls:
             return  # the same call again (a replayed event): never counted twice
@@ -560,6 +575,7 @@ class QueueMonitor:
         view["max_wait"] = max(q.max_wait, int(waits[0][0]) if waits else 0)
         view["callers"] = [{"uniqueid": r.uniqueid, "caller": r.caller, "wait": round(w, 1)} for w, r in waits]
         view["agents"] = self.board.counts(name)
+        view["malformed_events"] = dict(q.malformed)
         view["holdtime_running_avg"] = q.hold_avg  # as QueueParams Holdtime (3/4 old + 1/4 new)
         view["talktime_running_avg"] = q.talk_avg
         if q.params is not None:

@@ -377,3 +377,30 @@ def test_replay_with_a_surge_history_raises_an_alert_and_saves_the_day(asterisk_
     hist.write_text("[1, 2]")
     assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--surge-history", str(hist)]) == 2
     assert "--surge-history" in capsys.readouterr().err
+
+
+def _with_malformed_join(src, dst, *, first: bool = False):
+    """The queue-day recording with a QueueCallerJoin that lost its Uniqueid/Linkedid lines."""
+    data = src.read_bytes()
+    block = (b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/s@peak-caller-000000ff;1\r\n"
+             b"CallerIDNum: 13912345678\r\nCallerIDName: Caller X\r\nQueue: evening\r\nPosition: 1\r\nCount: 1\r\n\r\n")
+    at = data.index(b"Event: QueueCallerJoin") if not first else data.index(b"Event:")
+    dst.write_bytes(data[:at] + block + data[at:])
+    return dst
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_join_without_uniqueid_is_skipped_and_counted_as_malformed(asterisk_fixtures, tmp_path, capsys, caplog, first):
+    path = _with_malformed_join(asterisk_fixtures / "ami_queue_day.txt", tmp_path / "bad.txt", first=first)
+    assert main(["monitor", "--replay", str(path), "--json"]) == 0
+    (v,) = json.loads(capsys.readouterr().out)
+    clean = QueueMonitor()
+    end = replay(asterisk_fixtures / "ami_queue_day.txt", clean)
+    (good,) = clean.views(end)
+    assert v["malformed_events"] == {"QueueCallerJoin without Uniqueid": 1} and good["malformed_events"] == {}
+    assert v["waiting"] == good["waiting"] and v["longest_wait"] == good["longest_wait"] < 3600
+    for key in ("offered", "answered", "abandoned", "answered_within_sl", "asa", "max_wait"):
+        assert v[key] == good[key], key
+    assert "QueueCallerJoin without Uniqueid" in caplog.text and "13912345678" not in caplog.text
+    assert main(["monitor", "--replay", str(path)]) == 0
+    assert "1 malformed event" in capsys.readouterr().err

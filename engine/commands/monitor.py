@@ -240,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
                   f"(usual {alert.baseline_median:g}, threshold {alert.threshold:.1f})", file=sys.stderr)
         _save_history(args.surge_history, history, monitor)
         views = monitor.views(end, intervals=args.intervals)
+        for v in views:
+            for what, n in v["malformed_events"].items():
+                print(f"{v['queue']}: {n} malformed event{'s' if n != 1 else ''} skipped ({what})", file=sys.stderr)
         if args.json:
             json.dump(views, sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
