@@ -404,3 +404,40 @@ def test_join_without_uniqueid_is_skipped_and_counted_as_malformed(asterisk_fixt
     assert "QueueCallerJoin without Uniqueid" in caplog.text and "13912345678" not in caplog.text
     assert main(["monitor", "--replay", str(path)]) == 0
     assert "1 malformed event" in capsys.readouterr().err
+
+
+def test_cli_replay_table_with_intervals_shows_per_agent_statistics(asterisk_fixtures, capsys):
+    assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--intervals"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("call-takers by interval"):].splitlines()
+    assert table[1].split() == ["interval", "call-taker", "name", "calls", "talk", "s", "wrap", "s", "paused",
+                                "s", "missed", "queues"]
+    totals = {line.split()[1]: line.split()[-6:] for line in table if line.startswith("total")}
+    # calls per agent = Asterisk's CallsTaken, talk = sum of TalkTime (as in the JSON agent_stats)
+    assert totals == {"Local/agent1@agents2/n": ["7", "41", "0", "0", "0", "evening"],
+                      "Local/agent2@agents2/n": ["6", "47", "0", "0", "0", "evening"],
+                      "Local/agent3@agents2/n": ["9", "41", "0", "0", "0", "evening"]}
+    assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt")]) == 0
+    assert "call-takers by interval" not in capsys.readouterr().out  # only with --intervals
+
+
+def test_agent_statistics_table_masks_numbers_and_lists_a_two_queue_agent_once():
+    from engine.commands.monitor import render_table
+
+    stats = {"interface": "Local/13912345678@remote/n", "name": "W 13912345678",
+             "total": {"calls": 2, "talk_seconds": 90.4, "wrap_up_seconds": 10.0, "paused_seconds": 600.0,
+                       "missed_rings": 1},
+             "intervals": [{"interval": "2026-11-28T19:00+08:00", "calls": 2, "talk_seconds": 90.4,
+                            "wrap_up_seconds": 10.0, "paused_seconds": 600.0, "missed_rings": 1},
+                           {"interval": "2026-11-28T19:30+08:00", "calls": 0, "talk_seconds": 0.0,
+                            "wrap_up_seconds": 0.0, "paused_seconds": 0.0, "missed_rings": 0}]}
+    views = [{"queue": q, "waiting": 0, "longest_wait": 0, "offered": 0, "answered": 0, "abandoned": 0,
+              "service_level_pct": None, "asa": None, "agents": {}, "intervals": [], "days": [],
+              "agent_stats": [stats]} for q in ("citizen", "evening")]
+    out = render_table(views)
+    assert "13912345678" not in out and "Local/139****5678@remote/n" in out
+    rows = [line.split() for line in out.splitlines() if "139****5678@remote" in line]
+    assert rows == [["2026-11-28T19:00+08:00", "Local/139****5678@remote/n", "W", "139****5678",
+                     "2", "90", "10", "600", "1"],
+                    ["total", "Local/139****5678@remote/n", "W", "139****5678",
+                     "2", "90", "10", "600", "1", "citizen,", "evening"]]

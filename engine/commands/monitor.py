@@ -176,9 +176,47 @@ def render_table(views: list[dict[str, Any]], *, connected: bool = True) -> str:
             sl = "-" if row["service_level_pct"] is None else f"{row['service_level_pct']:.1f}"
             asa = "-" if row["asa"] is None else f"{row['asa']:.1f}"
             lines.append(f"{row['interval']:<24}{row['offered']:>8}{row['answered']:>6}{row['abandoned']:>6}{sl:>7}{asa:>7}")
+    lines += render_agent_stats(views)
     if not connected:
         lines.append("(AMI connection lost; reconnecting)")
     return "\n".join(lines)
+
+
+_AGENT_COLS = (("calls", "calls", 6), ("talk_seconds", "talk s", 8), ("wrap_up_seconds", "wrap s", 8),
+               ("paused_seconds", "paused s", 9), ("missed_rings", "missed", 7))
+
+
+def render_agent_stats(views: list[dict[str, Any]]) -> list[str]:
+    """Lines of the per-call-taker table (``agent_stats`` of ``--intervals``), or none.
+
+    A call-taker's statistics cover all its queues, so one in two queues is listed once (with
+    its queues), not once per queue. Interfaces and names go through ``mask_text``: a remote
+    call-taker's interface may hold a phone number (``Local/13912345678@remote``).
+    """
+    from engine.privacy import mask_text
+
+    agents: dict[str, dict[str, Any]] = {}
+    queues: dict[str, list[str]] = {}
+    for v in views:
+        for a in v.get("agent_stats", ()):
+            agents.setdefault(a["interface"], a)
+            queues.setdefault(a["interface"], []).append(v["queue"])
+    if not agents:
+        return []
+    head = f"{'interval':<24}{'call-taker':<28}{'name':<14}" + "".join(f"{t:>{w}}" for _, t, w in _AGENT_COLS) + "  queues"
+    lines = ["", "call-takers by interval (each across all its queues)", head]
+
+    def row(label: str, who: str, name: str, cell: dict[str, Any], tail: str = "") -> str:
+        return f"{label[:23]:<24}{who[:27]:<28}{name[:13]:<14}" + "".join(
+            f"{round(cell.get(k, 0)):>{w}}" for k, _, w in _AGENT_COLS) + (f"  {tail}" if tail else "")
+
+    for iface, a in agents.items():
+        who, name = mask_text(iface), mask_text(a.get("name", ""))
+        for cell in a["intervals"]:
+            if any(cell.get(k) for k, _, _ in _AGENT_COLS):  # only intervals with something to show
+                lines.append(row(cell["interval"], who, name, cell))
+        lines.append(row("total", who, name, a["total"], ", ".join(queues[iface])))
+    return lines
 
 
 def _load_history(path: str | None) -> dict[str, Any]:
