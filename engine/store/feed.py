@@ -183,6 +183,9 @@ class StoreFeed:
         self.mapper = StoreMapper()
         self.handled = 0
         self._aliases: dict[str, str] = {}  # alias -> call id, for the live page
+        # resolved once, not per op: AsyncStore runs ops on its writer thread, in order
+        self._submit = getattr(store, "_submit", None)
+        self._target = getattr(store, "store", store)
 
     def handle(self, event: Any) -> None:
         ops = self.mapper.ops(event)
@@ -210,9 +213,8 @@ class StoreFeed:
             del self._aliases[alias]
 
     def _apply(self, op: Op) -> None:
-        submit = getattr(self.store, "_submit", None)
-        target = getattr(self.store, "store", self.store)
-        if submit is not None:  # AsyncStore: run on its writer thread, in order
-            submit(op.method, getattr(target, op.method), *op.args, **op.kwargs)
+        fn = getattr(self._target, op.method)
+        if self._submit is not None:
+            self._submit(op.method, fn, *op.args, **op.kwargs)
         else:
-            getattr(target, op.method)(*op.args, **op.kwargs)
+            fn(*op.args, **op.kwargs)
