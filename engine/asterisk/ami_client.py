@@ -124,7 +124,9 @@ def _to_panoramisk(msg: AmiMessage) -> Message:
             headers[key] = [*old, value] if isinstance(old, list) else [old, value]
         else:
             headers[key] = value
-    message = Message(headers, content="\n".join(msg.get_all("Output")))
+    # only Command answers carry Output lines: skip the scan of every header for the rest
+    content = "\n".join(msg.get_all("Output")) if "Output" in msg else ""
+    message = Message(headers, content=content)
     message.ami = msg  # the original, ordered, for our side of the seam
     return message
 
