@@ -152,6 +152,9 @@ class AgentBoard:
         self._wrapup = wrapup_seconds
         self.stats = AgentStats(interval or IntervalClock())
         self.now = 0.0
+        # no wrap-up ends before this: ``tick`` runs on every AMI event and scans the agents only
+        # when one may be due (lowered wherever a wrap-up starts, recomputed by that scan)
+        self._wrap_next = float("inf")
 
     # -- helpers --
 
@@ -190,9 +193,16 @@ class AgentBoard:
         """Advance time: wrap-up ends by the clock, not by an event."""
         out: list[AgentStateChanged] = []
         self.now = max(self.now, now)
+        if now < self._wrap_next:
+            return out
+        nxt = float("inf")
         for agent in self.agents.values():
-            if agent.state is AgentState.WRAP_UP and now >= agent.wrap_until:
-                self._settle(agent, agent.wrap_until, out)
+            if agent.state is AgentState.WRAP_UP:
+                if now >= agent.wrap_until:
+                    self._settle(agent, agent.wrap_until, out)
+                else:
+                    nxt = min(nxt, agent.wrap_until)
+        self._wrap_next = nxt
         return out
 
     # -- events --
@@ -237,6 +247,7 @@ class AgentBoard:
             agent.call = None
             agent.ringing.pop(event.uniqueid, None)
             agent.wrap_until = t + self.wrapup_for(event.queue, agent.memberships.get(event.queue))
+            self._wrap_next = min(self._wrap_next, agent.wrap_until)
             self.stats.add_count(agent.interface, "calls", t)
             self.stats.add_count(agent.interface, "talk_seconds", t, event.talk_time)
             touched.append(agent)

@@ -219,3 +219,23 @@ def test_cli_status_of_an_unknown_queue_is_a_usage_error_naming_the_known_ones(s
     assert "'nope'" in capsys.readouterr().err
     assert main(["agents", "status", *ami, "--queue", "citizen"]) == 0
     assert "citizen(" in capsys.readouterr().out
+
+
+def test_wrap_up_ends_are_found_by_the_clock_for_each_agent():
+    # tick only scans the agents when a wrap-up may be due: every end must still come on time
+    board = AgentBoard(wrapup_seconds={"long": 30, "short": 5}, interval=IntervalClock(30))
+    two = "PJSIP/1002"
+    board.feed(added(T, queue="long"))
+    board.feed(QueueMemberAdded(queue="long", interface=two, member_name="Wang", status=1, received=T))
+    for iface, uid in ((IF, "c1"), (two, "c2")):
+        board.feed(AgentConnect(queue="long", uniqueid=uid, interface=iface, hold_time=1, received=T + 1))
+    board.feed(AgentComplete(queue="long", uniqueid="c1", interface=IF, talk_time=9, hold_time=1, received=T + 10))
+    board.feed(AgentComplete(queue="long", uniqueid="c2", interface=two, talk_time=19, hold_time=1, received=T + 20))
+    assert board.tick(T + 39) == []
+    out = board.tick(T + 45)
+    assert [(c.interface, c.new, c.at) for c in out] == [(IF, AgentState.AVAILABLE, T + 40)]
+    # a late AgentComplete from a queue with a shorter wrap-up, while in wrap-up: it ends sooner
+    board.feed(AgentComplete(queue="short", uniqueid="", interface=two, talk_time=0, hold_time=0, received=T + 46))
+    out = board.tick(T + 52)
+    assert [(c.interface, c.new, c.at) for c in out] == [(two, AgentState.AVAILABLE, T + 51)]
+    assert board.tick(T + 100) == []
