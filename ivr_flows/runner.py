@@ -45,7 +45,6 @@ class RunState:
     attempt: int = 0
     typeahead: str = ""  # a key that stopped a barge-in prompt, offered to the next menu
     number: str = ""  # callback number being confirmed
-    queue_info: p.QueueInfo | None = None
     last_queue: tuple[str, int] = ("", 0)  # (queue, priority) of the last queue node seen
     vars: dict[str, str] = field(default_factory=dict)
     path: tuple[Visit, ...] = ()
@@ -204,7 +203,7 @@ def _enter_language(state: RunState, node: s.Language, now: float, cmds: list[p.
 
 
 def _enter_queue(state: RunState, node: s.Queue, now: float, cmds: list[p.Command]) -> Entered:
-    state = replace(state, last_queue=(node.queue, node.priority), typeahead="", queue_info=None)
+    state = replace(state, last_queue=(node.queue, node.priority), typeahead="")
     if node.announce or node.callback_above:
         cmds.append(p.QueryQueue(node.queue, node.priority))
         return replace(state, phase="queue_info"), None
@@ -391,7 +390,7 @@ def _on_queue_info(state: RunState, event: p.Event, now: float, cmds: list[p.Com
     assert isinstance(node, s.Queue)
     info = event if isinstance(event, p.QueueInfo) else p.QueueInfo(position=0, wait=None)
     wait = "unknown" if info.wait is None else f"{info.wait:.0f}s"
-    state = replace(_input(state, "queue", f"position {info.position}, wait {wait}", now), queue_info=info)
+    state = _input(state, "queue", f"position {info.position}, wait {wait}", now)
     parts = list(_parts(node.prompt))
     if "position" in node.announce and info.position > 0:
         parts += [*_parts(node.position_prompt), p.Number(info.position)]
@@ -455,7 +454,7 @@ def _on_cb_enter(state: RunState, event: p.Event, now: float, cmds: list[p.Comma
         cmds.append(_confirm_cmd(node, digits))
         return replace(state, number=digits, phase="cb_confirm")
     ask = p.GetDigits(_parts(node.invalid_prompt if digits else (), node.enter_prompt), node.max_digits, node.timeout)
-    return _retry_or_fail(replace(state, phase="cb_enter"), node, now, cmds, "invalid" if digits else "timeout", ask)
+    return _retry_or_fail(state, node, now, cmds, "invalid" if digits else "timeout", ask)
 
 
 def _on_cb_book(state: RunState, event: p.Event, now: float, cmds: list[p.Command]) -> RunState:
