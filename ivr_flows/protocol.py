@@ -33,10 +33,6 @@ class Digits:
 Part = Prompt | Number | Digits
 
 
-def prompts(names: tuple[str, ...]) -> tuple[Part, ...]:
-    return tuple(Prompt(n) for n in names)
-
-
 # -- commands ----------------------------------------------------------------------------------
 
 

@@ -34,13 +34,6 @@ class Y:
     def is_seq(self) -> bool:
         return self.seq is not None
 
-    def plain(self) -> Any:
-        if self.items is not None:
-            return {k: v.plain() for k, v in self.items.items()}
-        if self.seq is not None:
-            return [v.plain() for v in self.seq]
-        return self.value
-
 
 class YamlSyntaxError(Exception):
     def __init__(self, line: int | None, message: str) -> None:
