@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.bus.bridge import publish_event
 from engine.config import Config
 from engine.events import ami as ev
 from engine.events.speech import FinalTranscript, Word
@@ -349,9 +350,8 @@ class Engine:
         now = event.received
         self._note_call(event, now)
         self._publish_facts(self.monitor.feed(event, now))
-        from engine.bus.bridge import publish_event
-
-        publish_event(self.bus, event, now)
+        if self.bus.enabled:  # no payload built for a bus that sends nothing
+            publish_event(self.bus, event, now)
         self.feed.handle(event)
         for cmd in self.queue_info.feed(event, now):
             self._spawn(self._originate_callback(cmd), "callback")
@@ -422,9 +422,8 @@ class Engine:
         if isinstance(event, FinalTranscript):
             self.stats.finals += 1
             self.stats.transcribed_calls.add(event.call_id)
-        from engine.bus.bridge import publish_event
-
-        publish_event(self.bus, event, self.clock())
+        if self.bus.enabled:
+            publish_event(self.bus, event, self.clock())
         self.feed.handle(event)
 
     # -- taps ---------------------------------------------------------------------------------
