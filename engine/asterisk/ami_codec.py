@@ -46,6 +46,11 @@ class AmiMessage:
         # first value of each header by lower-cased name (reversed, so the first one wins)
         object.__setattr__(self, "_index", {k.lower(): v for k, v in reversed(self.headers)})
 
+    @property
+    def by_name(self) -> Mapping[str, str]:
+        """First value of each header by lower-cased name (read-only use)."""
+        return self._index
+
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._index.get(name.lower(), default)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -465,11 +465,12 @@ EVENT_CLASSES: dict[str, type[AmiEvent]] = {
 _PERSONAL_CALLER_FIELDS = {"CallerIDNum", "CallerIDName", "ConnectedLineNum", "ConnectedLineName",
                            "DestCallerIDNum", "DestCallerIDName"}
 
-_plans: dict[type, list[tuple[str, str, str]]] = {}
+_plans: dict[type, list[tuple[str, str, str, str]]] = {}
 
 
-def _plan(cls: type[AmiEvent]) -> list[tuple[str, str, str]]:
-    """(field name, header, type name) for each header-backed field, computed once per class."""
+def _plan(cls: type[AmiEvent]) -> list[tuple[str, str, str, str]]:
+    """(field name, header, lower-cased header, type name) for each header-backed field,
+    computed once per class."""
     plan = _plans.get(cls)
     if plan is None:
         hints = typing.get_type_hints(cls)
@@ -478,7 +479,7 @@ def _plan(cls: type[AmiEvent]) -> list[tuple[str, str, str]]:
             header = f.metadata.get("header")
             if header:
                 typ = hints[f.name]
-                plan.append((f.name, header, typ.__name__ if isinstance(typ, type) else "str"))
+                plan.append((f.name, header, header.lower(), typ.__name__ if isinstance(typ, type) else "str"))
         _plans[cls] = plan
     return plan
 
@@ -507,9 +508,11 @@ def _convert(text: str, typ: str, header: str) -> Any:
 def event_from_headers(headers: Sequence[tuple[str, str]], now: float) -> AmiEvent | None:
     """Headers of one AMI event -> its dataclass; ``None`` when they carry no ``Event`` header."""
     raw: Headers = tuple((str(k), str(v)) for k, v in headers)
-    lowered: dict[str, str] = {}
-    for key, value in raw:
-        lowered.setdefault(key.lower(), value)
+    return _build(raw, {k.lower(): v for k, v in reversed(raw)}, now)  # reversed: first one wins
+
+
+def _build(raw: Headers, lowered: Mapping[str, str], now: float) -> AmiEvent | None:
+    """``lowered``: the first value of each header by lower-cased name."""
     name = lowered.get("event")
     if name is None:
         return None
@@ -517,8 +520,8 @@ def event_from_headers(headers: Sequence[tuple[str, str]], now: float) -> AmiEve
     if cls is None:
         return OtherAmiEvent(event=name, headers=raw, received=now, raw=raw)
     values: dict[str, Any] = {}
-    for fname, header, typ in _plan(cls):
-        text = lowered.get(header.lower())
+    for fname, header, low, typ in _plan(cls):
+        text = lowered.get(low)
         if text is None:
             continue
         try:
@@ -531,8 +534,16 @@ def event_from_headers(headers: Sequence[tuple[str, str]], now: float) -> AmiEve
 
 def event_from_message(msg: HasHeaders, now: float) -> AmiEvent | None:
     """An ``AmiMessage`` that is an event -> its dataclass (``OtherAmiEvent`` when unknown);
-    ``None`` for responses and anything without an ``Event`` header."""
-    return event_from_headers(msg.headers, now)
+    ``None`` for responses and anything without an ``Event`` header.
+
+    A message that already holds its headers as a tuple and offers ``by_name`` (an
+    ``AmiMessage``: first value by lower-cased name) is used as it is, not copied and
+    re-indexed: this runs once per AMI event."""
+    raw = msg.headers
+    by_name = getattr(msg, "by_name", None)
+    if by_name is None or not isinstance(raw, tuple):
+        return event_from_headers(raw, now)
+    return _build(raw, by_name, now)
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()] + [
