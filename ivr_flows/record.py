@@ -74,22 +74,3 @@ class RunRecord:
         out = asdict(self)
         out["duration"] = round(self.duration, 3)
         return out
-
-    def call_fields(self) -> dict[str, Any]:
-        """The call-record fields ``engine.store`` keeps (``store.upsert_call(linkedid, **fields)``)."""
-        return {
-            "started_at": self.started,
-            "ivr_flow": self.flow,
-            "ivr_path": self.node_path,
-            "ivr_inputs": [{"node": i.node, "kind": i.kind, "value": i.value} for i in self.inputs],
-            "ivr_outcome": self.outcome,
-            "queue": self.queue if self.outcome == "queued" else None,
-        }
-
-    def timeline(self) -> list[tuple[float, str, dict[str, Any]]]:
-        """``(at, kind, data)`` for ``store.add_event``: each node entered, each input, the end."""
-        items: list[tuple[float, str, dict[str, Any]]] = []
-        items += [(v.entered, "ivr.node", {"node": v.node, "verb": v.verb, "result": v.result}) for v in self.path]
-        items += [(i.at, "ivr.input", {"node": i.node, "kind": i.kind, "value": i.value}) for i in self.inputs]
-        items.append((self.ended, "ivr.end", {"outcome": self.outcome, "node": self.end_node}))
-        return sorted(items, key=lambda x: (x[0], x[1] != "ivr.node"))

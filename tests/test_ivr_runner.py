@@ -242,13 +242,12 @@ def test_dry_run_lines_show_prompts_inputs_and_decisions(flow) -> None:
 
 def test_record_goes_into_the_store(flow, tmp_path) -> None:
     from engine.store import Store
+    from engine.store.feed import StoreFeed
 
     rec = run_script(flow, Script(digits=["1", "3", GOOD_ORDER]), now=OPEN,
                      call=CallInfo(uniqueid="7.1", linkedid="7.0", caller="13912345678")).record
     with Store.open(tmp_path / "s.sqlite") as store:
-        store.upsert_call(rec.linkedid, **rec.call_fields())
-        for at, kind, data in rec.timeline():
-            store.add_event(rec.linkedid, kind, at, data)
+        StoreFeed(store).handle(rec)  # the way engine/app stores a run record
         call = store.get_call("7.0")
         assert call.ivr_outcome == "queued" and list(call.ivr_path) == rec.node_path and call.queue == "citizen"
         kinds = [i.kind for i in store.call_timeline("7.0").items]
