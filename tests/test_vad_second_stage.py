@@ -126,3 +126,17 @@ def test_follows_noise_that_starts_late():
     later = slice(50 * 9, None)  # from 9 s on
     assert first[later].mean() > 0.9
     assert second[later].mean() < 0.05
+
+
+def test_bad_frames_are_refused_after_good_ones():
+    """Frames of the accepted length skip re-validation; any other length is still checked."""
+    v = make_vad("numba", 8000, 2, second_stage=True)
+    good = np.zeros(160, dtype=np.int16).tobytes()
+    assert v.is_speech(good) is False and v.is_speech(good) is False
+    with pytest.raises(ValueError, match="odd number of bytes"):
+        v.is_speech(good[:-1])
+    with pytest.raises(ValueError, match="25 ms"):
+        v.is_speech(bytes(400))
+    with pytest.raises(ValueError, match="15 ms"):
+        v.is_speech(bytes(240))
+    assert v.is_speech(bytes(480)) is False  # 30 ms: another valid length, checked then accepted

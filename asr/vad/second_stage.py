@@ -48,6 +48,7 @@ S_FLUX = 262
 S_LP = 263  # 2 low-pass filter states for the band split
 S_Q = 265  # running 30th percentile of the smoothed energy (noise level in babble)
 STATE_SIZE = 266
+_INT16 = np.dtype("<i2")
 
 # ---- parameters (a float64 array, so tuning needs no recompilation) -------------------------
 P_K = 0  # periodicity threshold = noise mean + P_K * noise deviation ...
@@ -282,10 +283,17 @@ class SecondStage:
         if self.params.shape != (N_PARAMS,):
             raise VadError(f"second-stage params must have {N_PARAMS} values, got {self.params.shape}")
         self._state = np.zeros(STATE_SIZE)
+        self._checked_bytes = -1  # length of a bytes frame as_int16 has already accepted
         init_state(self._state)
 
     def is_speech(self, frame: np.ndarray | bytes) -> bool:
-        samples = as_int16(frame, self.sample_rate)
+        # a stream's frames all have one length: validate it once, then only reinterpret the bytes
+        if type(frame) is bytes and len(frame) == self._checked_bytes:
+            samples = np.frombuffer(frame, dtype=_INT16)
+        else:
+            samples = as_int16(frame, self.sample_rate)
+            if type(frame) is bytes:
+                self._checked_bytes = len(frame)
         first = bool(self.detector.is_speech(samples))
         return process_frame(self._state, samples, self.sample_rate, first, self.params)
 
