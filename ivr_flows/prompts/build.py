@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from asr.audio import read_wav, resample
+
 HERE = Path(__file__).resolve().parent
 RATE = 8000
 VOICES = {"zh": "cmn", "en": "en"}
@@ -36,10 +38,8 @@ def speak(text: str, voice: str, *, speed: int = 165) -> np.ndarray:
         out = Path(tmp) / "p.wav"
         subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(out), text], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        with wave.open(str(out)) as w:
-            rate = w.getframerate()
-            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    return trim(resample(samples, rate, RATE))
+        audio = read_wav(out)
+    return trim(resample(audio.samples, audio.rate, RATE))
 
 
 def trim(x: np.ndarray, threshold: int = 200) -> np.ndarray:
@@ -49,18 +49,6 @@ def trim(x: np.ndarray, threshold: int = 200) -> np.ndarray:
         return x
     pad = int(0.05 * RATE)
     return x[max(0, loud[0] - pad): loud[-1] + pad]
-
-
-def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Band-limited resampling by FFT (the prompt is short, so one transform is cheap)."""
-    if rate_in == rate_out or len(x) == 0:
-        return x.astype(np.int16)
-    n_out = int(round(len(x) * rate_out / rate_in))
-    spec = np.fft.rfft(x.astype(np.float64))
-    keep = n_out // 2 + 1
-    spec = spec[:keep] if len(spec) >= keep else np.pad(spec, (0, keep - len(spec)))
-    y = np.fft.irfft(spec, n_out) * (n_out / len(x))
-    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
