@@ -8,7 +8,7 @@ never reads a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ALLOWED_MINUTES = (15, 30, 60)
@@ -47,6 +47,14 @@ class IntervalClock:
 
     def day(self, ts: float) -> date:
         return self._local(ts).date()
+
+    def day_span(self, ts: float) -> tuple[date, float, float]:
+        """The local day holding ``ts`` and its ``[start, end)`` in epoch seconds, so a caller
+        checking every event's time against the current day need not convert each one."""
+        d = self.day(ts)
+        tz = ZoneInfo(self.timezone)
+        return (d, datetime.combine(d, time(), tz).timestamp(),
+                datetime.combine(d + timedelta(days=1), time(), tz).timestamp())
 
     def label(self, start: float) -> str:
         """``2026-11-28T19:00+08:00`` for an interval start."""

@@ -196,6 +196,7 @@ class QueueMonitor:
         self.gaps = 0
         self.alerts: list[SurgeDetected] = []
         self._day: date | None = None
+        self._day_start = self._day_end = 0.0  # [start, end) of ``_day`` in epoch seconds
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -255,7 +256,9 @@ class QueueMonitor:
                 out.append(alert)
 
     def _roll_day(self, t: float) -> None:
-        day = self.clock.day(t)
+        if self._day_start <= t < self._day_end:
+            return  # still the current day: runs per AMI event, so no date conversion
+        day, start, end = self.clock.day_span(t)
         if self._day is not None and day > self._day and self.surge is not None:
             slots = 24 * 60 // self.clock.minutes
             for q in self.queues.values():
@@ -263,7 +266,7 @@ class QueueMonitor:
                           if self.clock.day(s) == self._day}
                 self.surge.add_day(q.name, self._day, counts, slots)
         if self._day is None or day > self._day:
-            self._day = day
+            self._day, self._day_start, self._day_end = day, start, end
             keep = {k for k, r in self.calls.items() if r.state in (WAITING, ANSWERED, LEFT_UNSEEN)}
             if len(self.calls) > 2 * len(keep) + 10000:  # forget finished calls of past days
                 self.calls = {k: r for k, r in self.calls.items() if k in keep or r.arrived >= t - 86400}

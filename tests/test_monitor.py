@@ -324,6 +324,18 @@ def test_interval_clock_splits_at_local_boundaries():
         IntervalClock(20)
 
 
+@pytest.mark.parametrize(("zone", "ts", "hours"), [
+    ("Asia/Shanghai", 1795863600.0, 24),
+    ("Europe/Berlin", 1774746000.0, 23),  # 2026-03-29, clocks go forward
+    ("America/Sao_Paulo", 1541336400.0, 23),  # 2018-11-04, the day began at 01:00 (no midnight)
+])
+def test_day_span_is_the_local_day_with_its_exact_bounds(zone, ts, hours):
+    c = IntervalClock(30, zone)
+    day, start, end = c.day_span(ts)
+    assert start <= ts < end and end - start == hours * 3600
+    assert c.day(start) == c.day(end - 0.001) == day and c.day(start - 0.001) < day < c.day(end)
+
+
 def test_agent_connect_arriving_after_the_reconnect_snapshot_counts_once():
     m = QueueMonitor()
     m.feed(snapshot(T0, params(0, 0, 0, 0), [member("a1")]))
