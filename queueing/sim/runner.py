@@ -266,8 +266,8 @@ def quantiles(zeros: int, positive: np.ndarray, qs: tuple[float, ...]) -> list[f
 
 
 def _derive(s: dict[str, float], waits: np.ndarray | tuple | None, agent_seconds: float, talk: float) -> dict[str, float]:
-    """``waits``: positive waits (percentiles computed here), ready percentiles, or None."""
-    """Metrics from summed counts; NaN where a denominator is zero."""
+    """Metrics from summed counts; NaN where a denominator is zero. ``waits``: positive waits
+    (percentiles computed here), ready percentiles, or None."""
     def ratio(a: float, b: float) -> float:
         return a / b if b > 0 else math.nan
 
@@ -343,10 +343,6 @@ class SimResult:
     calls: int  # calls processed, every replication and warm-up included
     seconds: float  # wall time of the whole run
     replication_summaries: list[dict[str, float]] = field(default_factory=list)
-
-    @property
-    def calls_per_second(self) -> float:
-        return self.calls / self.seconds if self.seconds > 0 else math.nan
 
 
 def _combine(units: list[dict[str, float]]) -> dict[str, float]:

@@ -7,7 +7,7 @@ check happens here, once, with a message naming the field.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
@@ -105,9 +105,6 @@ class Scenario:
     def expected_calls(self) -> float:
         """First attempts only (redials come on top)."""
         return sum(self.rates) * self.interval_seconds
-
-    def with_agents(self, agents: tuple[int, ...] | list[int]) -> Scenario:
-        return replace(self, agents=tuple(agents))
 
     @classmethod
     def stationary(
