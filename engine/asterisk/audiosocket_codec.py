@@ -177,11 +177,8 @@ class AudioSocketCodec:
     def _check_header(self, kind: int, length: int) -> None:
         if kind not in KNOWN_KINDS:
             raise AudioSocketError(f"unknown message kind 0x{kind:02x} (length {length})")
-        if self._need_uuid:
-            if kind != KIND_UUID:
-                raise AudioSocketError(f"first message must be the UUID (kind 0x01), got kind 0x{kind:02x}")
-            if length != 16:
-                raise AudioSocketError(f"UUID message must carry 16 bytes, got {length}")
+        if self._need_uuid and kind != KIND_UUID:
+            raise AudioSocketError(f"first message must be the UUID (kind 0x01), got kind 0x{kind:02x}")
         if kind == KIND_UUID and length != 16:
             raise AudioSocketError(f"UUID message must carry 16 bytes, got {length}")
         if kind == KIND_DTMF and length != 1:
