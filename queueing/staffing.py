@@ -153,9 +153,6 @@ class StaffingPlan:
                 out.append(i)
         return out
 
-    def agent_hours(self, agents: Sequence[int] | None = None, interval_minutes: float = 30.0) -> float:
-        return float(sum(agents if agents is not None else self.agents)) * interval_minutes / 60.0
-
 
 def erlang_plan(profile: Profile, target: Target, method: str = "lagged-sipp", minimum: int = 1) -> StaffingPlan:
     """Erlang A staffing at the method's effective rate, interval by interval."""

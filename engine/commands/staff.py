@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare:
         if args.json:
-            out = {m: {"agents": p.agents, "agent_hours": p.agent_hours(interval_minutes=profile.interval_minutes),
+            out = {m: {"agents": p.agents, "agent_hours": sum(p.agents) * hours,
                        "service_level": [r["service_level"] for r in p.result.intervals],
                        "service_level_ci95": [r["service_level_ci95"] for r in p.result.intervals],
                        "below_target": [labels[i] for i in p.below_target()],
