@@ -264,6 +264,13 @@ class _Queue:
     rr_last: str = ""
 
 
+def _service_levels(q: _Queue) -> tuple[float, float]:
+    """``ServicelevelPerf`` and ``ServicelevelPerf2`` in percent, unrounded (see the module doc)."""
+    total = q.completed + q.abandoned
+    return (100.0 * q.completed_insl / q.completed if q.completed else 0.0,
+            100.0 * (q.completed_insl + q.abandoned_insl) / total if total else 0.0)
+
+
 def _bool(value: bool) -> str:
     return "1" if value else "0"
 
@@ -749,9 +756,7 @@ class QueueModel:
         for q in self._queues.values():
             if queue and q.cfg.name != queue:
                 continue
-            sl = 100.0 * q.completed_insl / q.completed if q.completed else 0.0
-            total = q.completed + q.abandoned
-            sl2 = 100.0 * (q.completed_insl + q.abandoned_insl) / total if total else 0.0
+            sl, sl2 = _service_levels(q)
             out.append(WireEvent("QueueParams", (
                 ("Queue", q.cfg.name), ("Max", str(q.cfg.max)), ("Strategy", q.cfg.strategy),
                 ("Calls", str(len(q.waiting))), ("Holdtime", str(q.holdtime)), ("TalkTime", str(q.talktime)),
@@ -795,10 +800,8 @@ class QueueModel:
     def counters(self, queue: str) -> dict[str, float]:
         """Asterisk's counters for ``queue`` as numbers (what QueueParams would say)."""
         q = self.queue(queue)
-        total = q.completed + q.abandoned
+        sl, sl2 = _service_levels(q)
         return {
             "completed": q.completed, "abandoned": q.abandoned, "holdtime": q.holdtime, "talktime": q.talktime,
-            "calls": len(q.waiting),
-            "servicelevel_perf": round(100.0 * q.completed_insl / q.completed, 1) if q.completed else 0.0,
-            "servicelevel_perf2": round(100.0 * (q.completed_insl + q.abandoned_insl) / total, 1) if total else 0.0,
+            "calls": len(q.waiting), "servicelevel_perf": round(sl, 1), "servicelevel_perf2": round(sl2, 1),
         }
