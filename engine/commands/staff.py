@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
     labels = profile.labels()
-    sl_def = f"answered within {sl_t:g} s / offered"
+    sl_def = sl_definitions(sl_t)["service_level"]
     goal = f"target service level {100 * target.target_sl:g} % ({sl_def})"
     if target.max_abandon is not None:
         goal += f", abandonment at most {100 * target.max_abandon:g} %"
