@@ -95,22 +95,17 @@ def cache_dir(explicit: str = "") -> Path:
     return Path(base) / "demo-speech"
 
 
-def _read_8k(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
-
-
 def speech(text: str, directory: Path, voice: str = "ko", speed: int = 160) -> np.ndarray:
     """8 kHz int16 speech for ``text`` (espeak-ng, silence trimmed), cached as a WAV by content."""
     key = hashlib.sha1(f"{voice}|{speed}|{text}".encode()).hexdigest()[:16]
+    from asr.audio import read_wav, resample
+
     path = directory / f"{voice}-{key}.wav"
     if path.exists():
-        return _read_8k(path)
+        return read_wav(path).samples
     exe = shutil.which("espeak-ng")
     if not exe:
         raise DemoError("espeak-ng is needed to make the demo's speech (Debian: apt-get install espeak-ng)")
-    from asr.audio import read_wav, resample
-
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "s.wav"
