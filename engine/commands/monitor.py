@@ -242,7 +242,7 @@ def _save_history(path: str | None, old: dict[str, Any], monitor: Any) -> None:
     Path(path).write_text(json.dumps(merged, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
 
 
-def _monitor_from(args: argparse.Namespace, cfg: Any) -> Any:
+def _monitor_from(args: argparse.Namespace, cfg: Any, history: dict[str, Any]) -> Any:
     from engine.errors import UsageError
     from queueing.monitor import QueueMonitor
     from queueing.surge import SurgeDetector
@@ -250,7 +250,7 @@ def _monitor_from(args: argparse.Namespace, cfg: Any) -> Any:
     surge = SurgeDetector()
     minutes = args.interval or cfg.queueing.interval_minutes
     try:
-        surge.load(_load_history(getattr(args, "surge_history", None)), minutes)
+        surge.load(history, minutes)
     except (ValueError, TypeError, AttributeError) as exc:
         raise UsageError(f"--surge-history {args.surge_history}: {exc}") from None
     return QueueMonitor(
@@ -269,8 +269,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     if args.replay:
-        monitor = _monitor_from(args, cfg)
         history = _load_history(args.surge_history)
+        monitor = _monitor_from(args, cfg, history)
         end = replay(args.replay, monitor)
         monitor.board.close_spans(end)
         for alert in monitor.alerts:
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import asyncio
 
-    return asyncio.run(run_live(args, cfg, _monitor_from(args, cfg)))
+    return asyncio.run(run_live(args, cfg, _monitor_from(args, cfg, _load_history(args.surge_history))))
 
 
 # -- live -----------------------------------------------------------------------------------
