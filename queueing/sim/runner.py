@@ -116,9 +116,10 @@ class _Waits:
             return
         cuts = np.flatnonzero(np.diff(ks)) + 1
         for w, k in zip(np.split(waits, cuts), ks[np.concatenate(([0], cuts))], strict=True):
-            self.open.setdefault(int(k), []).append(w.copy())
+            w = w.copy()  # the kernel reuses its buffer; one copy serves both lists (neither is written to)
+            self.open.setdefault(int(k), []).append(w)
             if self.overall is not None and k >= self.warmup:
-                self.overall.append(w.copy())
+                self.overall.append(w)
         self.close_before(int(ks[-1]))
 
     def close_before(self, k: int) -> None:
