@@ -258,7 +258,13 @@ def serialize_action(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-def serialize_message(message: AmiMessage | Mapping[str, object]) -> bytes:
-    """Any message (a simulator's event or response) in wire form."""
-    pairs = message.headers if isinstance(message, AmiMessage) else message.items()
+def serialize_message(message: AmiMessage | Mapping[str, object] | Iterable[tuple[str, object]]) -> bytes:
+    """Any message (a simulator's event or response) in wire form; header pairs in order will
+    do, no need to build an ``AmiMessage`` (and its index) just to write it."""
+    if isinstance(message, AmiMessage):
+        pairs: Iterable[tuple[str, object]] = message.headers
+    elif isinstance(message, Mapping):
+        pairs = message.items()
+    else:
+        pairs = message
     return ("".join(f"{_clean(k)}: {_clean(v)}\r\n" for k, v in pairs) + "\r\n").encode("utf-8")

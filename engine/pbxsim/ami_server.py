@@ -145,8 +145,8 @@ class AmiServer:
     async def _close_sessions(self, *, graceful: bool) -> int:
         sessions = list(self._sessions)
         self._sessions.clear()
-        shutdown = serialize_message(AmiMessage((("Event", "Shutdown"), ("Privilege", "system,all"),
-                                                 ("Shutdown", "Cleanly"), ("Restart", "True"))))
+        shutdown = serialize_message((("Event", "Shutdown"), ("Privilege", "system,all"),
+                                      ("Shutdown", "Cleanly"), ("Restart", "True")))
         for s in sessions:
             if graceful:
                 if s.authenticated and s.events:
@@ -205,7 +205,7 @@ class AmiServer:
         for ev in events:
             for listener in self.listeners:
                 listener(ev)
-            data = serialize_message(AmiMessage(ev.wire_headers()))
+            data = b""  # written once, and only when some client takes events
             for s in list(self._sessions):
                 if s.authenticated and s.events:
                     if s.outbox.qsize() >= MAX_OUTBOX:
@@ -214,6 +214,7 @@ class AmiServer:
                         self._sessions.discard(s)
                         s.writer.transport.abort()
                         continue
+                    data = data or serialize_message(ev.wire_headers())
                     s.outbox.put_nowait(data)
         if events:
             self._wake.set()
@@ -296,7 +297,7 @@ class AmiServer:
                 s.writer.close()
 
     def _send(self, s: _Session, pairs: Iterable[tuple[str, str]]) -> None:
-        s.outbox.put_nowait(serialize_message(AmiMessage(tuple(pairs))))
+        s.outbox.put_nowait(serialize_message(pairs))
 
     def _respond(self, s: _Session, msg: AmiMessage, response: str, message: str | None = None,
                  extra: Pairs | None = None) -> None:
