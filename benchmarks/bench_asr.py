@@ -150,6 +150,31 @@ def part_cpu(args: argparse.Namespace) -> dict:
     }
 
 
+# -- the gate: what one leg costs the event loop per frame (no decoding) ----------------------------
+
+
+def part_gate(args: argparse.Namespace) -> dict:
+    """CPU per 20 ms frame of ``Gate.feed`` (framing, VAD, endpointer, decode jobs), frames fed as
+    AudioSocket delivers them; the minimum of 5 rounds, so other load on the machine counts less."""
+    from asr.stream import Gate, StreamSettings
+
+    x, _ = cached_call(args.call_seconds, 1)
+    chunks = [x[i : i + 160].tobytes() for i in range(0, x.size - 159, 160)]
+    out: dict[str, float] = {"frames": len(chunks)}
+    for name, second in (("with_second_stage", True), ("first_stage_only", False)):
+        settings = StreamSettings(vad=args.vad, second_stage=second)
+        Gate("w", "l", 8000, settings).feed(chunks[0], 0.0)  # compile / load the kernels first
+        best = float("inf")
+        for _ in range(5):
+            gate = Gate("c", "l", 8000, settings)
+            c0 = time.process_time()
+            for j, pcm in enumerate(chunks):
+                gate.feed(pcm, j * 0.02)
+            best = min(best, time.process_time() - c0)
+        out[f"gate_us_per_frame_{name}"] = round(best / len(chunks) * 1e6, 2)
+    return out
+
+
 # -- real time: K streams on one decoding thread, latency ------------------------------------------
 
 
@@ -341,7 +366,7 @@ def part_mem_many(args: argparse.Namespace) -> dict:
     }
 
 
-PARTS = {"cpu": part_cpu, "realtime": part_realtime, "mem-long": part_mem_long, "mem-many": part_mem_many}
+PARTS = {"gate": part_gate, "cpu": part_cpu, "realtime": part_realtime, "mem-long": part_mem_long, "mem-many": part_mem_many}
 
 
 def subprocess_part(name: str, args: argparse.Namespace, **extra: object) -> dict:
@@ -380,6 +405,9 @@ def main() -> None:
     cached_call(args.call_seconds, 1)  # generate once, share with the subprocesses
     cached_call(30, 9)
     results: dict[str, object] = {"loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}
+    if "gate" not in skip:
+        results["gate"] = gate = subprocess_part("gate", args)
+        print("gate:", json.dumps(gate), flush=True)
     if "cpu" not in skip:
         cpu = subprocess_part("cpu", args)
         results["cpu"] = cpu
