@@ -77,7 +77,9 @@ def test_cli_replay_json(asterisk_fixtures, capsys):
         assert key in v
     assert (v["queue"], v["answered"], v["abandoned"], v["answered_within_sl"]) == ("evening", 22, 2, 17)
     assert main(["monitor", "--replay", str(asterisk_fixtures / "ami_queue_day.txt"), "--sl", "3"]) == 0
-    assert "evening" in capsys.readouterr().out
+    row = capsys.readouterr().out.splitlines()[2].split()
+    # --sl 3 overrides the queue's ServiceLevel 5: 10 of the 22 AgentConnect HoldTimes are <= 3
+    assert row[0] == "evening" and row[6] == "45.5"
 
 
 def test_cli_replay_table_with_intervals(asterisk_fixtures, capsys):
