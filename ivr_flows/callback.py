@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr_flows import protocol as p
-from ivr_flows.record import mask_number
 from queueing.estimate import HandleTimes, QueueSituation, estimate_wait
 
 PENDING = ("waiting", "due", "dialing", "retry")
@@ -41,10 +40,6 @@ class CallbackRequest:
     next_try: float = 0.0
     due_at: float | None = None  # when the caller would have reached an agent
     history: list[tuple[float, str]] = field(default_factory=list)
-
-    @property
-    def masked_number(self) -> str:
-        return mask_number(self.number)
 
     @property
     def pending(self) -> bool:
@@ -68,14 +63,6 @@ class OriginateCallback:
         return {"channel": self.channel, "context": self.context, "exten": self.exten,
                 "priority": self.priority, "caller_id": self.caller_id, "timeout_ms": self.timeout_ms,
                 "variables": dict(self.variables)}
-
-    def headers(self) -> list[tuple[str, str]]:
-        """The action as AMI headers (``Async: true``; one ``Variable`` line per variable)."""
-        out = [("Action", "Originate"), ("Channel", self.channel), ("Context", self.context),
-               ("Exten", self.exten), ("Priority", str(self.priority)), ("CallerID", self.caller_id),
-               ("Timeout", str(self.timeout_ms)), ("Async", "true")]
-        out += [("Variable", f"{k}={v}") for k, v in self.variables]
-        return out
 
 
 class CallbackManager:
