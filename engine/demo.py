@@ -177,6 +177,7 @@ class Evening:
     profile_calls: float  # calls in the profile's hour
     profile_agents: float
     plans: list[Any] = field(default_factory=list)
+    tz: str = "Asia/Shanghai"  # the site's zone: 19:00 is local there, and the report shows its times
 
 
 def evening_start(flow: Any, tz: str, now: float | None = None) -> float:
@@ -193,7 +194,8 @@ def evening_start(flow: Any, tz: str, now: float | None = None) -> float:
     return dt.datetime(day.year, day.month, day.day, PEAK_HOUR, 0, tzinfo=zone).timestamp()
 
 
-def plan_evening(n_calls: int, seed: int, start: float, minutes: float = 60.0) -> Evening:
+def plan_evening(n_calls: int, seed: int, start: float, minutes: float = 60.0,
+                 tz: str = "Asia/Shanghai") -> Evening:
     """Arrival times of ``n_calls`` in the peak hour, distributed as the profile's rate curve
     (given the count, Poisson arrivals are independent draws from the rate's shape), and a roster
     scaled by calls: the profile's peak staffing per call."""
@@ -217,7 +219,7 @@ def plan_evening(n_calls: int, seed: int, start: float, minutes: float = 60.0) -
     profile_agents = float(np.mean(profile.agents[i0: i0 + k]))
     hourly = n_calls * 3600.0 / span  # the same load as n_calls in the whole window
     agents = max(2, math.ceil(profile_agents * hourly / profile_calls))
-    return Evening(start, [float(a) for a in arrivals], agents, profile_calls, profile_agents)
+    return Evening(start, [float(a) for a in arrivals], agents, profile_calls, profile_agents, tz=tz)
 
 
 def make_plans(evening: Evening, bank: SpeechBank, seed: int, flow: Any) -> list[Any]:
@@ -348,7 +350,7 @@ def build_report(records: list[Any], counts: dict[str, int], truth: dict[str, An
 
 
 def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, store: str) -> str:
-    local = dt.datetime.fromtimestamp(evening.start, ZoneInfo("Asia/Shanghai"))
+    local = dt.datetime.fromtimestamp(evening.start, ZoneInfo(evening.tz))
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f} %"
@@ -358,7 +360,7 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
 
     lines = [
         "",
-        f"hotline demo: evening peak {local:%Y-%m-%d} {PEAK_HOUR}:00-{PEAK_HOUR + 1}:00 (Asia/Shanghai), "
+        f"hotline demo: evening peak {local:%Y-%m-%d} {PEAK_HOUR}:00-{PEAK_HOUR + 1}:00 ({evening.tz}), "
         f"{evening.agents} call-takers for {r['calls']} calls (the built-in weekday profile has "
         f"{evening.profile_calls:.0f} calls and {evening.profile_agents:.0f} call-takers in that hour)",
         f"  played x{r['speed']:g}: {r['simulated_seconds'] / 60:.0f} simulated minutes in {r['real_seconds']:.0f} s "
@@ -414,7 +416,7 @@ class LiveView:
         views = {v["queue"]: v for v in engine.monitor.views(now)}
         q = views.get("citizen", {})
         agents = q.get("agents", {})
-        local = dt.datetime.fromtimestamp(now, ZoneInfo("Asia/Shanghai"))
+        local = dt.datetime.fromtimestamp(now, ZoneInfo(self.evening.tz))
         line = (f"{local:%H:%M:%S}  calls {done}/{total}  ivr {engine.ivr_active:2d}  waiting {q.get('waiting', 0):2d}  "
                 f"talking {agents.get('talking', 0):2d}/{agents.get('logged_in', 0)}  answered {q.get('answered', 0):3d}  "
                 f"abandoned {q.get('abandoned', 0):3d}  callbacks {len(engine.queue_info.callbacks.requests):2d}  "
@@ -475,7 +477,7 @@ async def run_demo(base: Config, options: DemoOptions,
     flow = flows["hotline"]
     bank = await asyncio.get_running_loop().run_in_executor(None, SpeechBank.load, cache_dir(options.cache_dir))
     start = evening_start(flow, base.site.timezone)
-    evening = plan_evening(options.calls, options.seed, start, options.minutes)
+    evening = plan_evening(options.calls, options.seed, start, options.minutes, base.site.timezone)
     evening.plans = make_plans(evening, bank, options.seed, flow)
     token = base.web_token() or secrets.token_urlsafe(18)
     Path(options.store).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.demo import _frames, evening_start, plan_evening
+from engine.demo import _frames, evening_start, plan_evening, render_report
 from ivr_flows.loader import load_flows
 
 
@@ -45,3 +46,14 @@ def test_evening_plan_follows_the_profile() -> None:
 def test_audio_is_padded_to_whole_frames() -> None:
     assert _frames(np.ones(161, np.int16)).size == 320
     assert _frames(np.ones(160, np.int16)).size == 160
+
+
+def test_report_shows_the_evening_in_the_site_zone() -> None:
+    flow = load_flows()["hotline"]
+    zone = ZoneInfo("Europe/Berlin")
+    now = dt.datetime(2026, 11, 27, 23, 0, tzinfo=zone).timestamp()
+    start = evening_start(flow, "Europe/Berlin", now)
+    assert dt.datetime.fromtimestamp(start, zone).hour == 19
+    ev = plan_evening(10, 1, start, tz="Europe/Berlin")
+    head = render_report(collections.defaultdict(int), ev, "", False, "x.sqlite").splitlines()[1]
+    assert "evening peak 2026-11-" in head and "19:00-20:00 (Europe/Berlin)" in head
