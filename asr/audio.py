@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -37,6 +38,16 @@ class Audio:
         return self.samples.size / self.rate
 
 
+def riff_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(id, offset of the body, size its header declares) of each chunk after the RIFF/WAVE header;
+    stops where ``data`` ends, so a header alone (the first kilobytes of a file) can be walked."""
+    pos = 12
+    while pos + 8 <= len(data):
+        size = struct.unpack_from("<I", data, pos + 4)[0]
+        yield data[pos : pos + 4], pos + 8, size
+        pos += 8 + size + (size & 1)
+
+
 def read_wav(path: str | os.PathLike[str]) -> Audio:
     """Read a WAV file as int16 mono at its own rate."""
     name = str(path)
@@ -49,10 +60,8 @@ def read_wav(path: str | os.PathLike[str]) -> Audio:
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioFileError(f"{name}: not a WAV file (no RIFF/WAVE header)")
     fmt: tuple[int, int, int, int] | None = None
-    pos = 12
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        body = data[pos + 8 : pos + 8 + size]
+    for cid, at, size in riff_chunks(data):
+        body = data[at : at + size]
         if cid == b"fmt ":
             if len(body) < 16:
                 raise AudioFileError(f"{name}: truncated fmt chunk")
@@ -66,7 +75,6 @@ def read_wav(path: str | os.PathLike[str]) -> Audio:
             if len(body) < size and size not in (0, 0xFFFFFFFF):
                 raise AudioFileError(f"{name}: truncated: header promises {size} bytes of audio, file holds {len(body)}")
             return Audio(_decode(name, body, *fmt), fmt[2])
-        pos += 8 + size + (size & 1)
     if fmt is None:
         raise AudioFileError(f"{name}: no fmt chunk (truncated or not a WAV file)")
     raise AudioFileError(f"{name}: no data chunk (truncated?)")

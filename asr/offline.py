@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from asr.audio import Audio, load_for_asr
+from asr.audio import Audio, load_for_asr, riff_chunks
 from asr.stream import Gate, SpeechStream, StreamSettings
 from engine.events.speech import FinalTranscript, SpeechEnded
 
@@ -82,12 +82,10 @@ def wav_duration(path: str | os.PathLike[str]) -> float:
         return 0.0
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return 0.0
-    pos, byte_rate = 12, 0
-    while pos + 8 <= len(head):
-        cid, size = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
-        if cid == b"fmt " and pos + 20 <= len(head):
-            byte_rate = struct.unpack_from("<I", head, pos + 16)[0]
+    byte_rate = 0
+    for cid, at, size in riff_chunks(head):
+        if cid == b"fmt " and at + 12 <= len(head):
+            byte_rate = struct.unpack_from("<I", head, at + 8)[0]
         elif cid == b"data":
             return size / byte_rate if byte_rate else 0.0
-        pos += 8 + size + (size & 1)
     return 0.0

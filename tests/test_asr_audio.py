@@ -18,6 +18,7 @@ from asr.model import (
     model_sample_rate,
     package_model_dir,
 )
+from asr.offline import wav_duration
 from tests.asr_helpers import write_wav
 
 
@@ -136,3 +137,12 @@ def test_decoding_copy_narrows_the_search_only_when_asked(tmp_path: Path, monkey
     assert model_for_config(AsrConfig()) == pkg
     lean2 = model_for_config(AsrConfig(max_active=1000, beam=8.0))
     assert lean2.name.startswith(pkg.name) and lean2.is_relative_to(tmp_path / "xdg")
+
+
+def test_wav_duration_from_the_header(tmp_path: Path) -> None:
+    """The progress bar's total: the data chunk's size over the byte rate, 0.0 when unknown."""
+    assert wav_duration(write_wav(tmp_path / "a.wav", tone(8000, seconds=1.5), 8000)) == pytest.approx(1.5)
+    assert wav_duration(write_wav(tmp_path / "b.wav", tone(16000, seconds=0.5), 16000, channels=2)) == pytest.approx(0.5)
+    (tmp_path / "c.wav").write_bytes(b"not a wav file at all")
+    assert wav_duration(tmp_path / "c.wav") == 0.0
+    assert wav_duration(tmp_path / "missing.wav") == 0.0
