@@ -289,6 +289,15 @@ def test_members_take_one_call_at_a_time_and_wrap_up():
     assert not busy
 
 
+def test_agent_channel_keeps_an_interface_that_contains_slash_n():
+    # Local/nurse1@agents/n rings Local/nurse1@agents-<seq>;1 (only the trailing /n goes)
+    config = parse_queues({"queues": {"q": {"members": [{"interface": "Local/nurse1@agents/n"}]}}})
+    model = QueueModel(config, now=0.0)
+    _, events = model.add_caller("q", 0.0, caller_num="1")
+    (called,) = [e for e in events if e.name == "AgentCalled"]
+    assert called.header("DestChannel").startswith("Local/nurse1@agents-")
+
+
 def test_wrapup_time_is_respected():
     model = QueueModel(recorded_config(), now=0.0)
     events = []

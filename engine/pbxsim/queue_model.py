@@ -276,8 +276,7 @@ def _bool(value: bool) -> str:
 
 
 def _agent_channel_base(interface: str) -> str:
-    base = interface.split("/n")[0] if interface.endswith("/n") else interface
-    return base
+    return interface[:-2] if interface.endswith("/n") else interface
 
 
 class QueueModel:
