@@ -146,6 +146,22 @@ FIELDS = (
     "callback_delay_sum", "wait_max", "waited",
 )
 COL = {name: i for i, name in enumerate(FIELDS)}
+# The columns the compiled code writes, taken from FIELDS (Numba freezes module-level ints).
+F_OFFERED = COL["offered"]
+F_ANSWERED = COL["answered"]
+F_ABANDONED = COL["abandoned"]
+F_BUSY = COL["busy"]
+F_CALLBACKS = COL["callbacks"]
+F_REDIALS = COL["redials"]
+F_UNSERVED = COL["unserved"]
+F_ANSWERED_WITHIN_T = COL["answered_within_t"]
+F_LINE_WITHIN_T = COL["line_within_t"]
+F_LINE_CALLS = COL["line_calls"]
+F_WAIT_SUM = COL["wait_sum"]
+F_ANSWERED_WAIT_SUM = COL["answered_wait_sum"]
+F_CALLBACK_DELAY_SUM = COL["callback_delay_sum"]
+F_WAIT_MAX = COL["wait_max"]
+F_WAITED = COL["waited"]
 
 
 @njit(nogil=True, cache=True)
@@ -176,21 +192,21 @@ def arrivals_chunk(e, rates, length, total, fstate, istate):
 
 @njit(nogil=True, cache=True)
 def _line_stats(sums, k, o, w, sl_seconds):
-    sums[k, 9] += 1
-    sums[k, 10] += w
-    if w > sums[k, 13]:
-        sums[k, 13] = w
+    sums[k, F_LINE_CALLS] += 1
+    sums[k, F_WAIT_SUM] += w
+    if w > sums[k, F_WAIT_MAX]:
+        sums[k, F_WAIT_MAX] = w
     if w <= sl_seconds:
-        sums[k, 8] += 1
+        sums[k, F_LINE_WITHIN_T] += 1
     if w > 0:
-        sums[k, 14] += 1
+        sums[k, F_WAITED] += 1
     if o == ANSWERED:
-        sums[k, 1] += 1
-        sums[k, 11] += w
+        sums[k, F_ANSWERED] += 1
+        sums[k, F_ANSWERED_WAIT_SUM] += w
         if w <= sl_seconds:
-            sums[k, 7] += 1
+            sums[k, F_ANSWERED_WITHIN_T] += 1
     else:
-        sums[k, 2] += 1
+        sums[k, F_ABANDONED] += 1
 
 
 # run_chunk return codes: what the caller must do before calling again
@@ -354,9 +370,9 @@ def run_chunk(
                     b += 1
             if track_queue and not took_callback and wait > 0 and outcome != UNSERVED:
                 qsize = _push(qheap, qsize, leave)
-        sums[k, 0] += 1
+        sums[k, F_OFFERED] += 1
         if is_redial:
-            sums[k, 5] += 1
+            sums[k, F_REDIALS] += 1
         if outcome == ANSWERED or outcome == ABANDONED:
             _line_stats(sums, k, outcome, wait, sl_seconds)
             if wait > 0:
@@ -364,12 +380,12 @@ def run_chunk(
                 pos_k[n_pos] = k
                 n_pos += 1
         elif outcome == BUSY:
-            sums[k, 3] += 1
+            sums[k, F_BUSY] += 1
         elif outcome == CALLBACK:
-            sums[k, 4] += 1
-            sums[k, 12] += wait
+            sums[k, F_CALLBACKS] += 1
+            sums[k, F_CALLBACK_DELAY_SUM] += wait
         else:
-            sums[k, 6] += 1
+            sums[k, F_UNSERVED] += 1
         if keep_records:
             out_time[c] = a
             out_redial[c] = is_redial
