@@ -43,10 +43,9 @@ from engine.pbxsim.audiosocket_client import AudioSocketCallResult, AudioSocketC
 
 MEDIA_COMMANDS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SAY DIGITS", "EXEC", "GET OPTION")
 DEAD_OK = ("VERBOSE", "SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "NOOP", "HANGUP")
-VERBS = (
-    "ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SAY DIGITS", "EXEC", "GET OPTION",
-    "SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "VERBOSE", "NOOP", "HANGUP",
-)
+VERBS = MEDIA_COMMANDS + DEAD_OK
+# (verb, its words), longest first so GET FULL VARIABLE wins over GET VARIABLE's prefix
+_VERB_WORDS = sorted(((verb, verb.split()) for verb in VERBS), key=lambda vw: -len(vw[1]))
 USAGE = {
     "STREAM FILE": " Usage: STREAM FILE <filename> <escape_digits> [sample offset]",
     "GET DATA": " Usage: GET DATA <file to be streamed> [timeout] [max digits]",
@@ -94,8 +93,7 @@ class AgiCallResult:
 
 def _verb(argv: list[str]) -> tuple[str, list[str]]:
     upper = [a.upper() for a in argv]
-    for verb in sorted(VERBS, key=lambda v: -len(v.split())):
-        words = verb.split()
+    for verb, words in _VERB_WORDS:
         if upper[: len(words)] == words:
             return verb, argv[len(words):]
     return "", argv
