@@ -223,6 +223,7 @@ async def test_live_events_stream_masked(sample_db):
         hub.publish(PartialTranscript("live-2", "agent", 1.0, "您好"))
         live = await (await client.get("/api/live", headers=_auth())).json()
         assert [c["call_id"] for c in live["calls"]] == ["live-2"]
+        assert (await (await client.get("/healthz")).json())["live_calls"] == 1
         assert live["calls"][0]["partials"] == {"agent": {"start": 1.0, "text": "您好"}}
         resp = await client.get("/api/live/stream?call=live-3", headers=_auth())
         await _read_events(resp, 1)

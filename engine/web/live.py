@@ -160,6 +160,11 @@ class LiveHub:
     def subscribers(self) -> int:
         return len(self._subs)
 
+    @property
+    def live_calls(self) -> int:
+        """How many calls are live (what ``len(snapshot())`` is, without building it)."""
+        return len(self._calls)
+
     def close(self) -> None:
         """End every subscription (on shutdown), so open event streams finish."""
         for sub in list(self._subs):
