@@ -373,7 +373,7 @@ def _on_intake_done(state: RunState, event: p.Event, now: float, cmds: list[p.Co
 
 
 def _on_language(state: RunState, event: p.Event, now: float, cmds: list[p.Command]) -> RunState:
-    _expect(event, p.DigitsReceived, p.Timeout, p.SpeechRecognized, p.CommandFailed)
+    _expect(event, p.DigitsReceived, p.Timeout, p.CommandFailed)
     node = state.current
     assert isinstance(node, s.Language)
     key = event.digits[:1] if isinstance(event, p.DigitsReceived) else ""
@@ -415,7 +415,7 @@ def _on_queue_prompt(state: RunState, event: p.Event, now: float, cmds: list[p.C
 
 
 def _on_queue_offer(state: RunState, event: p.Event, now: float, cmds: list[p.Command]) -> RunState:
-    _expect(event, p.DigitsReceived, p.Timeout, p.SpeechRecognized, p.CommandFailed)
+    _expect(event, p.DigitsReceived, p.Timeout, p.CommandFailed)
     node = state.current
     assert isinstance(node, s.Queue)
     key = event.digits[:1] if isinstance(event, p.DigitsReceived) else ""
