@@ -24,6 +24,7 @@ from engine.events.ami import (
     QueueParams,
     QueueSummary,
     VarSet,
+    event_from_headers,
     event_from_message,
 )
 from engine.privacy import mask_number
@@ -193,6 +194,24 @@ def test_unknown_event_bad_number_and_responses():
     lower = event_from_message(AmiMessage((("event", "hangup"), ("cause", "17"), ("callerIDnum", "<unknown>"))), 1.0)
     assert isinstance(lower, Hangup) and lower.cause == 17 and lower.caller_id_num == ""
     assert lower.header("CallerIDNum") == "<unknown>"
+
+
+def test_plain_headers_give_what_an_amimessage_gives(asterisk_fixtures):
+    """event_from_message reuses an AmiMessage's own tuple and index; any other headers are
+    copied and indexed: both must give the same event (first of repeated headers wins)."""
+    class Plain:
+        def __init__(self, headers):
+            self.headers = list(headers)
+
+    msgs = messages(asterisk_fixtures / "ami_session.txt")
+    msgs.append(AmiMessage((("Event", "Hangup"), ("Cause", "16"), ("cause", "17"), ("Channel", "a"))))
+    for msg in msgs:
+        ev = event_from_message(msg, 2.0)
+        for other in (event_from_message(Plain(msg.headers), 2.0), event_from_headers(list(msg.headers), 2.0)):
+            assert type(other) is type(ev) and other == ev
+            if ev is not None:
+                assert other.raw == ev.raw == msg.headers
+    assert event_from_message(msgs[-1], 0.0).cause == 16
 
 
 def test_personal_data_stays_out_of_repr(asterisk_fixtures):
