@@ -50,9 +50,6 @@ class AgentState(enum.StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-PAUSE_REASONS = ("break", "training", "after-call work", "meal", "meeting")
-
-
 @dataclass(frozen=True)
 class AgentStateChanged:
     """A call-taker moved from ``old`` to ``new`` at ``at`` (epoch seconds)."""

@@ -34,10 +34,6 @@ class SurgeDetected:
     days_in_baseline: int
     at: float  # when the threshold was crossed
 
-    @property
-    def kind(self) -> str:
-        return "surge"
-
     def as_dict(self) -> dict[str, object]:
         return {
             "type": "surge", "queue": self.queue, "interval_start": self.interval_start,
