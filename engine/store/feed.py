@@ -181,7 +181,6 @@ class StoreFeed:
         self.store = store
         self.hub = hub
         self.mapper = StoreMapper()
-        self.handled = 0
         self._aliases: dict[str, str] = {}  # alias -> call id, for the live page
         # resolved once, not per op: AsyncStore runs ops on its writer thread, in order
         self._submit = getattr(store, "_submit", None)
@@ -201,7 +200,6 @@ class StoreFeed:
                         self._forget(op.message["call_id"])
                 continue
             self._apply(op)
-        self.handled += 1
 
     def link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> None:
         """Another id of ``call_id`` (an AudioSocket UUID): stored, and used for the live page."""
