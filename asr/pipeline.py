@@ -55,13 +55,7 @@ class SpeechPipeline:
         from asr.model import load_model, model_for_config
 
         model = load_model(model_for_config(asr_config, model_dir))
-        settings = StreamSettings(
-            vad=asr_config.vad,
-            vad_mode=asr_config.vad_mode,
-            second_stage=asr_config.second_stage,
-            trailing_silence=asr_config.trailing_silence_ms / 1000,
-        )
-        return cls(model, settings, workers=asr_config.workers, **kwargs)
+        return cls(model, StreamSettings.from_config(asr_config), workers=asr_config.workers, **kwargs)
 
     def open_leg(
         self,

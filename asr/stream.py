@@ -68,6 +68,16 @@ class StreamSettings:
     grammar: tuple[str, ...] | None = None  # restrict recognition to these phrases (IVR menus)
     words: bool = True  # word times and confidences in finals
 
+    @classmethod
+    def from_config(cls, asr_config: Any) -> StreamSettings:
+        """From ``engine.config.AsrConfig`` (the ``[asr]`` section); the rest keeps its defaults."""
+        return cls(
+            vad=asr_config.vad,
+            vad_mode=asr_config.vad_mode,
+            second_stage=asr_config.second_stage,
+            trailing_silence=asr_config.trailing_silence_ms / 1000,
+        )
+
     def endpointer(self) -> EndpointerSettings:
         return EndpointerSettings(
             frame_s=self.frame_ms / 1000,

@@ -26,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from asr.audio import AudioFileError
     from asr.model import load_model, model_for_config
     from asr.offline import transcribe_file, wav_duration
+    from asr.stream import StreamSettings
     from engine.commands._common import config_from_args
-    from engine.commands.vad import settings_from_config
 
     cfg = config_from_args(args, **{"asr.vad": args.vad})
     model = load_model(model_for_config(cfg.asr, args.model))
-    settings = settings_from_config(cfg)
+    settings = StreamSettings.from_config(cfg.asr)
     total = sum(wav_duration(f) for f in args.files)
     bar = tqdm(
         total=round(total, 1),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 HELP = "print the speech segments of WAV files"
 
@@ -15,28 +14,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help='one JSON object per segment: {"start","end"}')
 
 
-def settings_from_config(cfg: Any) -> Any:
-    """``StreamSettings`` from the ``[asr]`` section of the config."""
-    from asr.stream import StreamSettings
-
-    return StreamSettings(
-        vad=cfg.asr.vad,
-        vad_mode=cfg.asr.vad_mode,
-        second_stage=cfg.asr.second_stage,
-        trailing_silence=cfg.asr.trailing_silence_ms / 1000,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
     from asr.audio import AudioFileError
     from asr.offline import vad_file
+    from asr.stream import StreamSettings
     from engine.commands._common import config_from_args
 
     cfg = config_from_args(args, **{"asr.vad": args.vad, "asr.vad_mode": args.mode})
-    settings = settings_from_config(cfg)
+    settings = StreamSettings.from_config(cfg.asr)
     failed = 0
     many = len(args.files) > 1
     for path in args.files:
