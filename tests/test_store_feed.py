@@ -103,3 +103,17 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
     assert [c["call_id"] for c in hub.snapshot()] == ["100.1"]  # one live call, under its canonical id
     assert astore.failed_writes == 0
     await astore.close()
+
+
+def test_a_calls_aliases_end_with_it_without_a_hub(asterisk_fixtures):
+    feed = StoreFeed(Store.open(":memory:"))
+    evs = events(asterisk_fixtures / "ami_queue_day.txt")
+    first = next(i for i, e in enumerate(evs) if type(e).__name__ == "Newchannel")
+    call = evs[first].linkedid or evs[first].uniqueid
+    for e in evs[: first + 1]:
+        feed.handle(e)
+    feed.link(call, "uuid-tap-1", "audiosocket")
+    assert feed._aliases == {"uuid-tap-1": call}
+    for e in evs[first + 1 :]:
+        feed.handle(e)
+    assert feed._aliases == {}  # the caller hung up: nothing kept for the live page that is not there

@@ -196,8 +196,8 @@ class StoreFeed:
             if isinstance(op, LiveFact):
                 if self.hub is not None:
                     self.hub.publish(op.message)
-                    if op.message["type"] == "call.end":
-                        self._forget(op.message["call_id"])
+                if op.message["type"] == "call.end":  # its aliases go, hub or not
+                    self._forget(op.message["call_id"])
                 continue
             self._apply(op)
 
