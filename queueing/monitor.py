@@ -67,6 +67,10 @@ log = logging.getLogger(__name__)
 WAITING, LEFT, LEFT_UNSEEN, ANSWERED, COMPLETED, ABANDONED, OTHER = (
     "waiting", "left", "left_unseen", "answered", "completed", "abandoned", "other")
 
+# isinstance tuples built once: ``A | B`` in ``feed`` would build a new union on every AMI event
+_CONNECTED = (AmiConnected, AmiReconnected)
+_FOR_BOARD = (MemberEvent, AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer, QueueCallerAbandon)
+
 
 @dataclass
 class Tally:
@@ -300,7 +304,7 @@ class QueueMonitor:
             for q in self.queues.values():
                 if q.seen_at_gap is None:
                     q.seen_at_gap = replace(q.seen)
-        elif isinstance(event, AmiConnected | AmiReconnected):
+        elif isinstance(event, _CONNECTED):
             self.connected = True
             if isinstance(event, AmiReconnected):
                 self.gaps += 1
@@ -310,8 +314,7 @@ class QueueMonitor:
         elif isinstance(event, QueueParams):
             if self._wanted(event.queue):
                 self._q(event.queue).params = event
-        if isinstance(event, MemberEvent | AgentCalled | AgentConnect | AgentComplete | AgentRingNoAnswer
-                      | QueueCallerAbandon):
+        if isinstance(event, _FOR_BOARD):
             if not getattr(event, "queue", "") or self._wanted(event.queue):
                 out.extend(self.board.feed(event, t))
         else:
