@@ -82,7 +82,6 @@ class _Runner:
         self.sv = services
         self.say_number_ok = True
         self.call: CallInfo | None = None
-        self.language = flow.default_language
 
     async def run(self) -> RunRecord:
         req = self.ch.request
@@ -117,7 +116,6 @@ class _Runner:
                 await self._quietly(self.ch.set_variable(cmd.name, _clean(cmd.value)), state)
             elif isinstance(cmd, p.SetLanguage):
                 await self._quietly(self.ch.set_variable("CHANNEL(language)", cmd.language), state)
-                self.language = cmd.language
             elif isinstance(cmd, p.EnterQueue):
                 await self._set_many({"HOTLINE_ACTION": "queue", "QUEUE_PRIO": str(cmd.priority),
                                       "HOTLINE_QUEUE_TIMEOUT": str(cmd.timeout or ""),
@@ -334,7 +332,7 @@ class _Runner:
             await session.hangup()  # ends EXEC AudioSocket: the flow goes on
             await leg.close(t_last)  # finishes an utterance still open
 
-    def prompt_audio(self, parts: tuple[p.Part, ...]) -> tuple[bytes, float] | None:
+    def prompt_audio(self, parts: tuple[p.Part, ...], language: str) -> tuple[bytes, float] | None:
         """8 kHz PCM of prompt parts from the flow's prompt folder; None when one is missing."""
         from ivr_flows.loader import prompt_path
 
@@ -342,7 +340,7 @@ class _Runner:
         for part in parts:
             if not isinstance(part, p.Prompt):
                 return None
-            path = prompt_path(self.flow.prompt_root, self.language, part.name)
+            path = prompt_path(self.flow.prompt_root, language, part.name)
             if path is None or path.suffix.lower() != ".wav":
                 return None
             try:
@@ -356,7 +354,7 @@ class _Runner:
 
     async def speech_menu(self, state: RunState, cmd: p.GetDigits) -> p.Event | None:
         """A menu that takes a key or a phrase, over AudioSocket; None: not possible here."""
-        audio = self.prompt_audio(cmd.parts)
+        audio = self.prompt_audio(cmd.parts, state.language)  # the state has the step's SetLanguage
         if audio is None:
             return None
         pcm, seconds = audio
