@@ -132,6 +132,8 @@ def _to_panoramisk(msg: AmiMessage) -> Message:
 
 
 def _from_panoramisk(message: Any) -> AmiMessage:
+    if isinstance(message, AmiMessage):  # an event that never went through panoramisk
+        return message
     ami = getattr(message, "ami", None)
     if isinstance(ami, AmiMessage):
         return ami
@@ -159,12 +161,17 @@ class _CodecProtocol(AMIProtocol):
                 self.banner = item.text
                 self.version = item.version
                 continue
-            if item.is_event or item.is_response:
+            if item.is_event and item.action_id is None and "CommandID" not in item \
+                    and item["Event"].lower() != "shutdown":
+                # nearly every event: no action waits for it, so do what handle_message would
+                # (dispatch it) without building panoramisk's Message for it
+                self.factory.dispatch(item)
+            elif item.is_event or item.is_response:
                 self.handle_message(_to_panoramisk(item))
-                if item.is_event and (item.get("EventList") or "").lower() == "complete":
-                    on_complete = getattr(self.factory, "list_completed", None)
-                    if on_complete is not None:
-                        on_complete(item)
+            if item.is_event and (item.get("EventList") or "").lower() == "complete":
+                on_complete = getattr(self.factory, "list_completed", None)
+                if on_complete is not None:
+                    on_complete(item)
 
 
 class _Manager(Manager):
