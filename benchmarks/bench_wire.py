@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.asterisk.ami_codec import AmiCodec, AmiMessage  # noqa: E402
 from engine.asterisk.audiosocket_server import AudioSocketServer, AudioSocketSession  # noqa: E402
+from engine.commands.monitor import recording_side  # noqa: E402
 from engine.pbxsim.audiosocket_client import AudioSocketClient  # noqa: E402
 
 FIXTURES = Path(os.environ.get("HOTLINE_FIXTURES", ROOT.parent / "shared" / "fixtures" / "asterisk"))
@@ -41,21 +42,9 @@ NAME = "张三丰 市民"
 
 
 def ami_input(repeat: int) -> bytes:
-    parts = []
-    for name in ("ami_queue_day.txt", "ami_chinese_callerid.txt", "ami_session.txt"):
-        data = (FIXTURES / name).read_bytes()
-        # drop the client's own lines from the session recording (### >>> sent ... ### <<<)
-        out, sending = bytearray(), False
-        for line in data.splitlines(keepends=True):
-            marker = line.rstrip(b"\r\n")
-            if marker == b"### >>> sent":
-                sending = True
-            elif marker == b"### <<<":
-                sending = False
-            elif not sending:
-                out += line
-        parts.append(bytes(out))
-    return b"".join(parts) * repeat
+    # without the client's own lines of the session recording (### >>> sent ... ### <<<)
+    names = ("ami_queue_day.txt", "ami_chinese_callerid.txt", "ami_session.txt")
+    return b"".join(recording_side((FIXTURES / name).read_bytes()) for name in names) * repeat
 
 
 def run_own(data: bytes) -> tuple[float, int, int]:
