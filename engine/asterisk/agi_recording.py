@@ -1,6 +1,6 @@
 """Reader for the recorded FastAGI transcripts (``fastagi_*.txt`` in the shared fixtures).
 
-Why: tests and the PBX simulator replay these byte for byte. A file is a series of blocks,
+Why: the FastAGI tests replay these byte for byte (nothing else reads them). A file is a series of blocks,
 each opened by a ``###`` marker line: ``### asterisk -> app`` (or ``### request header``,
 what Asterisk sent), ``### app -> asterisk`` (what the FastAGI server sent); other ``###``
 lines are notes (``### audiosocket connected, uuid ...``).
