@@ -58,7 +58,6 @@ KIND_NAMES.update({k: f"audio/{r}" for k, r in AUDIO_RATES.items()})
 
 HEADER_SIZE = 3
 FRAME_MS = 20
-SILENCE_8K = bytes(320)  # 20 ms of slin 8 kHz
 DTMF_DIGITS = frozenset(b"0123456789*#ABCDabcd")
 
 # The largest payload accepted: 20 ms at 192 kHz is 7680 bytes; allow a few frames' worth.
@@ -150,12 +149,9 @@ class AudioSocketCodec:
         self._messages: deque[AudioSocketMessage] = deque()
         self._max_payload = max_payload
         self._need_uuid = require_uuid_first
-        self.bytes_in = 0
-        self.messages_in = 0
 
     def feed(self, data: bytes) -> None:
         self._buf += data
-        self.bytes_in += len(data)
         buf = self._buf
         pos = 0
         try:
@@ -169,7 +165,6 @@ class AudioSocketCodec:
                 payload = bytes(buf[pos + HEADER_SIZE : end])
                 self._check_payload(kind, payload)
                 self._messages.append(AudioSocketMessage(kind, payload))
-                self.messages_in += 1
                 pos = end
         finally:
             del buf[:pos]

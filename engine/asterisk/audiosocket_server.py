@@ -136,8 +136,6 @@ class AudioSocketSession:
             assert isinstance(item, AudioFrame)
             yield item
 
-    frames = audio
-
     async def next_dtmf(self, timeout: float | None = None) -> DtmfReceived | None:
         """Next digit pressed, or None after ``timeout`` seconds or when the call ended."""
         get = asyncio.ensure_future(self._dtmf.get())
