@@ -283,22 +283,12 @@ def sim_queues(agents: int, sl_seconds: float) -> Any:
 # -- report -----------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
-
 @dataclass
 class DemoResult:
     report: dict[str, Any]
     truth: dict[str, Any]
     url: str
     store: str
-
-
-async def _records(store: Any) -> list[Any]:
-    return await store.list_calls(limit=100_000)
 
 
 def build_report(records: list[Any], counts: dict[str, int], truth: dict[str, Any], engine: Any, evening: Evening,
@@ -329,7 +319,7 @@ def build_report(records: list[Any], counts: dict[str, int], truth: dict[str, An
         "taps_sampled_out": s.taps_sampled_out,
         "taps_skipped_lag": s.taps_skipped_lag,
         "mean_wait": round(float(np.mean(waits)), 1) if waits else None,
-        "p90_wait": round(percentile(waits, 90) or 0.0, 1) if waits else None,
+        "p90_wait": round(float(np.percentile(waits, 90)), 1) if waits else None,
         "max_wait": round(max(waits), 1) if waits else None,
         "asa": round(float(np.mean([r.wait_seconds for r in answered if r.wait_seconds is not None])), 1)
         if answered else None,
@@ -535,7 +525,7 @@ async def run_demo(base: Config, options: DemoOptions,
         view.update(clock.now(), engine, world, len(calls), options.calls, final=True)
         elapsed = time.monotonic() - t_real0
         await engine.store.flush()
-        records = await _records(engine.store)
+        records = await engine.store.list_calls(limit=100_000)
         counts = await engine.store.counts()
         truth = world.summary(cfg.queueing.sl_seconds)
         report = build_report(records, counts, truth, engine, evening, options, cfg.queueing.sl_seconds, elapsed,
