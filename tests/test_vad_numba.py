@@ -252,3 +252,17 @@ def test_batches_on_threads_equal_sequential(signals48):
     with ThreadPoolExecutor(2) as pool:
         got = list(pool.map(run, [NumbaVadBatch(64, rate, 2), NumbaVadBatch(64, rate, 2)]))
     assert got[0] == want and got[1] == want
+
+
+def test_webrtc_backend_bytes_and_arrays_and_errors(signals48):
+    """The ``webrtc`` backend: bytes (checked once per length) and arrays decide like the library."""
+    rate = 8000
+    frames = _frames(_at(signals48["talk"], rate), rate, 20)[:1500]
+    want = _webrtc(frames, rate, 2).tolist()
+    by_bytes, by_array = make_vad("webrtc", rate, 2), make_vad("webrtc", rate, 2)
+    assert [by_bytes.is_speech(f.tobytes()) for f in frames] == want
+    assert [by_array.is_speech(f) for f in frames] == want
+    with pytest.raises(VadError, match="odd number of bytes"):
+        by_bytes.is_speech(bytes(321))
+    with pytest.raises(VadError, match="15 ms"):
+        by_bytes.is_speech(bytes(240))

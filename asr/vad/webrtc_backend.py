@@ -16,10 +16,16 @@ class WebrtcVad:
         self.sample_rate = sample_rate
         self.mode = mode
         self._vad = webrtcvad.Vad(mode)
+        self._checked_bytes = -1  # length of a bytes frame as_int16 has already accepted
 
     def is_speech(self, frame: np.ndarray | bytes) -> bool:
-        samples = as_int16(frame, self.sample_rate)
-        return bool(self._vad.is_speech(samples.tobytes(), self.sample_rate))
+        # bytes (as the gate sends them) go to the library as they are, once their length is known good
+        if type(frame) is not bytes or len(frame) != self._checked_bytes:
+            samples = as_int16(frame, self.sample_rate)
+            if type(frame) is not bytes:
+                return bool(self._vad.is_speech(samples.tobytes(), self.sample_rate))
+            self._checked_bytes = len(frame)
+        return bool(self._vad.is_speech(frame, self.sample_rate))
 
     def reset(self) -> None:
         self._vad = webrtcvad.Vad(self.mode)
