@@ -146,18 +146,22 @@ async def _stream_answered_calls(server: Any, args: argparse.Namespace) -> None:
     import logging
     import uuid
 
-    from engine.pbxsim.audiosocket_client import AudioSocketClient
+    from engine.pbxsim.audiosocket_client import AudioSocketClient, read_wav
 
     log = logging.getLogger("engine.commands.pbxsim")
+    audio: tuple[bytes, int] | None = None  # the WAV, read at the first answered call only
     host, port = args.audiosocket_target
     answered: asyncio.Queue[str] = asyncio.Queue()
     server.listeners.append(lambda ev: answered.put_nowait(ev.header("Uniqueid") or "")
                             if ev.name == "AgentConnect" else None)
 
     async def one(uid: str) -> None:
+        nonlocal audio
         call_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"pbxsim/{uid}"))
         try:
-            result = await AudioSocketClient(host, port, call_uuid, pace=1.0).stream_wav(args.audio)
+            if audio is None:
+                audio = read_wav(args.audio)
+            result = await AudioSocketClient(host, port, call_uuid, pace=1.0).stream(*audio)
             print(f"pbxsim call {uid}: {result.frames_sent} frames sent, "
                   f"{len(result.audio_messages())} received", flush=True)
         except Exception as exc:  # the engine being down must not stop the simulator
