@@ -135,8 +135,6 @@ class Gate:
         self._tail: list[tuple[float, bytes]] = []  # unvoiced frames inside an utterance, held back
         self._seg_start = 0.0
         self.frames = 0
-        self.voiced_frames = 0
-        self.gated_seconds = 0.0  # audio passed to the decoder
 
     def feed(self, pcm: bytes, now: float) -> tuple[list[SpeechEvent], list[Job]]:
         """PCM (s16le mono at ``rate``) whose first sample is at call time ``now``."""
@@ -203,7 +201,6 @@ class Gate:
             t = self._buf_t0 + k * self.frame_s
             voiced = self.vad.is_speech(frame)
             self.frames += 1
-            self.voiced_frames += voiced
             new = self.endpointer.feed(voiced, t, self.frame_s)
             events.extend(new)
             self._after(new, jobs, frame, t, voiced)
@@ -258,7 +255,6 @@ class Gate:
         self._fed_end = t + len(frame) / 2 / self.rate
 
     def _append(self, jobs: list[Job], pcm: bytes, t: float) -> None:
-        self.gated_seconds += len(pcm) / 2 / self.rate
         last = jobs[-1] if jobs else None
         if isinstance(last, AudioJob) and abs(last.t0 + len(last.pcm) / 2 / self.rate - t) < 1e-6:
             jobs[-1] = AudioJob(last.pcm + pcm, last.t0, last.start)  # coalesce contiguous audio
