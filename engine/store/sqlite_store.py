@@ -377,6 +377,10 @@ class Store:
             words=tuple(json.loads(row["words"] or "[]")),
         )
 
+    @staticmethod
+    def _audio_from_row(r: sqlite3.Row) -> Audio:
+        return Audio(id=r["id"], call_id=r["call_id"], leg=r["leg"], path=r["path"], offset=r["offset"])
+
     def _get(self, conn: sqlite3.Connection, cid: str) -> CallRecord | None:
         row = conn.execute(_CALL_SELECT + " WHERE c.id = ?", (cid,)).fetchone()
         return self._call_from_row(row) if row else None
@@ -447,12 +451,12 @@ class Store:
         with self._lock:
             cid = self._resolve(self._conn, call_id)
             rows = self._conn.execute('SELECT * FROM audio WHERE call_id = ? ORDER BY id', (cid,)).fetchall()
-        return [Audio(id=r["id"], call_id=r["call_id"], leg=r["leg"], path=r["path"], offset=r["offset"]) for r in rows]
+        return [self._audio_from_row(r) for r in rows]
 
     def get_audio(self, audio_id: int) -> Audio | None:
         with self._lock:
             r = self._conn.execute("SELECT * FROM audio WHERE id = ?", (int(audio_id),)).fetchone()
-        return Audio(id=r["id"], call_id=r["call_id"], leg=r["leg"], path=r["path"], offset=r["offset"]) if r else None
+        return self._audio_from_row(r) if r else None
 
     def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
         """Transcript segments matching every term of ``q`` (Mandarin or English), best first."""
