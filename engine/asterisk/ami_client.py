@@ -51,10 +51,7 @@ from engine.events.ami import (
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
-    QueueEntry,
-    QueueMember,
     QueueMemberRemoved,
-    QueueParams,
     QueueSnapshot,
     QueueSummary,
     event_from_message,
@@ -703,16 +700,7 @@ class AmiClient:
     async def queue_status(self, queue: str | None = None, member: str | None = None) -> QueueSnapshot:
         now = self._clock()
         events = await self.list_action("QueueStatus", {"Queue": queue, "Member": member})
-        params, members, entries = [], [], []
-        for msg in events:
-            event = event_from_message(msg, now)
-            if isinstance(event, QueueParams):
-                params.append(event)
-            elif isinstance(event, QueueMember):
-                members.append(event)
-            elif isinstance(event, QueueEntry):
-                entries.append(event)
-        return QueueSnapshot(taken_at=now, params=tuple(params), members=tuple(members), entries=tuple(entries))
+        return QueueSnapshot.of(now, [event_from_message(msg, now) for msg in events])
 
     async def queue_summary(self, queue: str | None = None) -> tuple[QueueSummary, ...]:
         now = self._clock()

@@ -414,6 +414,14 @@ class QueueSnapshot:
     members: tuple[QueueMember, ...] = ()
     entries: tuple[QueueEntry, ...] = ()
 
+    @classmethod
+    def of(cls, taken_at: float, events: Sequence[AmiEvent | None]) -> QueueSnapshot:
+        """The snapshot a QueueStatus answer's parsed events make (anything else is ignored)."""
+        return cls(taken_at,
+                   tuple(e for e in events if isinstance(e, QueueParams)),
+                   tuple(e for e in events if isinstance(e, QueueMember)),
+                   tuple(e for e in events if isinstance(e, QueueEntry)))
+
     def queue(self, name: str) -> QueueParams | None:
         return next((p for p in self.params if p.queue == name), None)
 
