@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from engine.config import Config, load_config, parse_set_options
+from engine.errors import UsageError
 
 
 def config_from_args(args: argparse.Namespace, **overrides: object) -> Config:
@@ -30,7 +32,6 @@ def add_ami_options(target: Any, *, ami_into: Any = None) -> None:
 def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, str]:
     """(host, port, user, secret) from ``--ami``/``--user``/``--secret-env`` over the config.
     The secret only ever comes from the environment or the config file, never from a flag."""
-    from engine.errors import UsageError
 
     host, port = cfg.ami.host, cfg.ami.port
     if getattr(args, "ami", None):
@@ -52,3 +53,11 @@ def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, st
             raise UsageError(f"no AMI secret: set ${cfg.ami.secret_env} (config ami.secret_env) or ami.secret, "
                              "or name another variable with --secret-env VAR")
     return host, port, user, secret
+
+
+def existing_store(args: argparse.Namespace, cfg: Config) -> Path:
+    """The store file a read-only command opens (``--db``, else ``store.path``); it must exist."""
+    db = Path(args.db or cfg.store.path)
+    if not db.exists():
+        raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    return db

@@ -19,17 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    from engine.commands._common import config_from_args
+    from engine.commands._common import config_from_args, existing_store
     from engine.store import Store
     from engine.store.render import calls_table, hit_lines
     from engine.web.present import call_json, hit_json
 
     cfg = config_from_args(args)
-    db = Path(args.db or cfg.store.path)
-    if not db.exists():
-        raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    db = existing_store(args, cfg)
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     with Store.open(db, create=False) as store:

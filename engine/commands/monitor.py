@@ -103,7 +103,7 @@ def recording_side(data: bytes, *, sent: bool = False) -> bytes:
 def events_from_recording(data: bytes) -> Iterator[Any]:
     """AMI events (``engine.events.ami``) and QueueStatus answers (``QueueSnapshot``) in order."""
     from engine.asterisk.ami_codec import AmiCodec, AmiListResponse, AmiMessage
-    from engine.events.ami import QueueEntry, QueueMember, QueueParams, QueueSnapshot, event_from_message
+    from engine.events.ami import QueueParams, QueueSnapshot, event_from_message
 
     codec = AmiCodec(group_lists=True)
     codec.feed(recording_side(data))
@@ -114,13 +114,8 @@ def events_from_recording(data: bytes) -> Iterator[Any]:
                 clock.see(ev.headers)
             now = clock.now
             parsed = [event_from_message(ev, now) for ev in item.events]
-            params = tuple(e for e in parsed if isinstance(e, QueueParams))
-            if params:
-                yield QueueSnapshot(
-                    taken_at=now, params=params,
-                    members=tuple(e for e in parsed if isinstance(e, QueueMember)),
-                    entries=tuple(e for e in parsed if isinstance(e, QueueEntry)),
-                )
+            if any(isinstance(e, QueueParams) for e in parsed):
+                yield QueueSnapshot.of(now, parsed)
             else:
                 yield from (e for e in parsed if e is not None)
         elif isinstance(item, AmiMessage) and item.is_event:

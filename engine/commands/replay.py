@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.errors import HotlineError, UsageError
+from engine.errors import HotlineError
 
 HELP = "print a stored call's timeline (masked); --play plays its audio in time with it"
 
@@ -85,7 +85,7 @@ def _open_audio(path: Path) -> wave.Wave_read:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from engine.commands._common import config_from_args
+    from engine.commands._common import config_from_args, existing_store
     from engine.store import Store, StoreError
     from engine.store.render import timeline_lines
     from engine.web.present import timeline_json
@@ -96,9 +96,7 @@ def run(args: argparse.Namespace) -> int:
             import pyaudio  # type: ignore[import-not-found]
         except ImportError:
             raise ReplayError(INSTALL_HINT) from None
-    db = Path(args.db or cfg.store.path)
-    if not db.exists():
-        raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    db = existing_store(args, cfg)
     try:
         store = Store.open(db, create=False)
     except StoreError as exc:

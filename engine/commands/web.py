@@ -17,15 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import secrets
-    from pathlib import Path
 
-    from engine.commands._common import config_from_args
+    from engine.commands._common import config_from_args, existing_store
     from engine.demo import serve_page
 
     cfg = config_from_args(args)
-    db = Path(args.db or cfg.store.path)
-    if not db.exists():
-        raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    db = existing_store(args, cfg)
     cfg.store.path = str(db)
     token = cfg.web_token()
     generated = not token
