@@ -366,7 +366,39 @@ def part_mem_many(args: argparse.Namespace) -> dict:
     }
 
 
-PARTS = {"gate": part_gate, "cpu": part_cpu, "realtime": part_realtime, "mem-long": part_mem_long, "mem-many": part_mem_many}
+def part_cold(args: argparse.Namespace) -> dict:
+    """CPU of one utterance on a fresh recognizer vs one warmed with other speech (what
+    ``SpeechPipeline.warm_up`` does), in a fresh process: the graph cache a recognizer builds is
+    what makes its first speech expensive."""
+    import vosk
+
+    m = model(args.vad)
+    x, spans = cached_call(args.call_seconds, 1)
+    utter = [x[int(a * 8000) : int(b * 8000)].tobytes() for a, b in spans[:3]]
+
+    def fresh() -> vosk.KaldiRecognizer:
+        rec = vosk.KaldiRecognizer(m, 8000)
+        rec.SetWords(True)
+        return rec
+
+    def cost(rec: vosk.KaldiRecognizer, pcm: bytes) -> float:
+        c0 = time.thread_time()
+        rec.AcceptWaveform(pcm)
+        rec.FinalResult()
+        return round(time.thread_time() - c0, 3)
+
+    first = fresh()
+    out = {"utterance_s": [round(len(u) / 16000, 2) for u in utter[:2]],
+           "first_in_process_cpu_s": cost(first, utter[0]),
+           "same_recognizer_next_utterance_cpu_s": cost(first, utter[1])}
+    out["fresh_recognizer_cpu_s"] = cost(fresh(), utter[0])
+    warmed = fresh()
+    cost(warmed, utter[2])  # warm-up with other speech
+    out["warmed_recognizer_cpu_s"] = cost(warmed, utter[0])
+    return out
+
+
+PARTS = {"gate": part_gate, "cold": part_cold, "cpu": part_cpu, "realtime": part_realtime, "mem-long": part_mem_long, "mem-many": part_mem_many}
 
 
 def subprocess_part(name: str, args: argparse.Namespace, **extra: object) -> dict:
@@ -405,6 +437,9 @@ def main() -> None:
     cached_call(args.call_seconds, 1)  # generate once, share with the subprocesses
     cached_call(30, 9)
     results: dict[str, object] = {"loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}
+    if "cold" not in skip:
+        results["cold"] = cold = subprocess_part("cold", args)
+        print("cold:", json.dumps(cold), flush=True)
     if "gate" not in skip:
         results["gate"] = gate = subprocess_part("gate", args)
         print("gate:", json.dumps(gate), flush=True)
