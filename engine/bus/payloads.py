@@ -5,8 +5,8 @@ the message is), ``site`` and ``ts`` (seconds since the epoch, passed in by the 
 read from a clock here). Caller numbers and names are masked before anything leaves the
 process, whatever key the producer used; phone and ID numbers inside free text (a caller
 reading out a number) are masked as well, also in word timings that give one digit per word.
-The masking rules are the project's (:mod:`engine.privacy`), so the bus shows what the
-supervisor page shows.
+The masking rule is the project's (:mod:`engine.privacy`), applied here to the named personal
+fields (the supervisor page masks every string it shows).
 """
 
 from __future__ import annotations
