@@ -27,7 +27,6 @@ web page and the store (which finishes its pending writes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.bus.bridge import publish_event
+from engine.calls import CallTracker
 from engine.config import Config
 from engine.events import ami as ev
 from engine.events.speech import FinalTranscript, Word
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 TAP_CHANNEL_PREFIX = "AudioSocket/"
 TAP_CONNECT_TIMEOUT = 10.0  # seconds for Asterisk to connect a tap after the Originate
-GAP_TICK = 0.1  # no frames for this long: the time counts as silence (phones in DTX)
 
 
 @dataclass
@@ -156,7 +155,7 @@ class Engine:
         self.stats = EngineStats()
         self._rng = random.Random(seed)
         self._own_pipeline = pipeline is None
-        self._call_t0: dict[str, float] = {}  # call id -> first time seen (call time 0)
+        self.calls = CallTracker()  # ids -> calls, call time 0, call ends (engine.calls)
         self._intake_offsets: dict[tuple[str, str], float] = {}
         self._taps: dict[str, _Tap] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -205,7 +204,7 @@ class Engine:
         self._started = True  # from here on stop() undoes whatever was started
         self.store = await AsyncStore.open(cfg.store.path)
         self.hub = LiveHub(clock=self.clock)
-        self.feed = StoreFeed(self.store, self.hub)
+        self.feed = StoreFeed(self.store, self.hub, self.calls)
         self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds,
                                     interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone)
         self.bus = bus_from_config(cfg)
@@ -221,7 +220,7 @@ class Engine:
         self.services = services_from_config(
             cfg, audiosocket=self.audiosocket, audiosocket_target=self.audiosocket.target,
             pipeline=_IntakePipeline(self.pipeline, self._intake_opened, self.intake_partials),
-            queue_info=self.queue_info,
+            queue_info=self.queue_info, on_call=self._on_agi_call,
             on_record=self._on_run_record, on_speech=self._on_intake_speech, clock=self.clock)
         self.agi = AgiServer(cfg.agi.host, cfg.agi.port)
         for name, flow in self.flows.items():
@@ -335,6 +334,9 @@ class Engine:
             for cmd in self.queue_info.callbacks.tick(now):
                 self._spawn(self._originate_callback(cmd), "callback")
             self._publish_facts(self.monitor.board.tick(now))
+            if self.calls.expire(now):
+                self._intake_offsets = {k: v for k, v in self._intake_offsets.items()
+                                        if self.calls.started_at(k[0]) is not None}
             if self.pipeline is not None:
                 self.stats.max_backlog = max(self.stats.max_backlog, self.pipeline.backlog())
             if self.cfg.mqtt.host and time.monotonic() - last_snapshot >= 5.0:
@@ -348,30 +350,14 @@ class Engine:
         if isinstance(event, ev.ChannelEvent) and event.channel.startswith(TAP_CHANNEL_PREFIX):
             return  # our own tap legs are not calls
         now = event.received
-        self._note_call(event, now)
+        self.feed.handle(event)  # the call core first: taps and callbacks below ask it
         self._publish_facts(self.monitor.feed(event, now))
         if self.bus.enabled:  # no payload built for a bus that sends nothing
             publish_event(self.bus, event, now)
-        self.feed.handle(event)
         for cmd in self.queue_info.feed(event, now):
             self._spawn(self._originate_callback(cmd), "callback")
         if isinstance(event, ev.AgentConnect):
             self._maybe_tap(event, now)
-
-    def _note_call(self, event: ev.AmiEvent, now: float) -> None:
-        if not isinstance(event, ev.ChannelEvent):
-            return
-        call = event.linkedid or event.uniqueid
-        if call and call not in self._call_t0:
-            self._call_t0[call] = now
-        if isinstance(event, ev.Hangup) and call and event.uniqueid == call:
-            # keep call time 0 a little longer: finals of its taps may still be decoding
-            asyncio.get_running_loop().call_later(120.0, self._forget_call, call)
-
-    def _forget_call(self, call: str) -> None:
-        self._call_t0.pop(call, None)
-        for key in [k for k in self._intake_offsets if k[0] == call]:
-            del self._intake_offsets[key]
 
     def _publish_facts(self, facts: list[Any]) -> None:
         if not facts or not self.cfg.mqtt.host:
@@ -394,8 +380,6 @@ class Engine:
         from ivr_flows.agi_adapter import run_flow
 
         async def handler(channel: Any) -> None:
-            uid = channel.request.uniqueid
-            self._call_t0.setdefault(uid, self.clock())
             self._ivr_active += 1
             try:
                 await run_flow(channel, flow, self.services)
@@ -407,18 +391,23 @@ class Engine:
     def _on_run_record(self, rec: Any) -> None:
         self.stats.ivr_runs += 1
         self.stats.ivr_outcomes[rec.outcome] = self.stats.ivr_outcomes.get(rec.outcome, 0) + 1
-        if rec.linkedid and rec.uniqueid in self._call_t0:
-            self._call_t0.setdefault(rec.linkedid, self._call_t0[rec.uniqueid])
-        self.feed.handle(rec)
+        self.feed.handle(rec)  # the call core learns there whether the caller hung up in the IVR
+
+    def _on_agi_call(self, call: Any) -> None:
+        """A flow knows who is calling: its channel joins the call (call time 0 if it is the first)."""
+        for fact in self.calls.agi_started(call.uniqueid, call.linkedid, call.channel, self.clock()):
+            self.feed.handle(fact)
 
     def _intake_opened(self, call_id: str, leg: str) -> None:
-        now = self.clock()
-        self._intake_offsets[(call_id, leg)] = max(0.0, now - self._call_t0.get(call_id, now))
+        self._intake_offsets[(call_id, leg)] = self.calls.call_time(call_id, self.clock())
 
     def _on_intake_speech(self, event: Any) -> None:
         self._on_speech(_shift(event, self._intake_offsets.get((event.call_id, event.leg), 0.0)))
 
     def _on_speech(self, event: Any) -> None:
+        call = self.calls.resolve(event.call_id)
+        if call != event.call_id:
+            event = dataclasses.replace(event, call_id=call)
         if isinstance(event, FinalTranscript):
             self.stats.finals += 1
             self.stats.transcribed_calls.add(event.call_id)
@@ -449,14 +438,14 @@ class Engine:
             log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
                      len(self._taps), t.max_legs)
             return
-        call = e.linkedid or e.uniqueid
-        offset = max(0.0, now - self._call_t0.get(call, now))
+        call = self.calls.resolve(e.linkedid or e.uniqueid)
+        offset = self.calls.call_time(call, now)
         self.stats.taps_started += 1
         for side, channel in sides:
             tap = _Tap(str(uuid_mod.uuid4()), call, side, channel, offset)
             self._taps[tap.uuid] = tap
             self.stats.tap_legs += 1
-            self.feed.link(call, tap.uuid, "audiosocket")
+            self.feed.link(call, tap.uuid, "audiosocket", now)
             self._spawn(self._originate_tap(tap), "tap")
 
     async def _originate_tap(self, tap: _Tap) -> None:
@@ -494,42 +483,19 @@ class Engine:
 
     async def _run_tap(self, tap: _Tap, session: Any) -> None:
         """Frames to a speech leg on the call's clock, until the spied channel hangs up (EOF)."""
-        loop = asyncio.get_running_loop()
-        leg = None
-        t_last = 0.0
-        last_arrival = loop.time()
+        from asr.pump import FramePump
 
-        async def gaps() -> None:
-            nonlocal t_last, last_arrival
-            while True:
-                await asyncio.sleep(GAP_TICK)
-                gap = loop.time() - last_arrival
-                if leg is not None and gap > GAP_TICK:
-                    t_last += gap
-                    last_arrival = loop.time()
-                    leg.tick(tap.offset + t_last)
+        def open_leg(rate: int) -> Any:
+            settings = self.pipeline.settings
+            if not self.cfg.tap.partials:
+                settings = dataclasses.replace(settings, partial_interval=0.0)
+            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
 
-        ticker = loop.create_task(gaps())
+        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock)
         try:
-            async for frame in session.audio():
-                if leg is None:
-                    settings = self.pipeline.settings
-                    if not self.cfg.tap.partials:
-                        settings = dataclasses.replace(settings, partial_interval=0.0)
-                    leg = self.pipeline.open_leg(tap.call_id, tap.side, frame.rate, on_event=self._on_speech,
-                                                 settings=settings)
-                if frame.rate != leg.rate:
-                    continue
-                at = max(t_last, frame.at)  # audio faster than real time keeps its own time line
-                leg.feed(frame.pcm, tap.offset + at)
-                t_last = at + len(frame.pcm) / (2 * leg.rate)
-                last_arrival = loop.time()
+            await pump.run(session.audio())
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            if leg is not None:
-                await leg.close(tap.offset + t_last)  # the open utterance's final is decoded and stored
+            await pump.close()  # the open utterance's final is decoded and stored
 
     # -- callbacks ----------------------------------------------------------------------------
 

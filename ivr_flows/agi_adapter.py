@@ -43,7 +43,6 @@ from ivr_flows.speech import match_phrase
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
-GAP_TICK = 0.1  # seconds without frames after which the missing time counts as silence
 
 
 @dataclass
@@ -59,6 +58,7 @@ class FlowServices:
     answer: bool = True  # send ANSWER first (harmless when the dialplan answered already)
     speech_menus: bool = False  # menus with phrases listen over AudioSocket (keys arrive there too)
     connect_timeout: float = 3.0  # for Asterisk to connect the AudioSocket after EXEC
+    on_call: Callable[[CallInfo], None] | None = None  # who is calling, once known (the call core)
     on_record: Callable[[RunRecord], None] | None = None  # store / bus
     on_speech: Callable[[Any], None] | None = None  # transcript events of speech steps
     stats: dict[str, int] = field(default_factory=lambda: {"runs": 0, "hangups": 0, "command_errors": 0})
@@ -82,6 +82,7 @@ class _Runner:
         self.sv = services
         self.say_number_ok = True
         self.call: CallInfo | None = None
+        self.gone = False  # the channel was hung up (by the caller or by the flow)
 
     async def run(self) -> RunRecord:
         req = self.ch.request
@@ -92,6 +93,8 @@ class _Runner:
                 linkedid = await self.ch.get_variable("CHANNEL(linkedid)") or ""
             self.call = CallInfo(uniqueid=req.uniqueid, linkedid=linkedid or req.uniqueid, channel=req.channel,
                                  caller=req.callerid if req.callerid.isdigit() else "", language=req.language)
+            if self.sv.on_call is not None:
+                self.sv.on_call(self.call)
             if self.sv.answer:
                 await self.ch.answer()
             state, cmds = start(self.flow, self.call, self.sv.clock())
@@ -102,10 +105,11 @@ class _Runner:
                 state, cmds = step(state, event, self.sv.clock())
         except AgiHangup:
             self.sv.stats["hangups"] += 1
+            self.gone = True
             if state is None:
                 state, _ = start(self.flow, self.call or CallInfo(uniqueid=req.uniqueid), self.sv.clock())
             state, _ = step(state, p.HungUp(), self.sv.clock())
-        return record(state, self.sv.clock())
+        return replace(record(state, self.sv.clock()), hung_up=self.gone)
 
     # -- one batch of commands -> the event that answers its last command (None: the run ended)
 
@@ -126,6 +130,7 @@ class _Runner:
             elif isinstance(cmd, p.Hangup):
                 await self._set_many({"HOTLINE_ACTION": "hangup", "HOTLINE_OUTCOME": state.outcome})
                 await self.ch.hangup()
+                self.gone = True
             else:
                 try:
                     event = await self._awaited(state, cmd)
@@ -260,60 +265,31 @@ class _Runner:
             session = await self.sv.audiosocket.wait_session(turn.id, self.sv.connect_timeout)
         except TimeoutError:
             raise AgiCommandError("Asterisk did not connect to the AudioSocket server") from None
+        from asr.pump import FramePump
+
         pipeline = self.sv.pipeline
         settings = replace(pipeline.settings, trailing_silence=silence_ms / 1000,
                            grammar=tuple(grammar) if grammar else None)
         done = asyncio.Event()
-        t_last = 0.0
 
         def on_event(event: Any) -> None:
             if self.sv.on_speech is not None:
                 self.sv.on_speech(event)
             if isinstance(event, BargeIn):
                 session.clear_playback()
-                leg.set_prompt_playing(False, t_last)
+                leg.set_prompt_playing(False, pump.now)
             if isinstance(event, FinalTranscript) and event.text.strip():
                 turn.texts.append(event.text.strip())
                 done.set()
 
-        call_id = self.call.uniqueid if self.call else turn.id
+        # the turn is known by the call's id (the Linkedid), not the AGI channel's Uniqueid
+        call_id = (self.call.linkedid or self.call.uniqueid) if self.call else turn.id
         leg = pipeline.open_leg(call_id, "caller", 8000, on_event=on_event, settings=settings)
+        pump = FramePump(leg, clock=self.sv.clock, max_seconds=max_seconds,
+                         on_pcm=turn.audio.extend if keep_audio else None)
         if prompt_pcm:
             session.play(prompt_pcm)
             leg.set_prompt_playing(True, 0.0)
-
-        loop = asyncio.get_running_loop()
-        last_arrival = loop.time()
-
-        async def feed() -> None:
-            # call time of each frame: its place in the audio, or later when frames stopped
-            # coming for a while (phones send nothing in silence); never earlier, so audio
-            # that arrives faster than real time (a simulator) keeps its own timeline
-            nonlocal t_last, last_arrival
-            async for frame in session.audio():
-                if frame.rate != leg.rate:
-                    continue  # 8 kHz is what the dialplan's AudioSocket sends
-                at = max(t_last, frame.at)
-                leg.feed(frame.pcm, at)
-                t_last = at + len(frame.pcm) / (2 * leg.rate)
-                last_arrival = loop.time()
-                if keep_audio:
-                    turn.audio.extend(frame.pcm)
-                if t_last >= max_seconds:
-                    return
-
-        async def gaps() -> None:
-            # no frames for a while: that time is silence too, so the turn can still end
-            nonlocal t_last, last_arrival
-            while True:
-                await asyncio.sleep(GAP_TICK)
-                gap = loop.time() - last_arrival
-                if gap > GAP_TICK:
-                    t_last += gap
-                    last_arrival = loop.time()
-                    leg.tick(t_last)
-                    if t_last >= max_seconds:
-                        return
 
         async def keys() -> None:
             got = await session.next_dtmf(None)
@@ -322,7 +298,7 @@ class _Runner:
                 turn.digits = got.digit
                 done.set()
 
-        tasks = [asyncio.ensure_future(t) for t in (feed(), done.wait(), keys(), gaps())]
+        tasks = [asyncio.ensure_future(t) for t in (pump.run(session.audio()), done.wait(), keys())]
         try:
             await asyncio.wait(tasks, timeout=max_seconds + 2.0, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -330,7 +306,7 @@ class _Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await session.hangup()  # ends EXEC AudioSocket: the flow goes on
-            await leg.close(t_last)  # finishes an utterance still open
+            await pump.close()  # finishes an utterance still open
 
     def prompt_audio(self, parts: tuple[p.Part, ...], language: str) -> tuple[bytes, float] | None:
         """8 kHz PCM of prompt parts from the flow's prompt folder; None when one is missing."""

@@ -61,6 +61,7 @@ class RunRecord:
     priority: int = 0
     callback_ref: str = ""
     vars: dict[str, str] = field(default_factory=dict)
+    hung_up: bool = False  # the channel is gone (the caller hung up, or the flow hung up on them)
 
     @property
     def duration(self) -> float:

@@ -83,7 +83,7 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
         queue="citizen",
     )
     feed.handle(run)
-    feed.link("100.1", "uuid-7", "audiosocket")
+    feed.link("100.1", "uuid-7", "audiosocket", 110.0)
     feed.handle(PartialTranscript("uuid-7", "caller", 20.0, "路灯"))
     feed.handle(FinalTranscript("uuid-7", "caller", 20.0, 22.5, "路灯坏了", (Word("路灯", 20.0, 20.6, 0.9),)))
     feed.handle(object())  # unknown things are ignored
@@ -93,27 +93,31 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
     assert call.ivr_outcome == "queued" and call.queue == "citizen" and call.started_at == 100.0
     assert call.caller_number is None  # the run record's caller is masked: never stored as the number
     tl = await astore.call_timeline("100.1")
-    assert [(i.t, i.kind) for i in tl.items][:4] == [(0.4, "ivr.node"), (5.8, "ivr.node"), (8.9, "ivr.input"), (9.2, "ivr.node")]
+    assert [(i.t, i.kind) for i in tl.items][:5] == [(0.0, "call.start"), (0.4, "ivr.node"), (5.8, "ivr.node"), (8.9, "ivr.input"), (9.2, "ivr.node")]
     assert [i.text for i in tl.items if i.kind == "speech"] == ["路灯坏了"]
     assert [h.segment.text for h in await astore.search("路灯")] == ["路灯坏了"]
     msgs = []
     while sub.queue:
         msgs.append(sub.queue.popleft())
-    assert [(m["type"], m["call_id"]) for m in msgs] == [("call.update", "100.1"), ("partial", "100.1"), ("final", "100.1")]
+    assert [(m["type"], m["call_id"]) for m in msgs] == [
+        ("call.start", "100.1"), ("call.update", "100.1"), ("partial", "100.1"), ("final", "100.1")]
     assert [c["call_id"] for c in hub.snapshot()] == ["100.1"]  # one live call, under its canonical id
     assert astore.failed_writes == 0
     await astore.close()
 
 
-def test_a_calls_aliases_end_with_it_without_a_hub(asterisk_fixtures):
+def test_a_calls_aliases_resolve_until_it_ended_and_expired(asterisk_fixtures):
     feed = StoreFeed(Store.open(":memory:"))
     evs = events(asterisk_fixtures / "ami_queue_day.txt")
     first = next(i for i, e in enumerate(evs) if type(e).__name__ == "Newchannel")
     call = evs[first].linkedid or evs[first].uniqueid
     for e in evs[: first + 1]:
         feed.handle(e)
-    feed.link(call, "uuid-tap-1", "audiosocket")
-    assert feed._aliases == {"uuid-tap-1": call}
+    feed.link(call, "uuid-tap-1", "audiosocket", evs[first].received)
+    assert feed.calls.resolve("uuid-tap-1") == call
     for e in evs[first + 1 :]:
         feed.handle(e)
-    assert feed._aliases == {}  # the caller hung up: nothing kept for the live page that is not there
+    assert feed.calls.live_calls == []  # every caller hung up
+    assert feed.calls.resolve("uuid-tap-1") == call  # a late final still finds its call
+    feed.calls.expire(evs[-1].received + 3600)
+    assert feed.calls.resolve("uuid-tap-1") == "uuid-tap-1" and len(feed.calls) == 0  # nothing kept

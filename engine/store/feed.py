@@ -1,16 +1,18 @@
 """Events in, call records out: the one plug between the engine's event streams and the store.
 
 The composition root passes every event it has to ``StoreFeed.handle``: AMI events
-(``engine.events.ami``), speech events (``engine.events.speech``) and IVR run records
+(``engine.events.ami``), speech events (``engine.events.speech``), IVR run records
 (``ivr_flows.record.RunRecord``, recognised by shape so this module does not import the domain
-layer). ``StoreMapper.ops`` turns one event into store operations (pure apart from a small map
-of which call each call-taker is on); ``StoreFeed`` submits them to an ``AsyncStore`` without
-waiting, and mirrors call facts and transcripts to a ``LiveHub`` for the live page.
+layer) and call facts (``engine.calls``: ``CallStarted``, ``CallLinked``, ``CallEnded``).
+``StoreMapper.ops`` turns one event into store operations (pure apart from a small map of which
+call each call-taker is on); ``StoreFeed`` submits them to an ``AsyncStore`` without waiting,
+and mirrors call facts and transcripts to a ``LiveHub`` for the live page.
 
-The call id is the caller channel's Linkedid; every channel's Uniqueid is linked to it. Speech
-legs known by another id (an AudioSocket UUID) must be linked by the composition root with
-``feed.link(call_id, uuid, "audiosocket")``; segment times are call time (the speech pipeline's
-``now``), as ``engine.events.speech`` says.
+Which call an id belongs to, and when a call starts and ends, is the call core's business
+(``engine.calls.CallTracker``): the feed runs AMI events and run records through its tracker
+(the engine's, or its own) and stores the facts that come out; a speech event known by another
+id (an AudioSocket UUID linked by the engine) is stored and shown under its call. Segment times
+are call time (the speech pipeline's ``now``), as ``engine.events.speech`` says.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.calls import CallEnded, CallLinked, CallStarted, CallTracker
 from engine.events import ami
 from engine.events.speech import FinalTranscript, PartialTranscript
 
@@ -59,6 +62,8 @@ class StoreMapper:
         self._numbered: set[str] = set()  # calls whose caller number is stored
 
     def ops(self, event: Any) -> list[Op | LiveFact]:
+        if isinstance(event, CallStarted | CallLinked | CallEnded):
+            return self._fact(event)
         if isinstance(event, ami.AgentComplete):
             return self.ops_agent_complete(event)
         if isinstance(event, FinalTranscript):
@@ -85,19 +90,8 @@ class StoreMapper:
             if e.caller_id_name:
                 number["caller_name"] = e.caller_id_name
             out.append(Op("upsert_call", (call,), number))
-            if not isinstance(e, ami.Newchannel):
-                out.append(LiveFact({"type": "call.update", "call_id": call, **number}))
-        if isinstance(e, ami.Newchannel):
-            if e.uniqueid and e.uniqueid != call:
-                out.append(Op("link", (call, e.uniqueid, "uniqueid", e.channel)))
-                return out
-            fields: dict[str, Any] = {"started_at": at}
-            if e.caller_id_num:
-                fields["caller_number"] = e.caller_id_num
-            out.append(Op("upsert_call", (call,), {"started_at": at}))
-            out.append(Op("add_event", (call, "call.start", at), {"dedupe": f"ami/{call}/start"}))
-            out.append(LiveFact({"type": "call.start", "call_id": call, **fields}))
-        elif isinstance(e, ami.QueueCallerJoin):
+            out.append(LiveFact({"type": "call.update", "call_id": call, **number}))
+        if isinstance(e, ami.QueueCallerJoin):
             out.append(Op("upsert_call", (call,), {"queue": e.queue, "queue_joined_at": at}))
             out.append(Op("add_event", (call, "queue.join", at, {"queue": e.queue, "position": e.position}),
                           {"dedupe": f"ami/{e.uniqueid}/join/{e.queue}/{at}"}))
@@ -120,14 +114,21 @@ class StoreMapper:
                                                                     "wait": e.hold_time}),
                           {"dedupe": f"ami/{e.uniqueid}/connect/{e.queue}"}))
             out.append(LiveFact({"type": "call.update", "call_id": call, "agent": e.member_name}))
-        elif isinstance(e, ami.Hangup):
-            if e.uniqueid == call:
-                self._numbered.discard(call)
-                out.append(Op("upsert_call", (call,), {"ended_at": at}))
-                out.append(Op("add_event", (call, "call.hangup", at, {"reason": e.cause_txt}),
-                              {"dedupe": f"ami/{call}/hangup"}))
-                out.append(LiveFact({"type": "call.end", "call_id": call}))
         return out
+
+    def _fact(self, f: CallStarted | CallLinked | CallEnded) -> list[Op | LiveFact]:
+        """What the call core established: a call's start, another id of it, its end."""
+        call = f.call_id
+        if isinstance(f, CallLinked):
+            return [Op("link", (call, f.alias, f.kind, f.channel or None))]
+        if isinstance(f, CallStarted):
+            return [Op("upsert_call", (call,), {"started_at": f.at}),
+                    Op("add_event", (call, "call.start", f.at), {"dedupe": f"ami/{call}/start"}),
+                    LiveFact({"type": "call.start", "call_id": call, "started_at": f.at})]
+        self._numbered.discard(call)
+        return [Op("upsert_call", (call,), {"ended_at": f.at}),
+                Op("add_event", (call, "call.hangup", f.at, {"reason": f.reason}), {"dedupe": f"ami/{call}/hangup"}),
+                LiveFact({"type": "call.end", "call_id": call})]
 
     def ops_agent_complete(self, e: ami.AgentComplete) -> list[Op | LiveFact]:
         call = e.linkedid or e.uniqueid or self._agent_call.get(e.interface, "")
@@ -139,12 +140,10 @@ class StoreMapper:
                    {"dedupe": f"ami/{call}/complete/{e.interface}"})]
 
     def _run(self, r: Any) -> list[Op | LiveFact]:
-        call = r.linkedid or r.uniqueid
+        call = r.linkedid or r.uniqueid  # StoreFeed resolved it through the call core
         if not call:
             return []
         out: list[Op | LiveFact] = []
-        if r.uniqueid and r.uniqueid != call:
-            out.append(Op("link", (call, r.uniqueid, "uniqueid", r.channel or None)))
         fields: dict[str, Any] = {
             "started_at": r.started,
             "ivr_flow": r.flow,
@@ -174,41 +173,61 @@ class StoreFeed:
     """``handle(event)`` from the event loop: store writes are submitted, never awaited here.
 
     ``store`` is an ``AsyncStore`` (writes go to its writer thread) or a plain ``Store`` (written
-    at once; for tools and tests). ``hub`` (optional) is the web page's ``LiveHub``.
+    at once; for tools and tests). ``hub`` (optional) is the web page's ``LiveHub``. ``calls``:
+    the call core to run AMI events and run records through (the engine shares its own; tools
+    get a fresh one).
     """
 
-    def __init__(self, store: Any, hub: Any = None) -> None:
+    def __init__(self, store: Any, hub: Any = None, calls: CallTracker | None = None) -> None:
         self.store = store
         self.hub = hub
+        self.calls = calls if calls is not None else CallTracker()
         self.mapper = StoreMapper()
-        self._aliases: dict[str, str] = {}  # alias -> call id, for the live page
         # resolved once, not per op: AsyncStore runs ops on its writer thread, in order
         self._submit = getattr(store, "_submit", None)
         self._target = getattr(store, "store", store)
 
     def handle(self, event: Any) -> None:
-        ops = self.mapper.ops(event)
-        if self.hub is not None and isinstance(event, PartialTranscript | FinalTranscript):
-            call = self._aliases.get(event.call_id)
-            # the live page knows the call by its canonical id, not the AudioSocket UUID
-            self.hub.publish(dataclasses.replace(event, call_id=call) if call else event)
-        for op in ops:
+        facts: list[Any] = []
+        if isinstance(event, ami.AmiEvent):
+            facts = self.calls.feed(event, event.received)
+        elif _is_run_record(event):
+            facts = self._run_facts(event)
+            event = dataclasses.replace(event, linkedid=self.calls.resolve(event.linkedid or event.uniqueid))
+        elif isinstance(event, PartialTranscript | FinalTranscript):
+            call = self.calls.resolve(event.call_id)  # an AudioSocket UUID -> its call
+            if call != event.call_id:
+                event = dataclasses.replace(event, call_id=call)
+            if self.hub is not None:
+                self.hub.publish(event)
+        ended = [f for f in facts if isinstance(f, CallEnded)]
+        for fact in facts:  # a call starts before its first event is stored, and ends after its last
+            if not isinstance(fact, CallEnded):
+                self._handle(fact)
+        self._handle(event)
+        for fact in ended:
+            self._handle(fact)
+
+    def link(self, call_id: str, alias: str, kind: str, now: float) -> None:
+        """Another id of ``call_id`` (an AudioSocket UUID), through the call core: stored, and
+        its transcripts shown under the call."""
+        for fact in self.calls.link(call_id, alias, kind, now):
+            self._handle(fact)
+
+    def _run_facts(self, r: Any) -> list[Any]:
+        """A run record tells the call core where the FastAGI channel belongs and whether the
+        caller (or the flow) hung up there."""
+        hung_up = bool(getattr(r, "hung_up", False))
+        return (self.calls.agi_started(r.uniqueid, r.linkedid, r.channel, r.started)
+                + self.calls.agi_ended(r.uniqueid, hung_up, r.ended))
+
+    def _handle(self, event: Any) -> None:
+        for op in self.mapper.ops(event):
             if isinstance(op, LiveFact):
                 if self.hub is not None:
                     self.hub.publish(op.message)
-                if op.message["type"] == "call.end":  # its aliases go, hub or not
-                    self._forget(op.message["call_id"])
                 continue
             self._apply(op)
-
-    def link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> None:
-        """Another id of ``call_id`` (an AudioSocket UUID): stored, and used for the live page."""
-        self._aliases[alias] = self._aliases.get(call_id, call_id)
-        self._apply(Op("link", (call_id, alias, kind, channel)))
-
-    def _forget(self, call_id: str) -> None:
-        for alias in [a for a, c in self._aliases.items() if c == call_id]:
-            del self._aliases[alias]
 
     def _apply(self, op: Op) -> None:
         fn = getattr(self._target, op.method)
