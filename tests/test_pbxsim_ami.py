@@ -635,3 +635,32 @@ def test_hanging_up_a_ringing_member_rejects_the_call_not_the_caller():
     assert model.record(uid).outcome == "waiting"
     events = model.advance(10.0)  # rung again after the retry, answers this time
     assert any(e.name == "AgentConnect" for e in events) and model.record(uid).rings == 2
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [("linear", ["a1", "a1", "a1"]), ("rrmemory", ["a1", "a2", "a3"])])
+def test_linear_always_rings_from_the_top_rrmemory_goes_round(strategy, expected):
+    members = [{"interface": f"Local/a{i}@agents/n", "name": f"a{i}"} for i in (1, 2, 3)]
+    config = parse_queues({"defaults": {"answer_after": 0.0, "talk_min": 5.0, "talk_max": 5.0},
+                           "queues": {"q": {"strategy": strategy, "members": members}}})
+    model = QueueModel(config, now=0.0)
+    answered = []
+    for k in range(3):  # one caller at a time: every member is free when the next one arrives
+        _, events = model.add_caller("q", k * 100.0, caller_num="1")
+        events += model.advance(k * 100.0 + 50.0)
+        answered += [e.header("MemberName") for e in events if e.name == "AgentConnect"]
+    assert answered == expected
+
+
+def test_queue_on_the_second_half_of_a_local_pair_carries_the_calls_linkedid():
+    """As ami_ivr_queue_local.txt: Queue() runs on ;2 after the IVR; every queue and call-taker event
+    carries the call's Linkedid (;1's Uniqueid), and the call ends with ;1 hanging up before ;2."""
+    model = QueueModel(recorded_config(), now=0.0)
+    _, events = model.add_caller("citizen", 0.0, caller_num="13611112222", uniqueid="100.1",
+                                 channel="Local/s@hotline-in-00000000;2", linkedid="100.0",
+                                 first_channel="Local/s@hotline-in-00000000;1")
+    events += model.advance(60.0)
+    assert {e.header("Linkedid") for e in events if e.header("Linkedid")} == {"100.0"}
+    assert {e.header("Uniqueid") for e in events if e.name in ("QueueCallerJoin", "AgentConnect")} == {"100.1"}
+    hangups = [e.header("Channel") for e in events if e.name == "Hangup"]
+    assert hangups.index("Local/s@hotline-in-00000000;1") < hangups.index("Local/s@hotline-in-00000000;2")
+    assert model.record("100.0").uniqueid == "100.1" and model.record("100.0").outcome == "completed"

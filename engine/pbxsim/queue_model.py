@@ -183,7 +183,7 @@ def load_queues(path: str | Path | None = None) -> SimConfig:
 class CallRecord:
     """Ground truth for one caller: what really happened, to compare a monitor against."""
 
-    uniqueid: str
+    uniqueid: str  # the channel in Queue() (on a Local pair: ;2, not the call's Linkedid)
     queue: str
     caller_num: str = field(repr=False)  # personal data: not in logs
     joined: float = 0.0
@@ -197,6 +197,7 @@ class CallRecord:
     hold_time: int | None = None  # seconds as Asterisk reports them
     talk_time: int | None = None
     rings: int = 0  # how many times a member was rung for this caller
+    linkedid: str = ""  # the call's id (its first channel's Uniqueid)
 
     @property
     def wait(self) -> float | None:
@@ -248,6 +249,7 @@ class _Caller:
     in_sl: bool = False
     rings: int = 0
     priority: int = 0  # QUEUE_PRIO: higher is served first, FCFS within a priority
+    linkedid: str = ""  # the call's Linkedid (the ;1 channel's Uniqueid when Queue() runs on ;2)
 
 
 @dataclass
@@ -293,6 +295,7 @@ class QueueModel:
         self._queues: dict[str, _Queue] = {}
         self._callers: dict[str, _Caller] = {}  # all live callers (waiting or talking)
         self._records: dict[str, CallRecord] = {}
+        self._by_linkedid: dict[str, str] = {}  # call id -> the Uniqueid its record is kept under
         self.now = now
         for qc in config.queues:
             q = _Queue(qc)
@@ -335,7 +338,8 @@ class QueueModel:
         return list(self._records.values())
 
     def record(self, uniqueid: str) -> CallRecord:
-        return self._records[uniqueid]
+        """Ground truth of the caller in Queue() as ``uniqueid``, or of the call with that Linkedid."""
+        return self._records[self._by_linkedid.get(uniqueid, uniqueid)]
 
     def next_timer(self) -> float | None:
         return self._timers[0][0] if self._timers else None
@@ -356,19 +360,19 @@ class QueueModel:
 
     def _caller_snap(self, c: _Caller, prefix: str = "", state: int = 6) -> list[tuple[str, str]]:
         return self._snapshot(prefix, c.channel, state, c.caller_num, c.caller_name, c.context, "s", 2,
-                              c.uniqueid, c.uniqueid)
+                              c.uniqueid, c.linkedid)
 
     def _agent_snap(self, c: _Caller, m: _Member, prefix: str = "Dest", state: int = 6) -> list[tuple[str, str]]:
         context = m.interface.split("@", 1)[1].split("/", 1)[0] if "@" in m.interface else "default"
         exten = m.interface.split("/", 1)[1].split("@", 1)[0] if "/" in m.interface else "s"
         return self._snapshot(prefix, c.agent_channel, state, c.caller_num, c.caller_name, context, exten, 1,
-                              c.agent_uniqueid, c.uniqueid)
+                              c.agent_uniqueid, c.linkedid)
 
     def _dest_snap(self, c: _Caller, m: _Member | None, prefix: str) -> list[tuple[str, str]]:
         if m is not None:
             return self._agent_snap(c, m, prefix=prefix)
         return self._snapshot(prefix, c.agent_channel, 6, c.caller_num, c.caller_name, "default", "s", 1,
-                              c.agent_uniqueid, c.uniqueid)
+                              c.agent_uniqueid, c.linkedid)
 
     def _ev(self, out: list[WireEvent], name: str, privilege: str, headers: list[tuple[str, str]], now: float) -> None:
         out.append(WireEvent(name, (("Privilege", privilege), *headers), now))
@@ -395,11 +399,15 @@ class QueueModel:
         self, queue: str, now: float, *, caller_num: str = "", caller_name: str = "",
         patience: float | None = None, talk_time: float | None = None, context: str = "queue",
         uniqueid: str | None = None, channel: str | None = None, priority: int = 0,
+        linkedid: str = "", first_channel: str = "",
     ) -> tuple[str, list[WireEvent]]:
         """A caller enters ``queue``; gives up after ``patience`` seconds of waiting (None: never).
         ``talk_time`` overrides the member's talk-time draw. Returns (Uniqueid, events).
         ``uniqueid``/``channel``: the channel that was already up (it ran the IVR before Queue());
-        ``priority``: app_queue's QUEUE_PRIO, placed ahead of callers with a lower one."""
+        ``priority``: app_queue's QUEUE_PRIO, placed ahead of callers with a lower one.
+        ``linkedid``/``first_channel``: the call's first channel when ``channel`` is the ``;2`` half of a
+        Local pair (the README's ``hotline-in`` dialplan): events carry that Linkedid, and the call
+        ends with both halves hanging up, ``;1`` first, as ``ami_ivr_queue_local.txt`` shows."""
         q = self.queue(queue)
         out = self.advance(now)
         if uniqueid is not None and uniqueid in self._callers:
@@ -408,8 +416,10 @@ class QueueModel:
             uniqueid=uniqueid or self._uid(now), channel=channel or "", other_uniqueid="", other_channel="",
             queue=queue, caller_num=caller_num, caller_name=caller_name, joined=now,
             patience=patience, talk_time=talk_time, context=context, original_position=len(q.waiting) + 1,
-            priority=priority,
+            priority=priority, linkedid=linkedid,
         )
+        if first_channel and linkedid:
+            c.other_channel, c.other_uniqueid = first_channel, linkedid
         if uniqueid is None:
             # a new call: the Local channel pair comes up here, as Originate makes it
             chan = channel.removesuffix(";1") if channel else f"Local/s@{context}-{next(self._chan_seq):08x}"
@@ -425,11 +435,13 @@ class QueueModel:
         elif not c.channel:
             c.channel = f"Local/s@{context}-{next(self._chan_seq):08x};1"
         # (a channel that was already up, e.g. after the IVR, was announced by whoever made it)
+        c.linkedid = c.linkedid or c.uniqueid
         at = next((i for i, w in enumerate(q.waiting) if w.priority < priority), len(q.waiting))
         q.waiting.insert(at, c)
         c.original_position = at + 1
         self._callers[c.uniqueid] = c
-        self._records[c.uniqueid] = CallRecord(c.uniqueid, queue, caller_num, now, patience)
+        self._records[c.uniqueid] = CallRecord(c.uniqueid, queue, caller_num, now, patience, linkedid=c.linkedid)
+        self._by_linkedid[c.linkedid] = c.uniqueid
         self._ev(out, "QueueCallerJoin", "agent,all", [
             *self._caller_snap(c), ("Queue", queue), ("Position", str(at + 1)),
             ("Count", str(len(q.waiting)))], now)
@@ -439,10 +451,11 @@ class QueueModel:
         return c.uniqueid, out
 
     def _hangup_other(self, out: list[WireEvent], c: _Caller, now: float) -> None:
-        """The ;2 half of the caller's Local channel pair, when the model made one."""
+        """The other half of the caller's Local channel pair (;2 when the model made the pair; ;1,
+        the citizen, when Queue() runs on ;2 after the IVR)."""
         if c.other_channel:
             self._hangup(out, self._snapshot("", c.other_channel, 6, c.caller_num, c.caller_name, c.context, "s", 1,
-                                             c.other_uniqueid, c.uniqueid), now)
+                                             c.other_uniqueid, c.linkedid), now)
 
     def _position(self, q: _Queue, c: _Caller) -> int:
         return q.waiting.index(c) + 1
@@ -495,7 +508,9 @@ class QueueModel:
             return min(free, key=lambda m: m.calls_taken)
         if strategy == "random":
             return self._rng.choice(free)
-        if strategy in ("rrmemory", "roundrobin", "ringall", "linear") and q.rr_last:
+        if strategy == "linear":  # always from the top of the member list, as app_queue's linear
+            return next(m for m in q.members.values() if m in free)
+        if strategy in ("rrmemory", "roundrobin", "ringall") and q.rr_last:
             order = list(q.members)
             start = order.index(q.rr_last) + 1 if q.rr_last in order else 0
             ranked = order[start:] + order[:start]
@@ -608,8 +623,12 @@ class QueueModel:
             self._member_event(out, "QueueMemberStatus", q, m, now)
             if q.cfg.wrapuptime > 0:
                 self._timer(m.wrap_until, "wrapup", q.cfg.name, m.interface)
-        self._hangup(out, self._caller_snap(c), now)
-        self._hangup_other(out, c, now)
+        if c.other_uniqueid and c.other_uniqueid == c.linkedid:  # the citizen's ;1 goes first, as recorded
+            self._hangup_other(out, c, now)
+            self._hangup(out, self._caller_snap(c), now)
+        else:
+            self._hangup(out, self._caller_snap(c), now)
+            self._hangup_other(out, c, now)
         del self._callers[c.uniqueid]
         self._update_record(c.uniqueid, outcome="completed", ended_at=now, talk_time=talk)
         for other in self._queues.values():  # a member shared by queues is free again everywhere

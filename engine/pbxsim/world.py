@@ -5,7 +5,11 @@ AudioSocket clients know one session each. This module is the dialplan around th
 call goes through everything a real one does (docs/flows.md has the dialplan it imitates):
 
 1. a caller arrives: ``AGI(agi://engine/hotline)`` runs the flow over FastAGI (keys from a
-   script, the intake step's speech over ``EXEC AudioSocket``);
+   script, the intake step's speech over ``EXEC AudioSocket``). With ``channels="local"`` (the
+   default, as the README's ``hotline-in`` dialplan runs calls and ``ami_ivr_queue_local.txt``
+   recorded) the call is a Local channel pair: the citizen on ``;1`` (its Uniqueid is the call's
+   Linkedid), FastAGI and Queue() on ``;2`` (another Uniqueid, same Linkedid). With
+   ``channels="direct"`` one channel does everything (a SIP trunk channel running AGI() itself);
 2. after the AGI session, on ``HOTLINE_ACTION=queue`` the channel enters ``Queue(${HOTLINE_QUEUE})``
    with ``QUEUE_PRIO`` (same Uniqueid as during the IVR), waits, abandons at its patience, or is
    answered by a call-taker of the queue model;
@@ -17,7 +21,7 @@ call goes through everything a real one does (docs/flows.md has the dialplan it 
 
 Tap audio is streamed at the simulated clock's speed, so its time line is the call's time line.
 Ground truth per call (``CallTruth`` plus the queue model's ``CallRecord``) is kept to check the
-engine's records against.
+engine's records against, keyed by the call's id (its Linkedid).
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ from typing import Any
 
 from engine.asterisk.audiosocket_codec import encode_audio, encode_uuid
 from engine.pbxsim.agi_client import AgiCallResult, AgiClient, CallerScript
-from engine.pbxsim.ami_server import AmiServer, Clock, parse_callerid
+from engine.pbxsim.ami_server import AmiServer, Clock
 from engine.pbxsim.queue_model import SimConfig, WireEvent
 
 log = logging.getLogger(__name__)
 
 FRAME = 320  # 20 ms of 8 kHz 16-bit audio
+CHANNEL_MODES = ("local", "direct")
 
 
 @dataclass
@@ -62,7 +67,7 @@ class CallerPlan:
 class CallTruth:
     """What really happened to one simulated call (the queue part is in the model's records)."""
 
-    uniqueid: str
+    uniqueid: str  # the call's id: its first channel's Uniqueid, the Linkedid of all its channels
     kind: str  # inbound | callback
     started: float
     plan: CallerPlan = field(repr=False)
@@ -74,6 +79,7 @@ class CallTruth:
     agi_failed: bool = False
     tapped: list[str] = field(default_factory=list)  # sides streamed to the engine
     agi: AgiCallResult | None = field(default=None, repr=False)
+    agi_uniqueid: str = ""  # the channel running FastAGI and Queue() (;2 of a Local pair)
 
 
 class _WorldAmiServer(AmiServer):
@@ -111,7 +117,10 @@ class PbxWorld:
         secret: str = "hotlinepw",
         seed: int = 1,
         agi_timeout: float = 120.0,
+        channels: str = "local",
     ) -> None:
+        if channels not in CHANNEL_MODES:
+            raise ValueError(f"channels must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
         self.server = _WorldAmiServer(config, clock=clock, username=username, secret=secret)
         self.server.world = self
         self.clock = clock
@@ -123,6 +132,7 @@ class PbxWorld:
         self.intake_pace = speed if intake_pace is None else intake_pace
         self.tap_pace = speed if tap_pace is None else tap_pace
         self.agi_timeout = agi_timeout
+        self.channels = channels
         self.rng = random.Random(seed)
         self.truth: dict[str, CallTruth] = {}
         self.in_ivr = 0
@@ -186,26 +196,32 @@ class PbxWorld:
     async def call(self, plan: CallerPlan) -> CallTruth:
         """One inbound call: the IVR over FastAGI, then the queue as the dialplan says."""
         uid, n = self._uid()
-        channel = f"Local/s@hotline-in-{n:08x};1"
-        truth = CallTruth(uid, "inbound", self.clock.now(), plan)
+        if self.channels == "local":
+            citizen, first = f"Local/s@hotline-in-{n:08x};1", uid
+            agi_uid, _ = self._uid()
+            channel = citizen.replace(";1", ";2")
+        else:
+            citizen = channel = f"PJSIP/trunk-{n:08x}"
+            first = agi_uid = uid
+        truth = CallTruth(uid, "inbound", self.clock.now(), plan, agi_uniqueid=agi_uid)
         self.truth[uid] = truth
-        self._plans[uid] = plan
+        self._plans[uid] = self._plans[agi_uid] = plan
         self._by_number[plan.number] = plan
         script = CallerScript(
             dtmf=list(plan.dtmf), dtmf_by_prompt=dict(self.lead_ins), hangup_at=plan.hangup_at,
             audio=plan.intake_audio or bytes(FRAME * 100), audio_pace=self.intake_pace, audiosocket_linger=30.0,
             variables={"CHANNEL(linkedid)": uid})
         client = AgiClient(self.agi_host, self.agi_port, self.flow, caller=script, callerid=plan.number,
-                           calleridname=plan.name or plan.number, language=plan.language, uniqueid=uid,
+                           calleridname=plan.name or plan.number, language=plan.language, uniqueid=agi_uid,
                            channel=channel, context="hotline-in", timeout=self.agi_timeout)
-        self.server._emit([self._channel_event("Newchannel", channel, uid, plan, 0)])
+        self.server._emit(self._arrive(citizen, first, channel, agi_uid, plan))
         self.in_ivr += 1
         try:
             result = await client.run()
         except OSError as exc:  # the engine is down: AGISTATUS=FAILURE, the dialplan hangs up
             log.warning("pbxsim call %s: FastAGI to %s:%d failed: %s", uid, self.agi_host, self.agi_port, exc)
             truth.agi_failed = True
-            self.server._emit([self._channel_event("Hangup", channel, uid, plan, 6)])
+            self.server._emit(self._leave(citizen, uid, channel, agi_uid, plan, citizen_first=False))
             return truth
         finally:
             self.in_ivr -= 1
@@ -218,42 +234,70 @@ class PbxWorld:
         else:
             truth.action = v.get("HOTLINE_ACTION", "")
             truth.ivr_outcome = v.get("HOTLINE_OUTCOME", "")
-        if truth.action != "queue":  # the dialplan hangs up (a transfer's Dial is not simulated)
-            self.server._emit([self._channel_event("Hangup", channel, uid, plan, 6)])
+        if truth.action != "queue":  # hung up in the IVR, or the dialplan hangs up (a transfer's Dial is not simulated)
+            self.server._emit(self._leave(citizen, uid, channel, agi_uid, plan, citizen_first=result.caller_hung_up))
             return truth
-        if truth.action == "queue":
-            queue = v.get("HOTLINE_QUEUE") or self.model.queue_names[0]
-            try:
-                prio = int(v.get("QUEUE_PRIO") or 0)
-            except ValueError:
-                prio = 0
-            _, events = self.model.add_caller(
-                queue, self.clock.now(), caller_num=plan.number, caller_name=plan.name, patience=plan.patience,
-                talk_time=plan.talk_time, context="hotline-in", uniqueid=uid, channel=channel, priority=prio)
-            self.server._emit(events)
-            truth.queued = True
+        queue = v.get("HOTLINE_QUEUE") or self.model.queue_names[0]
+        try:
+            prio = int(v.get("QUEUE_PRIO") or 0)
+        except ValueError:
+            prio = 0
+        _, events = self.model.add_caller(
+            queue, self.clock.now(), caller_num=plan.number, caller_name=plan.name, patience=plan.patience,
+            talk_time=plan.talk_time, context="hotline-in", uniqueid=agi_uid, channel=channel, priority=prio,
+            linkedid=uid, first_channel=citizen if citizen != channel else "")
+        self.server._emit(events)
+        truth.queued = True
         return truth
 
-    def _channel_event(self, name: str, channel: str, uid: str, plan: CallerPlan, state: int,
-                       context: str = "hotline-in") -> WireEvent:
-        """Newchannel / Hangup of an inbound channel, with the headers Asterisk sends (the queue
-        model sends its own once the channel is in Queue())."""
-        desc = {0: "Down", 6: "Up"}.get(state, "Unknown")
+    def _arrive(self, citizen: str, uid: str, channel: str, agi_uid: str, plan: CallerPlan,
+                context: str = "hotline-in") -> list[WireEvent]:
+        """A call comes up. A Local pair as recorded: both halves appear with no caller ID, then the
+        caller ID is set on both (NewCallerid) and both are answered (Newstate Up, ``;2`` first)."""
+        if citizen == channel:
+            return [self._channel_event("Newchannel", channel, uid, plan, 0, context)]
+        return [self._channel_event("Newchannel", citizen, uid, None, 0, context),
+                self._channel_event("Newchannel", channel, agi_uid, None, 4, context, linkedid=uid),
+                self._channel_event("NewCallerid", citizen, uid, plan, 0, context),
+                self._channel_event("NewCallerid", channel, agi_uid, plan, 4, context, linkedid=uid),
+                self._channel_event("Newstate", channel, agi_uid, plan, 6, context, linkedid=uid),
+                self._channel_event("Newstate", citizen, uid, plan, 6, context)]
+
+    def _leave(self, citizen: str, uid: str, channel: str, agi_uid: str, plan: CallerPlan, *,
+               citizen_first: bool) -> list[WireEvent]:
+        """The call ends before Queue(): the citizen hung up (``;1`` first, as recorded), or the
+        dialplan on ``;2`` hung up after AGI() (``;2`` first)."""
+        if citizen == channel:
+            return [self._channel_event("Hangup", channel, uid, plan, 6)]
+        pair = [self._channel_event("Hangup", citizen, uid, plan, 6),
+                self._channel_event("Hangup", channel, agi_uid, plan, 6, linkedid=uid)]
+        return pair if citizen_first else pair[::-1]
+
+    def _channel_event(self, name: str, channel: str, uid: str, plan: CallerPlan | None, state: int,
+                       context: str = "hotline-in", linkedid: str = "") -> WireEvent:
+        """A channel event of a call's own channels, with the headers Asterisk sends (the queue
+        model sends its own once the channel is in Queue()); ``plan`` None: no caller ID yet."""
+        desc = {0: "Down", 4: "Ring", 6: "Up"}.get(state, "Unknown")
+        num = (plan.number if plan else "") or "<unknown>"
+        cid_name = (plan.name if plan else "") or "<unknown>"
         headers: list[tuple[str, str]] = [
             ("Privilege", "call,all"), ("Channel", channel), ("ChannelState", str(state)), ("ChannelStateDesc", desc),
-            ("CallerIDNum", plan.number or "<unknown>"), ("CallerIDName", plan.name or "<unknown>"),
-            ("ConnectedLineNum", "<unknown>"), ("ConnectedLineName", "<unknown>"), ("Language", plan.language),
+            ("CallerIDNum", num), ("CallerIDName", cid_name),
+            ("ConnectedLineNum", "<unknown>"), ("ConnectedLineName", "<unknown>"),
+            ("Language", plan.language if plan else "en"),
             ("AccountCode", ""), ("Context", context), ("Exten", "s"), ("Priority", "1"),
-            ("Uniqueid", uid), ("Linkedid", uid)]
+            ("Uniqueid", uid), ("Linkedid", linkedid or uid)]
         if name == "Hangup":
             headers += [("Cause", "16"), ("Cause-txt", "Normal Clearing")]
+        elif name == "NewCallerid":
+            headers.append(("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
         return WireEvent(name, tuple(headers), self.clock.now())
 
     # -- events the dialplan reacts to ----------------------------------------------------------
 
     def _on_event(self, e: WireEvent) -> None:
         if e.name == "AgentConnect":
-            uid = e.header("Uniqueid") or ""
+            uid = e.header("Linkedid") or e.header("Uniqueid") or ""  # the call (truth and plans are kept by it)
             for side, key in (("caller", "Channel"), ("agent", "DestChannel")):
                 channel = e.header(key) or ""
                 if channel:
@@ -371,31 +415,37 @@ class PbxWorld:
             self.server._emit([self._response(msg, False, msg.get("Channel") or "", 3, "", extra)])
             return
         uid, n = self._uid()
-        channel = f"Local/{number}@hotline-callback-out-{n:08x};1"
+        base = f"Local/{number}@hotline-callback-out-{n:08x}"
+        if self.channels == "local":  # ;1 rings the citizen, ;2 runs the callback context and Queue()
+            citizen, (queue_uid, _) = f"{base};1", self._uid()
+            channel = f"{base};2"
+        else:
+            citizen = channel = f"{base};1"
+            queue_uid = uid
         queue = variables.get("HOTLINE_QUEUE") or variables.get("QUEUE") or self.model.queue_names[0]
         try:
             prio = int(variables.get("QUEUE_PRIO") or 0)
         except ValueError:
             prio = 0
         plan = plan or CallerPlan(number=number)
-        self._plans[uid] = plan
-        name, _ = parse_callerid(msg.get("CallerID") or "")
+        self._plans[uid] = self._plans[queue_uid] = plan
         truth = CallTruth(uid, "callback", now, plan, action="queue", callback_ref=variables.get("HOTLINE_CALLBACK", ""),
-                          queued=True)
+                          queued=True, agi_uniqueid=queue_uid)
         self.truth[uid] = truth
         _, events = self.model.add_caller(queue, now, caller_num=number, caller_name=plan.name, patience=None,
-                                          talk_time=plan.talk_time, context="hotline-callback", uniqueid=uid,
-                                          channel=channel, priority=prio)
-        response = self._response(msg, True, channel, 4, uid, extra, number)
-        # the Originate made this channel: Newchannel, then the answer, then Queue() in the callback context
-        self.server._emit([self._channel_event("Newchannel", channel, uid, plan, 0, "hotline-callback"), response,
+                                          talk_time=plan.talk_time, context="hotline-callback", uniqueid=queue_uid,
+                                          channel=channel, priority=prio, linkedid=uid,
+                                          first_channel=citizen if citizen != channel else "")
+        response = self._response(msg, True, citizen, 4, uid, extra, number)
+        # the Originate made these channels: Newchannel, then the answer, then Queue() in the callback context
+        self.server._emit([*self._arrive(citizen, uid, channel, queue_uid, plan, "hotline-callback"), response,
                            *events])
 
     # -- ground truth -----------------------------------------------------------------------------
 
     def summary(self, sl_seconds: float = 20.0) -> dict[str, Any]:
         """Counts of what really happened (compare the engine's store and monitor with these)."""
-        records = {r.uniqueid: r for r in self.model.records()}
+        records = {r.linkedid: r for r in self.model.records()}  # truth is kept by the call's id
         inbound = [t for t in self.truth.values() if t.kind == "inbound"]
         queued = [records[t.uniqueid] for t in self.truth.values() if t.uniqueid in records]
         answered = [r for r in queued if r.answered_at is not None]
