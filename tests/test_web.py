@@ -258,8 +258,9 @@ def test_late_final_after_hangup_does_not_revive_a_live_call():
     hub.publish({"type": "call.start", "call_id": "c1"})
     hub.publish({"type": "call.end", "call_id": "c1"})
     hub.publish(FinalTranscript("c1", "agent", 5.0, 6.0, "再见"))
-    assert hub.snapshot() == []
-    assert [m["type"] for m in sub.queue] == ["call.start", "call.end", "final"]  # the call page still gets it
+    hub.publish({"type": "call.update", "call_id": "c1", "ivr_path": ["welcome"]})  # an IVR record after the hang-up
+    assert hub.snapshot() == [] and hub.live_calls == 0
+    assert [m["type"] for m in sub.queue] == ["call.start", "call.end", "final", "call.update"]  # the call page still gets them
     with pytest.raises(ValueError, match="unknown call fact"):
         hub.publish({"type": "call.explode", "call_id": "c1"})
     with pytest.raises(TypeError):

@@ -135,6 +135,9 @@ class LiveHub:
             while len(self._ended) > ENDED_KEPT:
                 self._ended.popitem(last=False)
             return {"type": "call.end", "call_id": call_id}
+        if kind == "call.update" and call_id in self._ended:
+            # a late fact of a call that has ended (its IVR record after the hang-up): not live again
+            return {"type": kind, "call_id": call_id, **fields}
         self._ended.pop(call_id, None)
         call = self._call(call_id)
         if "started_at" in fields:

@@ -1,0 +1,93 @@
+"""The whole engine in one process against the PBX world, with calls arriving both ways a real
+Asterisk gives them: on Local channel pairs (the README's ``hotline-in`` dialplan; FastAGI and
+Queue() on ``;2``, so the IVR channel's Uniqueid is not the call's Linkedid) and on one channel.
+
+Whatever the channels, every call is one record under its Linkedid, its intake transcript and
+taps land on it, and once the callers are gone no call is left live: not on the live page, not in
+/healthz, not in the call core (the defect: calls whose IVR ran on ``;2`` stayed live forever)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.demo import SpeechBank, conversation, evening_start, sim_queues
+from engine.pbxsim.clock import ScaledClock
+from engine.pbxsim.world import CallerPlan, PbxWorld
+from engine.store import Store
+from ivr_flows.dryrun import lead_in_prompts
+from ivr_flows.loader import load_flows
+from tests.test_serve import SPEECH_CACHE
+
+
+async def _until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("channels", ["local", "direct"])
+async def test_calls_end_and_join_up_whatever_the_channels(tmp_path: Path, channels: str) -> None:
+    bank = SpeechBank.load(SPEECH_CACHE / "demo-speech")
+    flow = load_flows()["hotline"]
+    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
+    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", channels=channels,
+                     lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    await world.start()
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    cfg = load_config(tmp_path / "hotline.toml", {
+        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
+        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "store.audio_dir": str(tmp_path / "a"),
+        "web.port": 0, "web.token": "t0ken-for-tests"})
+    engine = Engine(cfg, clock=clock.now, web=True, intake_partials=False)
+    await engine.start()
+    caller_pcm, agent_pcm, seconds = conversation(bank, "streetlight")
+    intake = b"".join([bytes(2400), bank.intake["streetlight"].tobytes(), bytes(25600)])
+    intake += bytes(-len(intake) % 320)
+    plans = [
+        # Mandarin, complaint, speaks at the intake step, queued, answered and tapped
+        CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"], intake_audio=intake, patience=None,
+                   talk_time=seconds + 5.0, caller_audio=caller_pcm, agent_audio=agent_pcm),
+        # operator branch, answered
+        CallerPlan(number="13800000002", dtmf=["1", "0", "2"], patience=None, talk_time=20.0),
+        # hangs up during the menu
+        CallerPlan(number="13800000003", dtmf=["1"], hangup_at=3),
+    ]
+    try:
+        world.agi_port = engine.agi.port
+        await _until(lambda: engine.ami.connected, 10, "AMI login")
+        truths = []
+        for plan in plans:
+            truths.append(await world.call(plan))
+            await asyncio.sleep(0.2)
+        await _until(lambda: not world.busy(), 60, "every call to end")
+        await _until(lambda: engine.taps_active == 0 and engine.pipeline.backlog() < 0.05, 30, "taps to finish")
+        await asyncio.sleep(0.3)
+        assert [t.ivr_outcome for t in truths] == ["queued", "queued", "abandoned_in_ivr"]
+        if channels == "local":
+            assert all(t.agi_uniqueid != t.uniqueid for t in truths)  # the IVR ran on ;2
+        assert engine.calls.live_calls == []
+        assert engine.hub.live_calls == 0 and engine.hub.snapshot() == []
+        assert engine.health()["taps"]["active_legs"] == 0
+        await engine.store.flush()
+    finally:
+        await engine.stop()
+        await world.stop()
+    with Store.open(tmp_path / "h.sqlite", create=False) as store:
+        assert store.counts()["calls"] == len(truths)  # one record per call, not one per channel
+        for t in truths:
+            rec = store.get_call(t.uniqueid)
+            assert rec is not None and rec.id == t.uniqueid and rec.ended_at is not None
+            assert rec.caller_number == t.plan.number and rec.ivr_flow == "hotline"
+            assert store.get_call(t.agi_uniqueid).id == t.uniqueid  # the IVR channel is an alias of the call
+        spoken = store.segments(truths[0].uniqueid)
+        assert {s.leg for s in spoken} == {"caller", "agent"}  # intake and both tapped sides, on the call
+        rec = store.get_call(truths[0].uniqueid)
+        intake_end = min(s.start for s in spoken if s.leg == "agent")
+        assert intake_end >= rec.answered_at - rec.started_at - 1.0  # taps sit after the answer on the call's clock
