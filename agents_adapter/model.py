@@ -80,10 +80,11 @@ class Membership:
 
 @dataclass
 class ActiveCall:
-    uniqueid: str
+    uniqueid: str  # the caller's channel in Queue() (on a Local pair: ;2)
     queue: str
     connected_at: float
     hold_time: int
+    call_id: str = ""  # the call's Linkedid: what the store and the live page know the call by
 
 
 @dataclass
@@ -132,7 +133,7 @@ class Agent:
             "reason": self.pause_reason if self.state is AgentState.PAUSED else "",
             "queues": {q: {"penalty": m.penalty, "paused": m.paused, "reason": m.paused_reason}
                        for q, m in sorted(self.memberships.items())},
-            "call": self.call.uniqueid if self.call else "",
+            "call": (self.call.call_id or self.call.uniqueid) if self.call else "",  # the page's call id
         }
 
 
@@ -234,7 +235,7 @@ class AgentBoard:
                     touched.append(other)
             agent = self._agent(event.interface, event.member_name)
             agent.ringing.clear()  # one call at a time: other rings for this phone stopped too
-            agent.call = ActiveCall(event.uniqueid, event.queue, t, event.hold_time)
+            agent.call = ActiveCall(event.uniqueid, event.queue, t, event.hold_time, event.linkedid or event.uniqueid)
             agent.wrap_until = 0.0
             touched.append(agent)
         elif isinstance(event, AgentComplete):

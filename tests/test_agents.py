@@ -239,3 +239,17 @@ def test_wrap_up_ends_are_found_by_the_clock_for_each_agent():
     out = board.tick(T + 52)
     assert [(c.interface, c.new, c.at) for c in out] == [(two, AgentState.AVAILABLE, T + 51)]
     assert board.tick(T + 100) == []
+
+
+def test_a_talking_call_taker_shows_the_calls_linkedid_not_the_queue_channel(asterisk_fixtures):
+    """ami_ivr_queue_local.txt: Queue() runs on ;2 (Uniqueid 1796448581.3); the page knows the
+    call as its Linkedid (1796448581.2), so the board's screen-pop link must use that."""
+    board = AgentBoard()
+    seen = {}
+    for e in events_from_recording((asterisk_fixtures / "ami_ivr_queue_local.txt").read_bytes()):
+        if isinstance(e, QueueSnapshot):
+            continue
+        board.feed(e)
+        if isinstance(e, AgentConnect):
+            seen[e.uniqueid] = board.agents[e.interface].view(e.received)["call"]
+    assert seen == {"1796448581.3": "1796448581.2", "1796448593.7": "1796448593.6", "1796448575.1": "1796448575.0"}
