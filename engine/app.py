@@ -358,6 +358,25 @@ class Engine:
             self._spawn(self._originate_callback(cmd), "callback")
         if isinstance(event, ev.AgentConnect):
             self._maybe_tap(event, now)
+        elif isinstance(event, ev.AmiReconnected):
+            self._spawn(self._reconcile_calls(), "reconcile-calls")
+
+    async def _reconcile_calls(self) -> None:
+        """Hang-ups lost while AMI was down: calls none of whose channels Asterisk still has end now."""
+        from engine.asterisk.errors import AsteriskError
+
+        asked = self.clock()
+        try:
+            alive = await self.ami.core_show_channels()
+        except (AsteriskError, TimeoutError) as exc:
+            log.warning("AMI CoreShowChannels after reconnect failed: %s; calls that ended meanwhile stay open",
+                        type(exc).__name__)
+            return
+        facts = self.calls.reconcile(alive, self.clock(), asked_at=asked)
+        for fact in facts:
+            self.feed.handle(fact)
+        if facts:
+            log.info("AMI reconnect: %d calls ended while the connection was down", len(facts))
 
     def _publish_facts(self, facts: list[Any]) -> None:
         if not facts or not self.cfg.mqtt.host:

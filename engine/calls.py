@@ -143,12 +143,15 @@ class CallTracker:
         out = [] if call_id in self._calls else self._start(call_id, now, channel)
         return out + self._note_alias(call_id, alias, kind, channel)
 
-    def reconcile(self, live_uniqueids: Iterable[str], now: float) -> list[CallFact]:
+    def reconcile(self, live_uniqueids: Iterable[str], now: float, *, asked_at: float | None = None) -> list[CallFact]:
         """After an AMI reconnect: end every live call none of whose channels Asterisk still lists
-        (their hang-ups were lost while the connection was down)."""
+        (their hang-ups were lost while the connection was down). ``asked_at``: when the list was
+        asked for; calls first seen after that are not in it and are left alone."""
         alive = set(live_uniqueids)
         out: list[CallFact] = []
         for call in list(self._calls.values()):
+            if asked_at is not None and call.started > asked_at:
+                continue
             if call.ended is None and not ({call.call_id} | call.live | call.aliases) & alive:
                 out += self._end(call, now, "gone after reconnect")
         return out

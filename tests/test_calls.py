@@ -105,3 +105,11 @@ def test_reconcile_ends_calls_whose_channels_are_gone():
     facts = t.reconcile(["40.1"], 50.0)  # Asterisk still lists call 40's ;2 only
     assert facts == [CallEnded("41.0", 50.0, "gone after reconnect")]
     assert t.live_calls == ["40.0"]
+
+
+def test_reconcile_leaves_calls_that_began_after_the_list_was_asked_for():
+    t = CallTracker()
+    t.feed(_ch(Newchannel, "50.0", "50.0", 10.0), 10.0)
+    t.feed(_ch(Newchannel, "51.0", "51.0", 20.0, "Local/s@x-6;1"), 20.0)  # came up after the question at 15
+    assert t.reconcile([], 21.0, asked_at=15.0) == [CallEnded("50.0", 21.0, "gone after reconnect")]
+    assert t.live_calls == ["51.0"]

@@ -91,3 +91,38 @@ async def test_calls_end_and_join_up_whatever_the_channels(tmp_path: Path, chann
         rec = store.get_call(truths[0].uniqueid)
         intake_end = min(s.start for s in spoken if s.leg == "agent")
         assert intake_end >= rec.answered_at - rec.started_at - 1.0  # taps sit after the answer on the call's clock
+
+
+async def test_a_call_that_ends_while_ami_is_down_ends_after_the_reconnect(tmp_path: Path) -> None:
+    """Its hang-up is lost with the connection; after the reconnect the engine asks Asterisk which
+    channels are up (CoreShowChannels) and ends the calls that are not: nothing stays live forever."""
+    flow = load_flows()["hotline"]
+    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
+    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    await world.start()
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    cfg = load_config(tmp_path / "hotline.toml", {
+        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
+        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "tap.enabled": False})
+    from tests.test_serve_callbacks import NoSpeech
+
+    engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
+    await engine.start()
+    try:
+        world.agi_port = engine.agi.port
+        await _until(lambda: engine.ami.connected, 10, "AMI login")
+        stays = await world.call(CallerPlan(number="13800000001", dtmf=["1", "0", "2"], talk_time=600.0))
+        goes = await world.call(CallerPlan(number="13800000002", dtmf=["1", "0", "2"], talk_time=25.0))
+        await _until(lambda: world.model.record(goes.uniqueid).answered_at is not None, 10, "the answer")
+        assert sorted(engine.calls.live_calls) == sorted([stays.uniqueid, goes.uniqueid])
+        await world.server.restart(down_for=3.5, graceful=False)  # 35 simulated s: the second call ends meanwhile
+        assert world.model.record(goes.uniqueid).outcome == "completed"
+        await _until(lambda: engine.calls.live_calls == [stays.uniqueid], 10, "the lost hang-up to be found")
+        assert engine.hub.live_calls == 1
+    finally:
+        await engine.stop()
+        await world.stop()
+    with Store.open(tmp_path / "h.sqlite", create=False) as store:
+        assert store.get_call(goes.uniqueid).ended_at is not None
+        reasons = [i.data.get("reason") for i in store.call_timeline(goes.uniqueid).items if i.kind == "call.hangup"]
+        assert reasons == ["gone after reconnect"]

@@ -702,6 +702,11 @@ class AmiClient:
         events = await self.list_action("QueueStatus", {"Queue": queue, "Member": member})
         return QueueSnapshot.of(now, [event_from_message(msg, now) for msg in events])
 
+    async def core_show_channels(self) -> tuple[str, ...]:
+        """Uniqueids of every channel Asterisk has up (``CoreShowChannels``): after a reconnect,
+        which calls ended while the events were lost."""
+        return tuple(uid for m in await self.list_action("CoreShowChannels") if (uid := m.get("Uniqueid")))
+
     async def queue_summary(self, queue: str | None = None) -> tuple[QueueSummary, ...]:
         now = self._clock()
         events = await self.list_action("QueueSummary", {"Queue": queue})

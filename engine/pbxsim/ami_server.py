@@ -83,6 +83,7 @@ class AmiServer:
         self.config = config or load_queues()
         self.clock: Clock = clock or ScaledClock()
         self.model = QueueModel(self.config, self.clock.now())
+        self.extra_channels: dict[str, tuple[str, str, str]] = {}  # uniqueid -> (channel, uniqueid, linkedid)
         self.host = host
         self.port = port
         self.username = username
@@ -345,6 +346,7 @@ class AmiServer:
     def _handlers(self) -> dict[str, Callable[[_Session, AmiMessage], None]]:
         return {
             "ping": self._ping, "queuestatus": self._queue_status, "queuesummary": self._queue_summary,
+            "coreshowchannels": self._core_show_channels,
             "queueadd": self._queue_add, "queueremove": self._queue_remove, "queuepause": self._queue_pause,
             "originate": self._originate, "hangup": self._hangup, "command": self._command,
             "events": self._events, "pbxsimaddcaller": self._pbxsim_add_caller,
@@ -414,6 +416,18 @@ class AmiServer:
     def _queue_summary(self, s: _Session, msg: AmiMessage) -> None:
         items = self.model.queue_summary(self.clock.now(), msg.get("Queue") or None)
         self._list(s, msg, "Queue summary", "QueueSummaryComplete", items)
+
+    def _core_show_channels(self, s: _Session, msg: AmiMessage) -> None:
+        """Every channel that is up: the queue model's and those a dialplan around it has up
+        (``extra_channels``, e.g. calls in the IVR), as manager.c lists them (no recording)."""
+        now = self.clock.now()
+        self.model.advance(now)
+        items = [WireEvent("CoreShowChannel", (
+            ("Channel", channel), ("ChannelState", "6"), ("ChannelStateDesc", "Up"), ("Uniqueid", uid),
+            ("Linkedid", linked), ("Application", ""), ("ApplicationData", ""), ("Duration", "00:00:00"),
+            ("BridgeId", "")), now)
+            for channel, uid, linked in [*self.model.live_channels(), *self.extra_channels.values()]]
+        self._list(s, msg, "Channels", "CoreShowChannelsComplete", items)
 
     def _queue_add(self, s: _Session, msg: AmiMessage) -> None:
         queue, interface = msg.get("Queue") or "", msg.get("Interface") or ""

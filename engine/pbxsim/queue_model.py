@@ -757,6 +757,17 @@ class QueueModel:
         c = self._callers.get(uniqueid)
         return c.channel if c else ""
 
+    def live_channels(self) -> list[tuple[str, str, str]]:
+        """(channel, Uniqueid, Linkedid) of every channel of a caller in a queue or talking."""
+        out = []
+        for c in self._callers.values():
+            out.append((c.channel, c.uniqueid, c.linkedid))
+            if c.other_channel:
+                out.append((c.other_channel, c.other_uniqueid, c.linkedid))
+            if c.answered_at is not None or c.ring_member:
+                out.append((c.agent_channel, c.agent_uniqueid, c.linkedid))
+        return out
+
     def channels(self) -> list[str]:
         out = []
         for c in self._callers.values():

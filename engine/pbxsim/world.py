@@ -215,6 +215,8 @@ class PbxWorld:
                            calleridname=plan.name or plan.number, language=plan.language, uniqueid=agi_uid,
                            channel=channel, context="hotline-in", timeout=self.agi_timeout)
         self.server._emit(self._arrive(citizen, first, channel, agi_uid, plan))
+        up = {uid: (citizen, uid, uid), agi_uid: (channel, agi_uid, uid)}
+        self.server.extra_channels.update(up)  # CoreShowChannels lists them while in the IVR
         self.in_ivr += 1
         try:
             result = await client.run()
@@ -225,6 +227,8 @@ class PbxWorld:
             return truth
         finally:
             self.in_ivr -= 1
+            for key in up:  # gone, or in Queue() where the queue model lists them
+                self.server.extra_channels.pop(key, None)
         truth.agi = result
         truth.intake = bool(result.audiosocket) and bool(plan.intake_audio)
         v = result.variables
