@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from asr.pool import DecodePool, Lane
 from asr.stream import Gate, Job, LegDecoder, SpeechEvent, StreamSettings, shared_cache
 from engine.events.speech import TranscriptionLag
@@ -74,6 +76,16 @@ class SpeechPipeline:
         opened = SpeechLeg(self, call_id, leg, rate, s, on_event)
         self.legs.add(opened)
         return opened
+
+    def prepare(self, rate: int = 8000) -> None:
+        """Compile the VAD (Numba: seconds on a machine with no cache yet) and warm one recognizer
+        before calls come. Blocking; run it on a thread. Left to the first call, the compile would
+        stall the event loop (and every call on it) while that caller speaks."""
+        noise = np.random.default_rng(0).normal(0.0, 2000.0, rate).clip(-32768, 32767).astype("<i2").tobytes()
+        gate = Gate("prepare", "prepare", rate, self.settings)
+        gate.feed(noise + bytes(rate), 0.0)
+        gate.close(2.0)
+        self.recognizers.warm_one(rate, noise)
 
     async def warm_up(self, count: int, pcm: bytes, rate: int = 8000) -> None:
         """Prepare ``count`` recognizers with some speech (e.g. a prompt recording) before calls come.

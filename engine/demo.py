@@ -472,7 +472,8 @@ async def run_demo(base: Config, options: DemoOptions,
     token = base.web_token() or secrets.token_urlsafe(18)
     Path(options.store).parent.mkdir(parents=True, exist_ok=True)
     _fresh_store(options.store)
-    clock = ScaledClock(speed=options.speed, start=start - 30.0)  # half a minute to settle before 19:00
+    # half a minute to settle before 19:00; the clock stands still until the engine has warmed up
+    clock = ScaledClock(speed=options.speed, start=start - 30.0, running=False)
     world = PbxWorld(sim_queues(evening.agents, base.queueing.sl_seconds), clock=clock,
                      lead_ins=dict.fromkeys(lead_in_prompts(flow), ""), secret="demo-secret", seed=options.seed)
     await world.start()
@@ -501,6 +502,7 @@ async def run_demo(base: Config, options: DemoOptions,
                 break
             await asyncio.sleep(0.05)
         view = LiveView(out, evening, options.live and not options.json)
+        clock.resume()  # the evening starts now that the model is loaded and the VAD compiled
         t_real0 = time.monotonic()
         calls: list[asyncio.Task[Any]] = []
         for at, plan in zip(evening.arrivals, evening.plans, strict=True):

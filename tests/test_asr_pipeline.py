@@ -200,3 +200,28 @@ async def test_warm_up_prepares_recognizers_that_legs_then_reuse(asr_model, aste
     assert finals and finals[0].words[0].start >= call.speech[0][0] - 0.35  # warm-up audio does not shift times
     assert cache.created == 1 and cache.reused == 1
     await pipeline.aclose()
+
+
+def test_prepare_compiles_the_vad_and_warms_a_recognizer_before_any_call(tmp_path):
+    """On a machine with no Numba cache, the first frame of the first call compiled the VAD on the
+    event loop (the demo's first callers waited on it); ``prepare`` does it beforehand, on a thread."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from asr.pipeline import SpeechPipeline\n"
+        "from engine.config import AsrConfig\n"
+        "from asr.vad import webrtc_core as core, second_stage as ss\n"
+        "p = SpeechPipeline.from_config(AsrConfig())\n"
+        "before = (len(core.process_one.signatures), len(ss.process_frame.signatures))\n"
+        "p.prepare()\n"
+        "after = (len(core.process_one.signatures), len(ss.process_frame.signatures))\n"
+        "print(before, after, p.recognizers.idle_count())\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}  # cold: nothing compiled yet
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                         check=True).stdout.split()
+    assert out[:2] == ["(0,", "0)"]
+    after = (int(out[2].strip("(,")), int(out[3].strip(")")))
+    assert after[0] >= 1 and after[1] >= 1 and int(out[4]) >= 1

@@ -30,8 +30,12 @@ class ManualClock:
 
 @dataclass
 class ScaledClock:
+    """``running=False``: stands at ``start`` until :meth:`resume` (the demo starts its evening
+    only once the engine has warmed up, so no simulated caller waits on a compiler)."""
+
     speed: float = 1.0
     start: float = field(default_factory=time.time)
+    running: bool = True
     _real0: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -39,7 +43,14 @@ class ScaledClock:
             raise ValueError(f"clock speed must be positive, got {self.speed}")
 
     def now(self) -> float:
+        if not self.running:
+            return self.start
         return self.start + (time.monotonic() - self._real0) * self.speed
+
+    def resume(self) -> None:
+        if not self.running:
+            self._real0 = time.monotonic()
+            self.running = True
 
     def real_delay(self, virtual_seconds: float) -> float | None:
         """Real seconds to sleep for ``virtual_seconds`` of simulated time to pass."""
