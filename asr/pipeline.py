@@ -153,14 +153,15 @@ class SpeechLeg:
 
     async def close(self, now: float | None = None) -> None:
         """End of audio: the open utterance is finalized; ``events()`` ends after its final."""
-        if self.closed:
-            await asyncio.wrap_future(self.lane.done)
-            return
-        self.closed = True
-        self._route(*self.gate.close(now))
-        await asyncio.wrap_future(self.lane.done)
-        self.pipeline.legs.discard(self)
-        self._emit(_END)
+        if not self.closed:
+            self.closed = True
+            self._route(*self.gate.close(now))
+        # shielded: a caller cancelled while waiting (a tap's runner at shutdown) must not cancel
+        # the decoder's completion, which wrap_future would pass on to the lane
+        await asyncio.shield(asyncio.wrap_future(self.lane.done))
+        if self in self.pipeline.legs:
+            self.pipeline.legs.discard(self)
+            self._emit(_END)
 
     @property
     def backlog(self) -> float:

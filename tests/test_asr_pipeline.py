@@ -225,3 +225,23 @@ def test_prepare_compiles_the_vad_and_warms_a_recognizer_before_any_call(tmp_pat
     assert out[:2] == ["(0,", "0)"]
     after = (int(out[2].strip("(,")), int(out[3].strip(")")))
     assert after[0] >= 1 and after[1] >= 1 and int(out[4]) >= 1
+
+
+async def test_a_close_cut_short_by_cancellation_leaves_shutdown_clean(asr_model) -> None:  # noqa: F811
+    """A tap's runner cancelled while its leg's close() waits for the decoder (the AudioSocket
+    server stopping): that cancellation must not cancel the decoder's own completion, or the later
+    pipeline.aclose() of the engine's stop ends in CancelledError (seen on a cold `make demo`)."""
+    call = make_call([("silence", 0.3), ("say", SAY_2), ("silence", 0.2)])
+    pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0), workers=1)
+    got: list = []
+    leg = pipeline.open_leg("c", "caller", call.rate, on_event=got.append)
+    for pcm, t in call.frames():
+        leg.feed(pcm, t)
+    closing = asyncio.create_task(leg.close(call.duration))
+    await asyncio.sleep(0)  # close() is now waiting for the decoder
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.wait_for(pipeline.aclose(), 30)  # no CancelledError here
+    assert [e for e in got if isinstance(e, FinalTranscript)], "the utterance was still decoded"
+    assert not pipeline.legs
