@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         if args.search is not None:
             if not args.search.strip():
                 raise UsageError("--search needs some text")
-            hits = store.search(args.search, limit=args.limit)
+            hits = store.search(args.search, limit=args.limit, masked=True)  # as shown: masked
             if args.json:
                 print(json.dumps([hit_json(h, reveal=False) for h in hits], ensure_ascii=False, indent=2))
             else:

@@ -77,8 +77,8 @@ class AsyncStore:
     async def list_calls(self, **kwargs: Any) -> list[CallRecord]:
         return await self._run(self.store.list_calls, **kwargs)
 
-    async def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
-        return await self._run(self.store.search, q, limit=limit)
+    async def search(self, q: str, *, limit: int = 50, masked: bool = False) -> list[SearchHit]:
+        return await self._run(self.store.search, q, limit=limit, masked=masked)
 
     async def call_timeline(self, call_id: str) -> Timeline | None:
         return await self._run(self.store.call_timeline, call_id)

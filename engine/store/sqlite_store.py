@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.privacy import mask_text
 from engine.store import fts
 from engine.store.errors import SchemaError, StoreError, StoreInputError
 from engine.store.migrations import LATEST, current_version, migrate
@@ -38,6 +39,7 @@ from engine.store.records import (
     TimelineItem,
 )
 
+_MAX_ROWS = 2**63 - 1  # SQLite's largest integer: a larger limit means "all", a larger id matches nothing
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
 _QUEUE_TIMES = {"queue_joined_at", "queue_answered_at", "queue_abandoned_at"}
@@ -73,6 +75,27 @@ def _finite(name: str, value: Any) -> float:
     if not math.isfinite(f):
         raise StoreInputError(f"{name}: expected a finite number, got {value!r}")
     return f
+
+
+def _visible_rows(cur: sqlite3.Cursor, expr: str, limit: int, chunk: int = 256) -> list[sqlite3.Row]:
+    """The first ``limit`` segment rows of ``cur`` whose masked text also matches ``expr``.
+
+    The check runs the same MATCH on a scratch in-memory FTS5 table holding the masked text,
+    so it tokenizes exactly as the real index does.
+    """
+    out: list[sqlite3.Row] = []
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute(f"CREATE VIRTUAL TABLE shown USING fts5 (body, tokenize = '{fts.TOKENIZER}')")
+        while len(out) < limit and (rows := cur.fetchmany(chunk)):
+            scratch.execute("DELETE FROM shown")
+            scratch.executemany("INSERT INTO shown (rowid, body) VALUES (?, ?)",
+                                [(r["id"], fts.index_text(mask_text(r["text"]))) for r in rows])
+            ok = {i for (i,) in scratch.execute("SELECT rowid FROM shown WHERE shown MATCH ?", (expr,))}
+            out += [r for r in rows if r["id"] in ok]
+    finally:
+        scratch.close()
+    return out[:limit]
 
 
 class Store:
@@ -413,7 +436,7 @@ class Store:
                 params.append(value)
         sql = _CALL_SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY {order_key} DESC, c.id LIMIT ?"
-        params.append(max(0, int(limit)))
+        params.append(max(0, min(int(limit), _MAX_ROWS)))
         with self._lock:
             return [self._call_from_row(r) for r in self._conn.execute(sql, params)]
 
@@ -454,22 +477,33 @@ class Store:
         return [self._audio_from_row(r) for r in rows]
 
     def get_audio(self, audio_id: int) -> Audio | None:
+        if not 0 <= int(audio_id) <= _MAX_ROWS:
+            return None
         with self._lock:
             r = self._conn.execute("SELECT * FROM audio WHERE id = ?", (int(audio_id),)).fetchone()
         return self._audio_from_row(r) if r else None
 
-    def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
-        """Transcript segments matching every term of ``q`` (Mandarin or English), best first."""
+    def search(self, q: str, *, limit: int = 50, masked: bool = False) -> list[SearchHit]:
+        """Transcript segments matching every term of ``q`` (Mandarin or English), best first.
+
+        ``masked=True`` is for a viewer who sees numbers masked: a segment is a hit only if its
+        masked text matches too, and spans are found in the masked text, so a query cannot
+        learn hidden digits (``1391234*``, ``13912345678`` or a fragment such as ``2345``).
+        """
         expr = fts.match_expression(q)
         if expr is None:
             return []
+        limit = max(0, min(int(limit), _MAX_ROWS))
         with self._lock:
             try:
-                rows = self._conn.execute(
-                    """SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
-                       WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts), s.created_at DESC LIMIT ?""",
-                    (expr, max(0, int(limit))),
-                ).fetchall()
+                cur = self._conn.execute(
+                    f"""SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
+                       WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts), s.created_at DESC
+                       {"" if masked else "LIMIT ?"}""",
+                    (expr,) if masked else (expr, limit),
+                )
+                rows = _visible_rows(cur, expr, limit) if masked else cur.fetchall()
+                cur.close()  # a partly read statement would hold its read snapshot open
             except sqlite3.OperationalError as exc:  # should not happen: every token is quoted
                 raise StoreInputError(f"search {q!r}: {exc}") from None
             calls: dict[str, CallRecord] = {}
@@ -480,7 +514,8 @@ class Store:
                     rec = self._get(self._conn, seg.call_id)
                     assert rec is not None
                     calls[seg.call_id] = rec
-                hits.append(SearchHit(calls[seg.call_id], seg, tuple(fts.highlight_spans(seg.text, q))))
+                shown = mask_text(seg.text) if masked else seg.text
+                hits.append(SearchHit(calls[seg.call_id], seg, tuple(fts.highlight_spans(shown, q))))
         return hits
 
     def call_timeline(self, call_id: str) -> Timeline | None:

@@ -235,8 +235,9 @@ async def api_search(request: web.Request) -> web.Response:
         return _error(400, "q: a search text is required")
     if len(q) > 200:
         return _error(400, "q: at most 200 characters")
-    hits = await request.app[STORE].search(q, limit=_int(request, "limit", 100, 1, 500))
     reveal = request[VIEWER].reveal
+    # a viewer who sees numbers masked searches only what is shown: no digit can be guessed by search
+    hits = await request.app[STORE].search(q, limit=_int(request, "limit", 100, 1, 500), masked=not reveal)
     return _json({"q": q, "hits": [hit_json(h, reveal) for h in hits]})
 
 
