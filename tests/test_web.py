@@ -106,6 +106,34 @@ async def test_sign_in_form_posts_the_token(client):
     assert "<script>" not in await r.text()
 
 
+async def test_redirects_never_leave_the_site(client):
+    """Only a same-site path is ever a redirect target: not //host (nor ////host, which browsers
+    read the same), and no tab, newline, backslash, space or scheme in a sign-in ``next``."""
+    from yarl import URL
+
+    base = f"http://{client.host}:{client.port}"
+    for target in ("//other-host/", "//other-host/x?y=1", "///other-host/", "/%2F/other-host/"):
+        url = URL(f"{base}{target}{'&' if '?' in target else '?'}token={TOKEN}", encoded=True)
+        r = await client.session.get(url, allow_redirects=False)
+        location = r.headers.get("Location", "")
+        assert r.status == 302 and location.startswith("/") and not location.startswith("//"), (target, location)
+        assert "other-host" not in location or target == "/%2F/other-host/", (target, location)
+        assert "token" not in location
+    url = URL(f"{base}/calls/%E4%B8%AD?token={TOKEN}&x=1", encoded=True)  # a real path keeps its form
+    r = await client.session.get(url, allow_redirects=False)
+    assert r.headers["Location"] == "/calls/%E4%B8%AD?x=1"
+    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example",
+                 " //evil.example", "/\\evil.example", "/ /evil.example", "/\x00", "//evil.example",
+                 "http://evil.example/", "https:evil.example", "javascript:alert(1)", "/\u2028/evil", ""):
+        r = await client.post("/login", data={"token": TOKEN, "next": evil}, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/", repr(evil)
+    r = await client.post("/login", data={"token": TOKEN, "next": "/calls/%E4%B8%AD?x=1#t=5"}, allow_redirects=False)
+    assert r.headers["Location"] == "/calls/%E4%B8%AD?x=1#t=5"
+    client.session.cookie_jar.clear()  # signed out: the sign-in form's next is safe too
+    r = await client.session.get(URL(f"{base}//other-host/", encoded=True))
+    assert r.status == 401 and 'value="/"' in await r.text()
+
+
 async def test_calls_list_is_masked(client):
     calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
     by_id = {c["id"]: c for c in calls}

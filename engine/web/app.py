@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,17 @@ def _login_page(next_path: str, status: int = 401, failed: bool = False) -> web.
     return web.Response(text=page, status=status, content_type="text/html")
 
 
+_NOT_IN_A_SAFE_PATH = re.compile(r"[^\x21-\x7e]|\\")
+
+
 def _safe_next(value: str) -> str:
-    """Only a path on this server (never //host or a scheme), so login cannot redirect away."""
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """``value`` if it is a path on this server, else ``/``: a redirect can never leave the site.
+
+    A safe target starts with exactly one ``/`` and is printable ASCII without backslashes (the
+    page puts the encoded path there). Browsers drop tabs and newlines from a URL and read ``\\``
+    as ``/``, so ``/<TAB>/evil`` or ``/\\evil`` would become ``//evil``: another host.
+    """
+    if not value.startswith("/") or value.startswith("//") or _NOT_IN_A_SAFE_PATH.search(value):
         return "/"
     return value
 
@@ -113,14 +122,15 @@ async def _security(request: web.Request, handler: Any) -> web.StreamResponse:
                 resp: web.StreamResponse = _error(401, "token required")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
             else:
-                resp = _login_page(request.path_qs)
+                resp = _login_page(_safe_next(request.rel_url.raw_path_qs))
             _harden(resp)
             return resp
         request[VIEWER] = viewer
         if "token" in request.query and not path.startswith("/api/"):
             # a link with ?token=: keep the token in an HttpOnly cookie, drop it from the address bar
             query = {k: v for k, v in request.query.items() if k != "token"}
-            resp = web.Response(status=302, headers={"Location": str(request.rel_url.with_query(query))})
+            target = _safe_next(request.rel_url.with_query(query).raw_path_qs)  # never //host
+            resp = web.Response(status=302, headers={"Location": target})
             _set_token_cookie(resp, request, auth.presented_token(request))
             _harden(resp)
             return resp
