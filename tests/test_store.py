@@ -183,6 +183,13 @@ def test_masked_search_matches_only_what_is_shown(store):
     assert store.search("139 5678", limit=1, masked=True)[0].segment.text == "电话 139 1234 5678"
 
 
+def test_limits_and_ids_beyond_sqlite_integers(store):
+    """A limit past SQLite's 64-bit integers means "all"; such an id matches nothing (no OverflowError)."""
+    store.add_segment("c", "caller", 0, 1, "路灯")
+    assert len(store.list_calls(limit=10**30)) == 1 and len(store.search("路灯", limit=10**30)) == 1
+    assert store.get_audio(10**30) is None and store.get_audio(-(10**30)) is None
+
+
 def test_index_text_and_query_are_consistent():
     assert fts.index_text("我要报修路灯abc") == "我要 要报 报修 修路 路灯 灯 abc"
     assert fts.match_expression("路灯 lights*") == '"路灯" "lights"*'

@@ -289,6 +289,27 @@ async def test_audio_is_served_with_range_support(client, sample_db):
     assert (await client.get("/api/audio/1", headers=_auth())).status == 404
 
 
+async def test_out_of_range_ids_and_numbers_are_client_errors(client):
+    """Ids and numbers SQLite cannot hold, or Python will not parse (over 4300 digits), are a 4xx
+    with a short message naming the value, never a 500."""
+    for path in ("/api/audio/99999999999999999999999", "/api/audio/9223372036854775808", "/api/audio/" + "9" * 5000,
+                 "/api/audio/-1", "/api/audio/%D9%A3", "/api/audio/1.5", "/api/audio/0"):
+        r = await client.get(path, headers=_auth())
+        body = await r.json()
+        assert r.status == 404 and body["error"].startswith("no such audio: "), (path, body)
+        assert len(body["error"]) < 200
+    for path, status in (("/api/calls?limit=" + "9" * 5000, 400), ("/api/calls?limit=99999999999999999999999", 200),
+                         ("/api/calls?before=1e400", 400), ("/api/calls?before=" + "9" * 5000, 400),
+                         ("/api/search?q=x&limit=" + "9" * 30, 200), ("/api/search?q=x&limit=-" + "9" * 5000, 400),
+                         ("/api/calls/" + "9" * 5000, 404), ("/api/calls/%00", 404), ("/api/search?q=%00", 200),
+                         ("/api/live/stream?call=" + "9" * 30 + "&x=1", 200)):
+        r = await client.get(path, headers=_auth())
+        assert r.status == status, (path, r.status)
+        if status != 200:
+            assert len((await r.json())["error"]) < 100
+        r.close()
+
+
 async def _read_events(resp, n: int) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     kind = None

@@ -162,15 +162,23 @@ def _harden(resp: web.StreamResponse) -> None:
         resp.headers.setdefault(k, v)
 
 
+def _shown(raw: str, at_most: int = 40) -> str:
+    """A client's value quoted in an error message, cut short (an id can be 8 KB of digits)."""
+    return repr(raw) if len(raw) <= at_most else repr(raw[:at_most]) + "..."
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = int(raw)  # ValueError also for more than 4300 digits
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an integer, got {raw!r}"}),
-                                 content_type="application/json") from None
+        raise _bad_request(f"{name}: expected an integer, got {_shown(raw)}") from None
     return max(lo, min(hi, value))
 
 
@@ -183,9 +191,17 @@ def _float(request: web.Request, name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected a number, got {raw!r}"}),
-                                 content_type="application/json")
+        raise _bad_request(f"{name}: expected a number, got {_shown(raw)}")
     return value
+
+
+def _row_id(raw: str) -> int | None:
+    """A store row id from the path (``/api/audio/7``), or None when it cannot be one: not plain
+    ASCII digits, or beyond SQLite's integers (which would otherwise fail inside the store)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > 19:
+        return None
+    value = int(raw)
+    return value if value < 2**63 else None
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -256,7 +272,7 @@ async def api_call(request: web.Request) -> web.Response:
     tl = await request.app[STORE].call_timeline(call_id)
     live = request.app[HUB].live_call(call_id)
     if tl is None and live is None:
-        return _error(404, f"no call {call_id!r}")
+        return _error(404, f"no call {_shown(call_id)}")
     reveal = request[VIEWER].reveal
     live_view = live_json(live, reveal) if live else None
     if tl is not None:
@@ -270,13 +286,11 @@ async def api_call(request: web.Request) -> web.Response:
 
 
 async def api_audio(request: web.Request) -> web.StreamResponse:
-    try:
-        audio_id = int(request.match_info["audio_id"])
-    except ValueError:
-        return _error(404, "no such audio")
-    audio = await request.app[STORE].get_audio(audio_id)
+    raw = request.match_info["audio_id"]
+    audio_id = _row_id(raw)
+    audio = None if audio_id is None else await request.app[STORE].get_audio(audio_id)
     if audio is None:
-        return _error(404, "no such audio")
+        return _error(404, f"no such audio: {_shown(raw)} (audio ids are the numbers in a call's \"audio\" list)")
     settings = request.app[SETTINGS]
     path = Path(audio.path)
     if not path.is_absolute():
