@@ -93,7 +93,7 @@ class AsyncStore:
         return await self._run(self.store.get_audio, audio_id)
 
     async def healthy(self) -> bool:
-        return await self._run(lambda: self.store.schema_version == self.store.latest_schema_version)
+        return await self._run(self.store.healthy)
 
     # fire-and-forget API for pipelines
     def submit_segment(self, *args: Any, **kwargs: Any) -> Future[Any]:

@@ -26,7 +26,7 @@ from typing import Any
 from engine.privacy import mask_text
 from engine.store import fts
 from engine.store.errors import SchemaError, StoreError, StoreInputError
-from engine.store.migrations import LATEST, current_version, migrate
+from engine.store.migrations import LATEST, check_readable, current_version, migrate
 from engine.store.records import (
     AUDIO_LEGS,
     CALL_FIELDS,
@@ -101,10 +101,13 @@ def _visible_rows(cur: sqlite3.Cursor, expr: str, limit: int, chunk: int = 256) 
 class Store:
     """Typed API over one SQLite file. Open with ``Store.open(path)``."""
 
-    def __init__(self, conn: sqlite3.Connection, *, path: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, *, path: str, clock: Callable[[], float], readonly: bool = False
+    ) -> None:
         self._conn = conn
         self._path = path
         self._clock = clock
+        self._readonly = readonly
         self._lock = threading.RLock()
 
     # -- opening ---------------------------------------------------------------------------
@@ -116,14 +119,20 @@ class Store:
         *,
         create: bool = True,
         durable: bool = True,
+        readonly: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> Store:
         """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
 
         ``durable=False`` uses ``synchronous=NORMAL``: still safe against a crash of this process,
-        but the last commits may be lost if the machine loses power.
+        but the last commits may be lost if the machine loses power. ``readonly=True`` is for
+        commands that only read (``hotline calls``, ``replay``, ``web``): the file must exist, is
+        opened read-only (never created, switched to WAL or migrated), and an older schema is
+        read as it is when no missing migration matters to readers, else refused.
         """
         where = str(path)
+        if readonly:
+            return cls._open_readonly(Path(path), clock)
         if where != ":memory:":
             p = Path(path)
             if not p.exists():
@@ -144,6 +153,29 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise SchemaError(f"{where}: not a usable SQLite store: {exc}") from None
         return cls(conn, path=where, clock=clock)
+
+    @classmethod
+    def _open_readonly(cls, path: Path, clock: Callable[[], float]) -> Store:
+        where = str(path)
+        if not path.exists():
+            raise StoreError(f"{where}: no such store")
+        if not path.is_file():
+            raise StoreError(f"{where}: not a store file")
+        conn = None
+        try:
+            # mode=ro: SQLite never writes the file (with WAL it may add the -wal/-shm side files)
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            check_readable(conn, where=where)
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise SchemaError(f"{where}: not a usable SQLite store: {exc}") from None
+        return cls(conn, path=where, clock=clock, readonly=True)
 
     def close(self) -> None:
         with self._lock:
@@ -168,6 +200,21 @@ class Store:
     def latest_schema_version(self) -> int:
         return LATEST
 
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    def healthy(self) -> bool:
+        """The schema is one this program works with: the latest, or (read-only) one it can read."""
+        with self._lock:
+            if not self._readonly:
+                return current_version(self._conn) == LATEST
+            try:
+                check_readable(self._conn, where=self._path)
+            except SchemaError:
+                return False
+            return True
+
     def pragma(self, name: str) -> Any:
         """Read one PRAGMA (journal_mode, synchronous, ...), for health checks and tests."""
         if not name.isidentifier():
@@ -177,6 +224,8 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._readonly:
+            raise StoreError(f"{self._path}: opened read-only; this command does not change the store")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

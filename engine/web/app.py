@@ -418,7 +418,11 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
     runner = web.AppRunner(app, access_log=None)  # access logs would carry query strings (tokens)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # a taken port: nothing stays half set up
+        await runner.cleanup()
+        raise
     server = getattr(site, "_server", None)
     bound = port
     if server is not None and server.sockets:
