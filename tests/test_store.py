@@ -166,7 +166,7 @@ def test_fts_mandarin_and_english(store):
         store.search(q)
 
 
-def test_masked_search_matches_only_what_is_shown(store):
+def test_masked_search_matches_only_what_is_shown(store, monkeypatch):
     """``masked=True``: hidden digits never make a hit, however the query is written, and the
     limit still fills past the many segments the masked text does not match."""
     for i in range(300):  # raw text matches "1234" (a token of its own), the masked text does not
@@ -181,6 +181,9 @@ def test_masked_search_matches_only_what_is_shown(store):
     for q in ("139 1234", "1391234*", "13912345678", "电话 1234"):
         assert store.search(q, masked=True) == [], q
     assert store.search("139 5678", limit=1, masked=True)[0].segment.text == "电话 139 1234 5678"
+    # the scan is bounded: past it a masked search misses hits rather than holding the store
+    monkeypatch.setattr("engine.store.sqlite_store.MASKED_SEARCH_SCAN", 256)
+    assert store.search("1234", limit=10, masked=True) == []
 
 
 def test_limits_and_ids_beyond_sqlite_integers(store):

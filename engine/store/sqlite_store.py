@@ -39,6 +39,7 @@ from engine.store.records import (
     TimelineItem,
 )
 
+MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (about 0.1 s); see search()
 _MAX_ROWS = 2**63 - 1  # SQLite's largest integer: a larger limit means "all", a larger id matches nothing
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
@@ -81,13 +82,16 @@ def _visible_rows(cur: sqlite3.Cursor, expr: str, limit: int, chunk: int = 256) 
     """The first ``limit`` segment rows of ``cur`` whose masked text also matches ``expr``.
 
     The check runs the same MATCH on a scratch in-memory FTS5 table holding the masked text,
-    so it tokenizes exactly as the real index does.
+    so it tokenizes exactly as the real index does. At most ``MASKED_SEARCH_SCAN`` rows are
+    examined, so a query that matches many hidden digits cannot hold the store for long.
     """
     out: list[sqlite3.Row] = []
+    scanned = 0
     scratch = sqlite3.connect(":memory:")
     try:
         scratch.execute(f"CREATE VIRTUAL TABLE shown USING fts5 (body, tokenize = '{fts.TOKENIZER}')")
-        while len(out) < limit and (rows := cur.fetchmany(chunk)):
+        while len(out) < limit and scanned < MASKED_SEARCH_SCAN and (rows := cur.fetchmany(chunk)):
+            scanned += len(rows)
             scratch.execute("DELETE FROM shown")
             scratch.executemany("INSERT INTO shown (rowid, body) VALUES (?, ?)",
                                 [(r["id"], fts.index_text(mask_text(r["text"]))) for r in rows])
@@ -161,20 +165,22 @@ class Store:
             raise StoreError(f"{where}: no such store")
         if not path.is_file():
             raise StoreError(f"{where}: not a store file")
-        conn = None
         try:
             # mode=ro: SQLite never writes the file (with WAL it may add the -wal/-shm side files)
             conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
                                    check_same_thread=False, timeout=10.0)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{where}: cannot open: {exc}") from None
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
             check_readable(conn, where=where)
-        except (sqlite3.DatabaseError, StoreError) as exc:
-            if conn is not None:
-                conn.close()
-            if isinstance(exc, StoreError):
-                raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
             raise SchemaError(f"{where}: not a usable SQLite store: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn, path=where, clock=clock, readonly=True)
 
     def close(self) -> None:
@@ -538,6 +544,8 @@ class Store:
         ``masked=True`` is for a viewer who sees numbers masked: a segment is a hit only if its
         masked text matches too, and spans are found in the masked text, so a query cannot
         learn hidden digits (``1391234*``, ``13912345678`` or a fragment such as ``2345``).
+        Only the ``MASKED_SEARCH_SCAN`` best raw matches are examined: past that a masked search
+        may miss hits (never show one it should not).
         """
         expr = fts.match_expression(q)
         if expr is None:
