@@ -10,7 +10,9 @@ a hyphen or dash with spaces around it (139 - 1234 - 5678) or a dot (139.1234.56
 Left alone, because they are the identifiers logs are matched on or plainly not numbers: UUIDs
 (with a hex letter, also cut short as in AudioSocket channel names), the sequence suffix of an
 Asterisk channel name (``Local/s@hotline-in-00000003;2``), decimals and AMI Uniqueids
-(``1795881255.252``), IPv4 addresses, dates (``2026-11-28``, ``2026.11.28``) and clock times.
+(``1795881255.252``, ``1795881255.1234567``; otherwise at most 10 digits before the point and 6
+after it, unless below 100),
+IPv4 addresses, dates (``2026-11-28``, ``2026.11.28``) and clock times.
 Order numbers or dates written as long digit runs are masked; that is the price of never
 leaking a number. Masking keeps the text's length, so character positions (search highlights,
 word timings) stay valid.
@@ -45,7 +47,9 @@ _CHANNEL_TECHS = (
 _CHANNEL_SEQ = re.compile(
     rf"(?<![A-Za-z0-9])(?i:{_CHANNEL_TECHS})/[^\s/,;'\"<>]*?-(?P<seq>{_HEX}{{8}})(?:;\d)?(?![0-9A-Za-z])"
 )
-_DECIMAL = re.compile(r"(?<![\d.])\d{1,10}\.\d+(?!\.?\d)")
+# a Uniqueid (epoch seconds, then a counter that passes a million on a busy PBX) or an ordinary
+# decimal; a phone number with one dot (139.12345678, 0755.12345678) is neither
+_DECIMAL = re.compile(r"(?<![\d.])(?!0\d)(?:\d{10}\.\d{1,10}|\d{1,10}\.\d{1,6}|\d{1,2}\.\d+)(?!\.?\d)")
 _IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d)")
 _DATE = re.compile(r"(?<![\d.\-/])(?P<y>[12]\d{3})(?P<s>[-./])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})(?![\d])")
 _TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,6})?(?![\d:])")

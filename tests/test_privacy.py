@@ -38,6 +38,8 @@ from engine.privacy import MaskingFilter, install_log_masking, mask_name, mask_n
         ("139\u30001234\u30005678", "139\u3000****\u30005678"),  # ideographic spaces
         ("电话 139  1234  5678。", "电话 139  ****  5678。"),
         ("13912345678.5", "139*****678.5"),  # not a decimal: too long before the point
+        ("139.12345678", "139.****5678"),  # nor with that many digits after it
+        ("0755.12345678", "0755.****5678"),  # nor with a leading zero
         # a number next to an identifier is still masked
         ("Uniqueid 1795881255.252 13912345678", "Uniqueid 1795881255.252 139****5678"),
         ("2026-11-28 15:54:14,123 caller 13912345678", "2026-11-28 15:54:14,123 caller 139****5678"),
@@ -60,11 +62,13 @@ def test_numbers_are_masked_keeping_length(text, masked):
         "Uniqueid: 1795881255.252",
         "on 2026-11-28 at 15:54:14",
         "pi is 3.14159265358",
+        "0.5 1.25 1234567.5 37.1234567",
         "三三两两",
         "",
         # identifiers logs are matched on (Asterisk's own logs and AMI events)
         "b8af246c-3b75-45e8-a213-450814bf1f1d",
         "Uniqueid: 1796448575.12",
+        "Linkedid: 1796448575.1234567",  # the counter after a few million channels
         "Channel: Local/s@hotline-in-00000003;2",
         "Channel: AudioSocket/127.0.0.1:9092-b8af246c-3b75-45e8-a213-450814bf1f1d",
         "Channel: AudioSocket/127.0.0.1:9092-b033c506-4288-4016-be6b",  # cut short, as Asterisk does
