@@ -548,16 +548,23 @@ async def run_demo(base: Config, options: DemoOptions,
     return result
 
 
-async def serve_page(cfg: Config, token: str, *, port: int, until: asyncio.Event | None = None) -> None:
-    """The supervisor page over a store file, until cancelled (or ``until`` is set)."""
+async def serve_page(cfg: Config, token: str, *, port: int, until: asyncio.Event | None = None,
+                     ready: Callable[[int], None] | None = None) -> None:
+    """The supervisor page over a store file (opened read-only), until cancelled (or ``until`` is
+    set). ``ready(port)`` is called once the port is bound, so an address is never announced for
+    a port that turns out to be taken (that raises ``OSError`` instead)."""
     from engine.store import AsyncStore
     from engine.web import create_app, settings_from_config, start_site
 
     cfg.web.token = token
-    store = await AsyncStore.open(cfg.store.path)
-    runner, _ = await start_site(create_app(store, settings_from_config(cfg)), cfg.web.host, port)
+    store = await AsyncStore.open(cfg.store.path, readonly=True)  # the page only reads
     try:
-        await (until.wait() if until is not None else asyncio.Event().wait())
+        runner, bound = await start_site(create_app(store, settings_from_config(cfg)), cfg.web.host, port)
+        try:
+            if ready is not None:
+                ready(bound)
+            await (until.wait() if until is not None else asyncio.Event().wait())
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
         await store.close()

@@ -13,6 +13,7 @@ from engine.bus.payloads import build_payload
 from engine.bus.topics import segment, unsegment
 from engine.config import Config
 from tests.mosquitto_helpers import Collector, Mosquitto, free_port
+from tests.number_forms import HIDDEN, NUMBER_FORMS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,6 +56,17 @@ def test_payload_envelope_and_masking():
     assert "".join(w["word"] for w in f["words"]) == "139****5678"  # one digit per word, masked as the text
     with pytest.raises(ValueError):
         build_payload("x", "s", 0, {"schema": 2})
+
+
+@pytest.mark.parametrize(("said", "shown"), NUMBER_FORMS)
+def test_payload_masks_every_written_form_of_a_number(said, shown):
+    words = [{"word": w, "start": float(i)} for i, w in enumerate(said.split())]
+    p = build_payload("transcript_final", "east", 0, {"call_id": "b8af246c-3b75-45e8-a213-450814bf1f1d",
+                                                      "text": f"号码 {said}", "words": words, "caller": said})
+    assert p["text"] == f"号码 {shown}" and p["caller"] == shown
+    assert " ".join(w["word"] for w in p["words"]) == shown
+    assert p["call_id"] == "b8af246c-3b75-45e8-a213-450814bf1f1d"  # ids stay whole
+    assert not any(h in json.dumps(p, ensure_ascii=False) for h in HIDDEN)
 
 
 def test_bus_is_off_unless_host_configured():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -27,6 +28,24 @@ from engine.privacy import MaskingFilter, install_log_masking, mask_name, mask_n
         ("１３９１２３４５６７８", "１３９****５６７８"),  # full-width digits
         ("号码是幺三九一二三四五六七八", "号码是幺三九****五六七八"),  # as a recogniser writes it
         ("两个电话13912345678和13812345678", "两个电话139****5678和138****5678"),
+        # spoken or typed with other separators, and digits mixed with numerals
+        ("一 三 九 一 二 三 四 五 六 七 八", "一 三 九 * * * * 五 六 七 八"),
+        ("我的号码是 幺三九 一二三四 五六七八", "我的号码是 幺三九 **** 五六七八"),
+        ("139.1234.5678", "139.****.5678"),
+        ("139 - 1234 - 5678", "139 - **** - 5678"),
+        ("139一二三四5678", "139****5678"),
+        ("１３９－１２３４－５６７８", "１３９－****－５６７８"),
+        ("139\u30001234\u30005678", "139\u3000****\u30005678"),  # ideographic spaces
+        ("电话 139  1234  5678。", "电话 139  ****  5678。"),
+        ("13912345678.5", "139*****678.5"),  # not a decimal: too long before the point
+        ("139.12345678", "139.****5678"),  # nor with that many digits after it
+        ("0755.12345678", "0755.****5678"),  # nor with a leading zero
+        # a number next to an identifier is still masked
+        ("Uniqueid 1795881255.252 13912345678", "Uniqueid 1795881255.252 139****5678"),
+        ("2026-11-28 15:54:14,123 caller 13912345678", "2026-11-28 15:54:14,123 caller 139****5678"),
+        ("PJSIP/13912345678-00000012", "PJSIP/139****5678-00000012"),
+        ("Local/13912345678@callback-0000a1b2;1", "Local/139****5678@callback-0000a1b2;1"),
+        ("12345678-1234-1234-1234-123456789012", "123*****-****-****-****-********9012"),  # no hex letter
     ],
 )
 def test_numbers_are_masked_keeping_length(text, masked):
@@ -43,8 +62,22 @@ def test_numbers_are_masked_keeping_length(text, masked):
         "Uniqueid: 1795881255.252",
         "on 2026-11-28 at 15:54:14",
         "pi is 3.14159265358",
+        "0.5 1.25 1234567.5 37.1234567",
         "三三两两",
         "",
+        # identifiers logs are matched on (Asterisk's own logs and AMI events)
+        "b8af246c-3b75-45e8-a213-450814bf1f1d",
+        "Uniqueid: 1796448575.12",
+        "Linkedid: 1796448575.1234567",  # the counter after a few million channels
+        "Channel: Local/s@hotline-in-00000003;2",
+        "Channel: AudioSocket/127.0.0.1:9092-b8af246c-3b75-45e8-a213-450814bf1f1d",
+        "Channel: AudioSocket/127.0.0.1:9092-b033c506-4288-4016-be6b",  # cut short, as Asterisk does
+        "PJSIP/1001-00000012 SIP/trunk-0000001a Local/agent3@agents2-000000aa;1",
+        "listening on 10.100.200.150 port 9092",
+        "2026.11.28 and 2026/11/28",
+        "3 号楼 8 点 30 分，2 单元",
+        "房间302. 2026年",
+        "两个一 三个二",
     ],
 )
 def test_other_text_is_left_alone(text):
@@ -90,6 +123,51 @@ def test_log_filter_masks_message_args_and_exceptions():
     assert "caller 139****5678 joined queue citizen" in out
     assert "110***********123X" in out and "ValueError: bad number 138****5678" in out
     assert "137****5678" in out
+
+
+def test_log_lines_keep_asterisk_ids_and_lose_numbers():
+    """Real-looking engine log lines: the ids that match them to Asterisk's log stay whole."""
+    logger, buf = _logger("hotline.test.privacy.ids")
+    logger.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    install_log_masking(logger)
+    uuid = "b8af246c-3b75-45e8-a213-450814bf1f1d"
+    lines = [
+        ("audiosocket %s: connected from 127.0.0.1:40312, call 1796448575.12", (uuid,)),
+        ("tap AudioSocket/127.0.0.1:9092-%s on Local/s@hotline-in-00000003;2 started", (uuid,)),
+        ("agi Local/s@hotline-in-00000003;2 uniqueid=%s linkedid=%s caller %s", ("1796448575.14", "1796448575.12",
+                                                                                 "13912345678")),
+        ("callback %s booked for %s (said: %s)", ("cb-7", "0755-12345678", "一 三 九 一 二 三 四 五 六 七 八")),
+    ]
+    for msg, args in lines:
+        logger.warning(msg, *args)
+    out = buf.getvalue()
+    assert out.count(uuid) == 2 and out.count("Local/s@hotline-in-00000003;2") == 2
+    assert "call 1796448575.12" in out and "uniqueid=1796448575.14 linkedid=1796448575.12" in out
+    assert "caller 139****5678" in out and "0755-****5678" in out and "一 三 九 * * * * 五 六 七 八" in out
+    for secret in ("13912345678", "12345678", "一 二 三 四"):
+        assert secret not in out
+
+
+def test_extra_fields_and_structured_tracebacks_are_masked():
+    """``hotline serve``'s JSON and key=value lines print extra fields and the traceback: both masked."""
+    from engine.commands.serve import JsonFormatter, KeyValueFormatter
+
+    for formatter in (JsonFormatter(), KeyValueFormatter()):
+        logger, buf = _logger(f"hotline.test.privacy.{type(formatter).__name__}")
+        logger.handlers[0].setFormatter(formatter)
+        install_log_masking(logger)
+        try:
+            raise ValueError("callback to 13812345678 failed")
+        except ValueError:
+            logger.exception("booking failed", extra={"caller": "13912345678", "number": 13712345678,
+                                                      "call_id": "1796448575.12"})
+        out = buf.getvalue()
+        assert "138****5678" in out and "13812345678" not in out
+        if isinstance(formatter, JsonFormatter):
+            line = json.loads(out)
+            assert line["caller"] == "139****5678" and line["number"] == "137****5678"
+            assert line["call_id"] == "1796448575.12"
+        assert "13912345678" not in out and "13712345678" not in out
 
 
 def test_log_filter_survives_a_broken_format_string():

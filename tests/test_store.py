@@ -166,6 +166,33 @@ def test_fts_mandarin_and_english(store):
         store.search(q)
 
 
+def test_masked_search_matches_only_what_is_shown(store, monkeypatch):
+    """``masked=True``: hidden digits never make a hit, however the query is written, and the
+    limit still fills past the many segments the masked text does not match."""
+    for i in range(300):  # raw text matches "1234" (a token of its own), the masked text does not
+        store.add_segment(f"n{i}", "caller", 0, 1, "电话 139 1234 5678")
+    for i in range(3):  # "1234" visible: a 4-digit number is not masked
+        store.add_segment(f"v{i}", "caller", 0, 1, "分机 1234 号，" + "请 帮 我 转 接 一 下 谢 谢 " * 5)
+    assert len(store.search("1234", limit=500)) == 303
+    hits = store.search("1234", limit=2, masked=True)
+    assert len(hits) == 2 and all(h.segment.call_id.startswith("v") for h in hits)
+    assert [h.spans for h in hits] == [((3, 7),)] * 2
+    assert len(store.search("1234", limit=10, masked=True)) == 3
+    for q in ("139 1234", "1391234*", "13912345678", "电话 1234"):
+        assert store.search(q, masked=True) == [], q
+    assert store.search("139 5678", limit=1, masked=True)[0].segment.text == "电话 139 1234 5678"
+    # the scan is bounded: past it a masked search misses hits rather than holding the store
+    monkeypatch.setattr("engine.store.sqlite_store.MASKED_SEARCH_SCAN", 256)
+    assert store.search("1234", limit=10, masked=True) == []
+
+
+def test_limits_and_ids_beyond_sqlite_integers(store):
+    """A limit past SQLite's 64-bit integers means "all"; such an id matches nothing (no OverflowError)."""
+    store.add_segment("c", "caller", 0, 1, "路灯")
+    assert len(store.list_calls(limit=10**30)) == 1 and len(store.search("路灯", limit=10**30)) == 1
+    assert store.get_audio(10**30) is None and store.get_audio(-(10**30)) is None
+
+
 def test_index_text_and_query_are_consistent():
     assert fts.index_text("我要报修路灯abc") == "我要 要报 报修 修路 路灯 灯 abc"
     assert fts.match_expression("路灯 lights*") == '"路灯" "lights"*'

@@ -13,6 +13,7 @@ from engine.cli import main
 from engine.commands.replay import INSTALL_HINT, play_along
 from engine.store import Store
 from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
+from tests.number_forms import HIDDEN, NUMBER_FORMS
 
 
 @pytest.fixture
@@ -37,6 +38,22 @@ def test_replay_prints_the_masked_timeline(db, capsys):
     assert main(["replay", "1795881255.253", "--db", str(db), "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["call"]["id"] == MAIN_CALL and body["call"]["caller_number"] == "139****5678"
+
+
+def test_replay_masks_every_written_form_of_a_number(db, capsys):
+    with Store.open(db) as s:
+        s.upsert_call("forms", started_at=1795889999.0, caller_number=NUMBER_FORMS[1][0])
+        for i, (said, _) in enumerate(NUMBER_FORMS):
+            s.add_segment("forms", "caller", float(i), i + 0.5, f"我的电话是{said}")
+            s.add_event("forms", "ivr.input", 1795889999.0 + i, {"node": "callback", "digits": said})
+    assert main(["replay", "forms", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "caller 139.****.5678" in out
+    for _, shown in NUMBER_FORMS:
+        assert f"我的电话是{shown}" in out and f"digits={shown}" in out
+    assert main(["replay", "forms", "--db", str(db), "--json"]) == 0
+    out += capsys.readouterr().out
+    assert not any(h in out for h in HIDDEN)
 
 
 def test_replay_errors_are_one_clear_line(db, tmp_path, capsys, monkeypatch):
@@ -125,6 +142,9 @@ def test_calls_list_and_search(db, capsys):
     (hit,) = json.loads(capsys.readouterr().out)
     assert hit["segment"]["leg"] == "caller"
     assert main(["calls", "--db", str(db), "--search", "elephant"]) == 0
+    assert "no transcript line matches" in capsys.readouterr().out
+    # the output is masked, and so is what the search matches: hidden digits find nothing
+    assert main(["calls", "--db", str(db), "--search", "1391234*"]) == 0
     assert "no transcript line matches" in capsys.readouterr().out
 
 

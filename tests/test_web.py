@@ -16,6 +16,7 @@ from engine.events.speech import FinalTranscript, PartialTranscript
 from engine.store import AsyncStore
 from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
 from engine.web import LiveHub, WebSettings, create_app, settings_from_config, start_site
+from tests.number_forms import HIDDEN, NUMBER_FORMS
 
 TOKEN = "viewer-token-123"
 PRIV = "privileged-token-456"
@@ -105,6 +106,34 @@ async def test_sign_in_form_posts_the_token(client):
     assert "<script>" not in await r.text()
 
 
+async def test_redirects_never_leave_the_site(client):
+    """Only a same-site path is ever a redirect target: not //host (nor ////host, which browsers
+    read the same), and no tab, newline, backslash, space or scheme in a sign-in ``next``."""
+    from yarl import URL
+
+    base = f"http://{client.host}:{client.port}"
+    for target in ("//other-host/", "//other-host/x?y=1", "///other-host/", "/%2F/other-host/"):
+        url = URL(f"{base}{target}{'&' if '?' in target else '?'}token={TOKEN}", encoded=True)
+        r = await client.session.get(url, allow_redirects=False)
+        location = r.headers.get("Location", "")
+        assert r.status == 302 and location.startswith("/") and not location.startswith("//"), (target, location)
+        assert "other-host" not in location or target == "/%2F/other-host/", (target, location)
+        assert "token" not in location
+    url = URL(f"{base}/calls/%E4%B8%AD?token={TOKEN}&x=1", encoded=True)  # a real path keeps its form
+    r = await client.session.get(url, allow_redirects=False)
+    assert r.headers["Location"] == "/calls/%E4%B8%AD?x=1"
+    for evil in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example",
+                 " //evil.example", "/\\evil.example", "/ /evil.example", "/\x00", "//evil.example",
+                 "http://evil.example/", "https:evil.example", "javascript:alert(1)", "/\u2028/evil", ""):
+        r = await client.post("/login", data={"token": TOKEN, "next": evil}, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/", repr(evil)
+    r = await client.post("/login", data={"token": TOKEN, "next": "/calls/%E4%B8%AD?x=1#t=5"}, allow_redirects=False)
+    assert r.headers["Location"] == "/calls/%E4%B8%AD?x=1#t=5"
+    client.session.cookie_jar.clear()  # signed out: the sign-in form's next is safe too
+    r = await client.session.get(URL(f"{base}//other-host/", encoded=True))
+    assert r.status == 401 and 'value="/"' in await r.text()
+
+
 async def test_calls_list_is_masked(client):
     calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
     by_id = {c["id"]: c for c in calls}
@@ -132,6 +161,79 @@ async def test_search_mandarin_and_english_masked(client):
     assert hit["segment"]["text"] == "人民路和解放路路口，我的电话是139****5678。"
     assert (await client.get("/api/search", params={"q": " "}, headers=_auth())).status == 400
     assert (await client.get("/api/search?q=x&limit=abc", headers=_auth())).status == 400
+
+
+FORMS_CALL = "1795889999.301"
+
+
+def _seed_number_forms(db: Path) -> None:
+    """A call whose caller gives the number in every written form, in speech, inputs and events."""
+    from engine.store import Store
+
+    with Store.open(db) as s:
+        s.upsert_call(FORMS_CALL, started_at=1795889999.0, caller_number="139.1234.5678",
+                      ivr_inputs={"callback_number": NUMBER_FORMS[2][0]})
+        for i, (said, _) in enumerate(NUMBER_FORMS):
+            s.add_segment(FORMS_CALL, "caller", float(i), i + 0.5, f"我的电话是{said}",
+                          words=[{"word": w, "start": float(i)} for w in said.split()])
+            s.add_event(FORMS_CALL, "ivr.input", 1795889999.0 + i, {"node": "callback", "said": said})
+
+
+async def test_every_written_form_of_a_number_is_masked_on_the_page(sample_db):
+    _seed_number_forms(sample_db[0])
+    hub = LiveHub(clock=lambda: 1000.0)
+    client, store = await _client(sample_db, hub=hub)
+    try:
+        calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
+        forms = next(c for c in calls if c["id"] == FORMS_CALL)
+        assert forms["caller_number"] == "139.****.5678"
+        assert forms["ivr_inputs"] == {"callback_number": NUMBER_FORMS[2][1]}
+        body = await (await client.get(f"/api/calls/{FORMS_CALL}", headers=_auth())).json()
+        speech = [i for i in body["items"] if i["kind"] == "speech"]
+        assert [i["text"] for i in speech] == [f"我的电话是{shown}" for _, shown in NUMBER_FORMS]
+        assert [" ".join(w["word"] for w in i["words"]) for i in speech] == [shown for _, shown in NUMBER_FORMS]
+        assert [i["data"]["said"] for i in body["items"] if i["kind"] == "ivr.input"] == [
+            shown for _, shown in NUMBER_FORMS]
+        hits = (await (await client.get("/api/search", params={"q": "电话是"}, headers=_auth())).json())["hits"]
+        assert {h["segment"]["text"] for h in hits} >= {f"我的电话是{shown}" for _, shown in NUMBER_FORMS}
+        resp = await client.get("/api/live/stream", headers=_auth())
+        await _read_events(resp, 1)
+        for i, (said, _) in enumerate(NUMBER_FORMS):
+            hub.publish(FinalTranscript("live-9", "caller", float(i), i + 1.0, f"号码 {said}"))
+        finals = await _read_events(resp, len(NUMBER_FORMS))
+        assert [m["text"] for _, m in finals] == [f"号码 {shown}" for _, shown in NUMBER_FORMS]
+        resp.close()
+        for shown in (forms, body, hits, finals):
+            text = json.dumps(shown, ensure_ascii=False)
+            assert not any(h in text for h in HIDDEN), text
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def test_search_cannot_recover_masked_digits(sample_db):
+    """The ordinary token searches what it is shown: a prefix, the whole number or a fragment of a
+    masked number finds nothing; the privileged token (with show_personal_data) finds them all."""
+    _seed_number_forms(sample_db[0])
+    probes = ("1391234*", "13912345*", "13912345678", "139 1234", "1234", "二三四", "一二三四", "电话 1391234*")
+    for show, token, found in ((False, TOKEN, False), (True, TOKEN, False), (False, PRIV, False), (True, PRIV, True)):
+        client, store = await _client(sample_db, show=show)
+        try:
+            for q in probes:
+                r = await client.get("/api/search", params={"q": q}, headers=_auth(token))
+                hits = (await r.json())["hits"]
+                assert bool(hits) == found, (show, token, q, hits)
+            # what is shown can still be searched, and its highlight covers only visible characters
+            r = await client.get("/api/search", params={"q": "139*"}, headers=_auth(token))
+            hits = (await r.json())["hits"]
+            number = "13912345678" if found else "139****5678"
+            assert any(h["segment"]["text"] == f"人民路和解放路路口，我的电话是{number}。" for h in hits)
+            for h in hits:
+                text = h["segment"]["text"]
+                assert all("*" not in text[a:b] for a, b in h["spans"]), h
+        finally:
+            await client.close()
+            await store.close()
 
 
 async def test_timeline_has_both_legs_events_and_audio(client):
@@ -185,6 +287,27 @@ async def test_audio_is_served_with_range_support(client, sample_db):
     assert (await client.get("/api/audio/99", headers=_auth())).status == 404
     shutil.move(audio_dir / "main.wav", audio_dir / "gone.wav")
     assert (await client.get("/api/audio/1", headers=_auth())).status == 404
+
+
+async def test_out_of_range_ids_and_numbers_are_client_errors(client):
+    """Ids and numbers SQLite cannot hold, or Python will not parse (over 4300 digits), are a 4xx
+    with a short message naming the value, never a 500."""
+    for path in ("/api/audio/99999999999999999999999", "/api/audio/9223372036854775808", "/api/audio/" + "9" * 5000,
+                 "/api/audio/-1", "/api/audio/%D9%A3", "/api/audio/1.5", "/api/audio/0"):
+        r = await client.get(path, headers=_auth())
+        body = await r.json()
+        assert r.status == 404 and body["error"].startswith("no such audio: "), (path, body)
+        assert len(body["error"]) < 200
+    for path, status in (("/api/calls?limit=" + "9" * 5000, 400), ("/api/calls?limit=99999999999999999999999", 200),
+                         ("/api/calls?before=1e400", 400), ("/api/calls?before=" + "9" * 5000, 400),
+                         ("/api/search?q=x&limit=" + "9" * 30, 200), ("/api/search?q=x&limit=-" + "9" * 5000, 400),
+                         ("/api/calls/" + "9" * 5000, 404), ("/api/calls/%00", 404), ("/api/search?q=%00", 200),
+                         ("/api/live/stream?call=" + "9" * 30 + "&x=1", 200)):
+        r = await client.get(path, headers=_auth())
+        assert r.status == status, (path, r.status)
+        if status != 200:
+            assert len((await r.json())["error"]) < 100
+        r.close()
 
 
 async def _read_events(resp, n: int) -> list[tuple[str, dict]]:

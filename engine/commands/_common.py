@@ -56,8 +56,14 @@ def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, st
 
 
 def existing_store(args: argparse.Namespace, cfg: Config) -> Path:
-    """The store file a read-only command opens (``--db``, else ``store.path``); it must exist."""
+    """The store file a read-only command opens (``--db``, else ``store.path``); it must exist.
+
+    Read-only commands open it with ``Store.open(db, readonly=True)``: they never create,
+    switch or migrate a store (an old one is read as it is, or refused with what to run).
+    """
     db = Path(args.db or cfg.store.path)
     if not db.exists():
         raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
+    if not db.is_file():
+        raise UsageError(f"{db} is not a store file (give --db PATH or set store.path)")
     return db

@@ -7,12 +7,13 @@ import argparse
 from engine.errors import UsageError
 
 HELP = "list stored calls, or search transcripts (--search); numbers masked"
+MAX_LIMIT = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="store file (default: config store.path)")
     parser.add_argument("--search", metavar="Q", help="full-text search over transcripts (Mandarin or English)")
-    parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    parser.add_argument("--limit", type=int, default=50, help=f"at most this many rows (default 50, at most {MAX_LIMIT})")
     parser.add_argument("--live", action="store_true", help="only calls not yet ended")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
 
@@ -25,15 +26,15 @@ def run(args: argparse.Namespace) -> int:
     from engine.store.render import calls_table, hit_lines
     from engine.web.present import call_json, hit_json
 
+    if not 1 <= args.limit <= MAX_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, got {args.limit}")
     cfg = config_from_args(args)
     db = existing_store(args, cfg)
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
-    with Store.open(db, create=False) as store:
+    with Store.open(db, readonly=True) as store:
         if args.search is not None:
             if not args.search.strip():
                 raise UsageError("--search needs some text")
-            hits = store.search(args.search, limit=args.limit)
+            hits = store.search(args.search, limit=args.limit, masked=True)  # as shown: masked
             if args.json:
                 print(json.dumps([hit_json(h, reveal=False) for h in hits], ensure_ascii=False, indent=2))
             else:

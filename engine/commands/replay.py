@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise ReplayError(INSTALL_HINT) from None
     db = existing_store(args, cfg)
     try:
-        store = Store.open(db, create=False)
+        store = Store.open(db, readonly=True)
     except StoreError as exc:
         raise ReplayError(str(exc)) from None
     with store:

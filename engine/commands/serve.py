@@ -7,15 +7,20 @@ import json
 import logging
 import time
 
+from engine.privacy import LOG_RECORD_ATTRS
+
 HELP = "run the engine next to Asterisk: AMI, FastAGI flows, AudioSocket speech, taps, store, MQTT, web page"
 
-# LogRecord attributes that are not extra fields
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    """The record's traceback as the masking filter left it (``exc_text``), else formatted here."""
+    return record.exc_text or formatter.formatException(record.exc_info)  # type: ignore[arg-type]
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg (+ exc, + extra fields). The masking
-    filter (engine.privacy) has already run on the record by the time it is formatted."""
+    filter (engine.privacy) has already run on the record by the time it is formatted; the
+    traceback is its masked ``exc_text``, never formatted again from the exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, object] = {
@@ -26,10 +31,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in LOG_RECORD_ATTRS and not key.startswith("_"):
                 out[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = _exception_text(self, record)
         return json.dumps(out, ensure_ascii=False)
 
 
@@ -41,7 +46,7 @@ class KeyValueFormatter(logging.Formatter):
         line = (f"ts={time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z "
                 f"level={record.levelname.lower()} logger={record.name} msg=\"{msg}\"")
         if record.exc_info:
-            exc = self.formatException(record.exc_info).replace("\n", "\\n").replace('"', '\\"')
+            exc = _exception_text(self, record).replace("\n", "\\n").replace('"', '\\"')
             line += f' exc="{exc}"'
         return line
 

@@ -11,16 +11,19 @@ HELP = "serve the supervisor page over a store file (e.g. the demo's) until Ctrl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="store file (default: config store.path)")
-    parser.add_argument("--port", type=int, help="port (default: [web] port)")
+    parser.add_argument("--port", type=int, help="port (default: [web] port; 0: any free port)")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import secrets
 
     from engine.commands._common import config_from_args, existing_store
     from engine.demo import serve_page
 
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535 (0: any free port), got {args.port}")
     cfg = config_from_args(args)
     db = existing_store(args, cfg)
     cfg.store.path = str(db)
@@ -29,13 +32,17 @@ def run(args: argparse.Namespace) -> int:
     token = token or secrets.token_urlsafe(18)
     port = cfg.web.port if args.port is None else args.port
     shown = token if generated else "<your token>"
-    print(f"supervisor page for {db}: http://{cfg.web.host}:{port}/?token={shown}"
-          + ("  (token generated for this run; set $HOTLINE_WEB_TOKEN to choose one)" if generated else ""),
-          flush=True)
+
+    def announce(bound: int) -> None:  # only once the port is ours
+        print(f"supervisor page for {db}: http://{cfg.web.host}:{bound}/?token={shown}"
+              + ("  (token generated for this run; set $HOTLINE_WEB_TOKEN to choose one)" if generated else ""),
+              flush=True)
+
     try:
-        asyncio.run(serve_page(cfg, token, port=port))
+        asyncio.run(serve_page(cfg, token, port=port, ready=announce))
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {cfg.web.host}:{port}: {exc.strerror or exc}") from None
+    except OSError as exc:  # asyncio words it "error while attempting to bind on address ...": say it plainly
+        reason = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {cfg.web.host}:{port}: {reason}") from None
     return 0

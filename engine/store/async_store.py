@@ -77,8 +77,8 @@ class AsyncStore:
     async def list_calls(self, **kwargs: Any) -> list[CallRecord]:
         return await self._run(self.store.list_calls, **kwargs)
 
-    async def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
-        return await self._run(self.store.search, q, limit=limit)
+    async def search(self, q: str, *, limit: int = 50, masked: bool = False) -> list[SearchHit]:
+        return await self._run(self.store.search, q, limit=limit, masked=masked)
 
     async def call_timeline(self, call_id: str) -> Timeline | None:
         return await self._run(self.store.call_timeline, call_id)
@@ -93,7 +93,7 @@ class AsyncStore:
         return await self._run(self.store.get_audio, audio_id)
 
     async def healthy(self) -> bool:
-        return await self._run(lambda: self.store.schema_version == self.store.latest_schema_version)
+        return await self._run(self.store.healthy)
 
     # fire-and-forget API for pipelines
     def submit_segment(self, *args: Any, **kwargs: Any) -> Future[Any]:

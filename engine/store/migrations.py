@@ -19,6 +19,9 @@ class Migration:
     version: int
     description: str
     sql: str
+    # True when a store without this migration still reads correctly (an index, say): read-only
+    # commands, which never migrate, can then open a store that predates it
+    readers_need_it: bool = True
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -93,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX calls_agent ON calls (agent, started_at);
         CREATE INDEX calls_caller ON calls (caller_number);
         """,
+        readers_need_it=False,
     ),
 )
 
@@ -103,13 +107,31 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, *, target: int = LATEST, where: str = "store") -> list[int]:
-    """Bring ``conn`` (autocommit mode) up to ``target``; returns the versions applied."""
-    have = current_version(conn)
+def _refuse_newer(have: int, where: str) -> None:
     if have > LATEST:
         raise SchemaError(
             f"{where}: schema version {have} is newer than this program knows ({LATEST}); upgrade hotline"
         )
+
+
+def check_readable(conn: sqlite3.Connection, *, where: str = "store") -> int:
+    """The schema version of a store opened read-only, if this program can read it unmigrated."""
+    have = current_version(conn)
+    _refuse_newer(have, where)
+    if have == 0:
+        raise SchemaError(f"{where}: no schema version; not a hotline store")
+    if any(m.readers_need_it for m in MIGRATIONS if m.version > have):
+        raise SchemaError(
+            f"{where}: schema version {have} is older than this program's ({LATEST}) and this command only "
+            "reads; run `hotline serve` on it once to migrate it"
+        )
+    return have
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = LATEST, where: str = "store") -> list[int]:
+    """Bring ``conn`` (autocommit mode) up to ``target``; returns the versions applied."""
+    have = current_version(conn)
+    _refuse_newer(have, where)
     if have == 0:
         tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         if tables:

@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.privacy import mask_text
 from engine.store import fts
 from engine.store.errors import SchemaError, StoreError, StoreInputError
-from engine.store.migrations import LATEST, current_version, migrate
+from engine.store.migrations import LATEST, check_readable, current_version, migrate
 from engine.store.records import (
     AUDIO_LEGS,
     CALL_FIELDS,
@@ -38,6 +39,8 @@ from engine.store.records import (
     TimelineItem,
 )
 
+MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (about 0.1 s); see search()
+_MAX_ROWS = 2**63 - 1  # SQLite's largest integer: a larger limit means "all", a larger id matches nothing
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
 _QUEUE_TIMES = {"queue_joined_at", "queue_answered_at", "queue_abandoned_at"}
@@ -75,13 +78,40 @@ def _finite(name: str, value: Any) -> float:
     return f
 
 
+def _visible_rows(cur: sqlite3.Cursor, expr: str, limit: int, chunk: int = 256) -> list[sqlite3.Row]:
+    """The first ``limit`` segment rows of ``cur`` whose masked text also matches ``expr``.
+
+    The check runs the same MATCH on a scratch in-memory FTS5 table holding the masked text,
+    so it tokenizes exactly as the real index does. At most ``MASKED_SEARCH_SCAN`` rows are
+    examined, so a query that matches many hidden digits cannot hold the store for long.
+    """
+    out: list[sqlite3.Row] = []
+    scanned = 0
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute(f"CREATE VIRTUAL TABLE shown USING fts5 (body, tokenize = '{fts.TOKENIZER}')")
+        while len(out) < limit and scanned < MASKED_SEARCH_SCAN and (rows := cur.fetchmany(chunk)):
+            scanned += len(rows)
+            scratch.execute("DELETE FROM shown")
+            scratch.executemany("INSERT INTO shown (rowid, body) VALUES (?, ?)",
+                                [(r["id"], fts.index_text(mask_text(r["text"]))) for r in rows])
+            ok = {i for (i,) in scratch.execute("SELECT rowid FROM shown WHERE shown MATCH ?", (expr,))}
+            out += [r for r in rows if r["id"] in ok]
+    finally:
+        scratch.close()
+    return out[:limit]
+
+
 class Store:
     """Typed API over one SQLite file. Open with ``Store.open(path)``."""
 
-    def __init__(self, conn: sqlite3.Connection, *, path: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, *, path: str, clock: Callable[[], float], readonly: bool = False
+    ) -> None:
         self._conn = conn
         self._path = path
         self._clock = clock
+        self._readonly = readonly
         self._lock = threading.RLock()
 
     # -- opening ---------------------------------------------------------------------------
@@ -93,14 +123,20 @@ class Store:
         *,
         create: bool = True,
         durable: bool = True,
+        readonly: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> Store:
         """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
 
         ``durable=False`` uses ``synchronous=NORMAL``: still safe against a crash of this process,
-        but the last commits may be lost if the machine loses power.
+        but the last commits may be lost if the machine loses power. ``readonly=True`` is for
+        commands that only read (``hotline calls``, ``replay``, ``web``): the file must exist, is
+        opened read-only (never created, switched to WAL or migrated), and an older schema is
+        read as it is when no missing migration matters to readers, else refused.
         """
         where = str(path)
+        if readonly:
+            return cls._open_readonly(Path(path), clock)
         if where != ":memory:":
             p = Path(path)
             if not p.exists():
@@ -121,6 +157,31 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise SchemaError(f"{where}: not a usable SQLite store: {exc}") from None
         return cls(conn, path=where, clock=clock)
+
+    @classmethod
+    def _open_readonly(cls, path: Path, clock: Callable[[], float]) -> Store:
+        where = str(path)
+        if not path.exists():
+            raise StoreError(f"{where}: no such store")
+        if not path.is_file():
+            raise StoreError(f"{where}: not a store file")
+        try:
+            # mode=ro: SQLite never writes the file (with WAL it may add the -wal/-shm side files)
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=10.0)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{where}: cannot open: {exc}") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            check_readable(conn, where=where)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SchemaError(f"{where}: not a usable SQLite store: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path=where, clock=clock, readonly=True)
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +206,21 @@ class Store:
     def latest_schema_version(self) -> int:
         return LATEST
 
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    def healthy(self) -> bool:
+        """The schema is one this program works with: the latest, or (read-only) one it can read."""
+        with self._lock:
+            if not self._readonly:
+                return current_version(self._conn) == LATEST
+            try:
+                check_readable(self._conn, where=self._path)
+            except SchemaError:
+                return False
+            return True
+
     def pragma(self, name: str) -> Any:
         """Read one PRAGMA (journal_mode, synchronous, ...), for health checks and tests."""
         if not name.isidentifier():
@@ -154,6 +230,8 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._readonly:
+            raise StoreError(f"{self._path}: opened read-only; this command does not change the store")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -413,7 +491,7 @@ class Store:
                 params.append(value)
         sql = _CALL_SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY {order_key} DESC, c.id LIMIT ?"
-        params.append(max(0, int(limit)))
+        params.append(max(0, min(int(limit), _MAX_ROWS)))
         with self._lock:
             return [self._call_from_row(r) for r in self._conn.execute(sql, params)]
 
@@ -454,22 +532,35 @@ class Store:
         return [self._audio_from_row(r) for r in rows]
 
     def get_audio(self, audio_id: int) -> Audio | None:
+        if not 0 <= int(audio_id) <= _MAX_ROWS:
+            return None
         with self._lock:
             r = self._conn.execute("SELECT * FROM audio WHERE id = ?", (int(audio_id),)).fetchone()
         return self._audio_from_row(r) if r else None
 
-    def search(self, q: str, *, limit: int = 50) -> list[SearchHit]:
-        """Transcript segments matching every term of ``q`` (Mandarin or English), best first."""
+    def search(self, q: str, *, limit: int = 50, masked: bool = False) -> list[SearchHit]:
+        """Transcript segments matching every term of ``q`` (Mandarin or English), best first.
+
+        ``masked=True`` is for a viewer who sees numbers masked: a segment is a hit only if its
+        masked text matches too, and spans are found in the masked text, so a query cannot
+        learn hidden digits (``1391234*``, ``13912345678`` or a fragment such as ``2345``).
+        Only the ``MASKED_SEARCH_SCAN`` best raw matches are examined: past that a masked search
+        may miss hits (never show one it should not).
+        """
         expr = fts.match_expression(q)
         if expr is None:
             return []
+        limit = max(0, min(int(limit), _MAX_ROWS))
         with self._lock:
             try:
-                rows = self._conn.execute(
-                    """SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
-                       WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts), s.created_at DESC LIMIT ?""",
-                    (expr, max(0, int(limit))),
-                ).fetchall()
+                cur = self._conn.execute(
+                    f"""SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
+                       WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts), s.created_at DESC
+                       {"" if masked else "LIMIT ?"}""",
+                    (expr,) if masked else (expr, limit),
+                )
+                rows = _visible_rows(cur, expr, limit) if masked else cur.fetchall()
+                cur.close()  # a partly read statement would hold its read snapshot open
             except sqlite3.OperationalError as exc:  # should not happen: every token is quoted
                 raise StoreInputError(f"search {q!r}: {exc}") from None
             calls: dict[str, CallRecord] = {}
@@ -480,7 +571,8 @@ class Store:
                     rec = self._get(self._conn, seg.call_id)
                     assert rec is not None
                     calls[seg.call_id] = rec
-                hits.append(SearchHit(calls[seg.call_id], seg, tuple(fts.highlight_spans(seg.text, q))))
+                shown = mask_text(seg.text) if masked else seg.text
+                hits.append(SearchHit(calls[seg.call_id], seg, tuple(fts.highlight_spans(shown, q))))
         return hits
 
     def call_timeline(self, call_id: str) -> Timeline | None:

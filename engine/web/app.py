@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,17 @@ def _login_page(next_path: str, status: int = 401, failed: bool = False) -> web.
     return web.Response(text=page, status=status, content_type="text/html")
 
 
+_NOT_IN_A_SAFE_PATH = re.compile(r"[^\x21-\x7e]|\\")
+
+
 def _safe_next(value: str) -> str:
-    """Only a path on this server (never //host or a scheme), so login cannot redirect away."""
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """``value`` if it is a path on this server, else ``/``: a redirect can never leave the site.
+
+    A safe target starts with exactly one ``/`` and is printable ASCII without backslashes (the
+    page puts the encoded path there). Browsers drop tabs and newlines from a URL and read ``\\``
+    as ``/``, so ``/<TAB>/evil`` or ``/\\evil`` would become ``//evil``: another host.
+    """
+    if not value.startswith("/") or value.startswith("//") or _NOT_IN_A_SAFE_PATH.search(value):
         return "/"
     return value
 
@@ -113,14 +122,15 @@ async def _security(request: web.Request, handler: Any) -> web.StreamResponse:
                 resp: web.StreamResponse = _error(401, "token required")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
             else:
-                resp = _login_page(request.path_qs)
+                resp = _login_page(_safe_next(request.rel_url.raw_path_qs))
             _harden(resp)
             return resp
         request[VIEWER] = viewer
         if "token" in request.query and not path.startswith("/api/"):
             # a link with ?token=: keep the token in an HttpOnly cookie, drop it from the address bar
             query = {k: v for k, v in request.query.items() if k != "token"}
-            resp = web.Response(status=302, headers={"Location": str(request.rel_url.with_query(query))})
+            target = _safe_next(request.rel_url.with_query(query).raw_path_qs)  # never //host
+            resp = web.Response(status=302, headers={"Location": target})
             _set_token_cookie(resp, request, auth.presented_token(request))
             _harden(resp)
             return resp
@@ -152,15 +162,23 @@ def _harden(resp: web.StreamResponse) -> None:
         resp.headers.setdefault(k, v)
 
 
+def _shown(raw: str, at_most: int = 40) -> str:
+    """A client's value quoted in an error message, cut short (an id can be 8 KB of digits)."""
+    return repr(raw) if len(raw) <= at_most else repr(raw[:at_most]) + "..."
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = int(raw)  # ValueError also for more than 4300 digits
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an integer, got {raw!r}"}),
-                                 content_type="application/json") from None
+        raise _bad_request(f"{name}: expected an integer, got {_shown(raw)}") from None
     return max(lo, min(hi, value))
 
 
@@ -173,9 +191,17 @@ def _float(request: web.Request, name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected a number, got {raw!r}"}),
-                                 content_type="application/json")
+        raise _bad_request(f"{name}: expected a number, got {_shown(raw)}")
     return value
+
+
+def _row_id(raw: str) -> int | None:
+    """A store row id from the path (``/api/audio/7``), or None when it cannot be one: not plain
+    ASCII digits, or beyond SQLite's integers (which would otherwise fail inside the store)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > 19:
+        return None
+    value = int(raw)
+    return value if value < 2**63 else None
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -235,8 +261,9 @@ async def api_search(request: web.Request) -> web.Response:
         return _error(400, "q: a search text is required")
     if len(q) > 200:
         return _error(400, "q: at most 200 characters")
-    hits = await request.app[STORE].search(q, limit=_int(request, "limit", 100, 1, 500))
     reveal = request[VIEWER].reveal
+    # a viewer who sees numbers masked searches only what is shown: no digit can be guessed by search
+    hits = await request.app[STORE].search(q, limit=_int(request, "limit", 100, 1, 500), masked=not reveal)
     return _json({"q": q, "hits": [hit_json(h, reveal) for h in hits]})
 
 
@@ -245,7 +272,7 @@ async def api_call(request: web.Request) -> web.Response:
     tl = await request.app[STORE].call_timeline(call_id)
     live = request.app[HUB].live_call(call_id)
     if tl is None and live is None:
-        return _error(404, f"no call {call_id!r}")
+        return _error(404, f"no call {_shown(call_id)}")
     reveal = request[VIEWER].reveal
     live_view = live_json(live, reveal) if live else None
     if tl is not None:
@@ -259,13 +286,11 @@ async def api_call(request: web.Request) -> web.Response:
 
 
 async def api_audio(request: web.Request) -> web.StreamResponse:
-    try:
-        audio_id = int(request.match_info["audio_id"])
-    except ValueError:
-        return _error(404, "no such audio")
-    audio = await request.app[STORE].get_audio(audio_id)
+    raw = request.match_info["audio_id"]
+    audio_id = _row_id(raw)
+    audio = None if audio_id is None else await request.app[STORE].get_audio(audio_id)
     if audio is None:
-        return _error(404, "no such audio")
+        return _error(404, f"no such audio: {_shown(raw)} (audio ids are the numbers in a call's \"audio\" list)")
     settings = request.app[SETTINGS]
     path = Path(audio.path)
     if not path.is_absolute():
@@ -393,7 +418,11 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
     runner = web.AppRunner(app, access_log=None)  # access logs would carry query strings (tokens)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # a taken port: nothing stays half set up
+        await runner.cleanup()
+        raise
     server = getattr(site, "_server", None)
     bound = port
     if server is not None and server.sockets:
