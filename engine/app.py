@@ -7,10 +7,11 @@ It wires the parts the other packages provide and owns nothing but the wiring:
   (``engine.store.feed.StoreFeed``, which also feeds the live page) and the callback manager;
 - FastAGI server running the configured flows (``ivr_flows``); a flow's speech steps reach the
   engine's AudioSocket server over ``EXEC AudioSocket`` and the speech pipeline (``asr``);
-- live taps: on ``AgentConnect`` the engine originates one ChanSpy leg per side into its own
-  AudioSocket server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
-  ``Data: <spied channel>,qEo``, as ``ami_spy.txt`` recorded) and transcribes it on the call's
-  clock; how many legs at once is bounded (``[tap] max_legs``) because decoding is what costs CPU;
+- the call core (``engine.calls.CallTracker``): which call every id belongs to, its call time 0
+  and its end; the store feed runs AMI events and IVR records through it, the engine FastAGI
+  sessions and tap UUIDs, and everything else asks it;
+- live taps (``engine.taps``): on ``AgentConnect`` one ChanSpy leg per side into the engine's
+  AudioSocket server, transcribed on the call's clock;
 - callbacks: the callback manager says when a booked caller would have reached an agent; the
   engine originates the call back and reports the outcome to it;
 - the supervisor page (``engine.web``) with ``/healthz`` reporting each component.
@@ -31,7 +32,6 @@ import dataclasses
 import logging
 import random
 import time
-import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,26 +42,9 @@ from engine.calls import CallTracker
 from engine.config import Config
 from engine.events import ami as ev
 from engine.events.speech import FinalTranscript, Word
+from engine.taps import TAP_CHANNEL_PREFIX, Taps, check_tap_config
 
 log = logging.getLogger(__name__)
-
-TAP_CHANNEL_PREFIX = "AudioSocket/"
-TAP_CONNECT_TIMEOUT = 10.0  # seconds for Asterisk to connect a tap after the Originate
-
-
-@dataclass
-class _Tap:
-    """One ChanSpy leg into AudioSocket: which call, which side, where on the call's clock it starts."""
-
-    uuid: str
-    call_id: str
-    side: str  # caller | agent
-    spied: str = field(repr=False)  # the spied channel (names can carry numbers: not logged)
-    offset: float  # call time (s) of the tap's first sample
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
-    session: Any = field(default=None, repr=False)
-    runner: asyncio.Task[Any] | None = field(default=None, repr=False)
-
 
 def _shift(event: Any, offset: float) -> Any:
     """A speech event moved ``offset`` seconds later on the time line (intake turns start at 0)."""
@@ -74,22 +57,6 @@ def _shift(event: Any, offset: float) -> Any:
     if isinstance(event, FinalTranscript):
         changes["words"] = tuple(Word(w.word, w.start + offset, w.end + offset, w.conf) for w in event.words)
     return dataclasses.replace(event, **changes) if changes else event
-
-
-def check_tap_config(cfg: Config) -> None:
-    """``[tap]`` values that would silently tap nothing (or everything) are refused at start."""
-    from engine.errors import ConfigError
-
-    t = cfg.tap
-    unknown = [leg for leg in t.legs if leg not in ("caller", "agent")]
-    if unknown:
-        raise ConfigError(f"[tap] legs: {', '.join(map(repr, unknown))} unknown (use \"caller\" and/or \"agent\")")
-    if not 0.0 <= t.sample <= 1.0:
-        raise ConfigError(f"[tap] sample must be between 0 and 1, got {t.sample:g}")
-    if t.max_legs < 0 or t.max_backlog < 0:
-        raise ConfigError("[tap] max_legs and max_backlog must be >= 0 (0 = no limit)")
-    if not t.spy_options or "," in t.spy_options:
-        raise ConfigError(f"[tap] spy_options: ChanSpy options without commas, got {t.spy_options!r}")
 
 
 class _IntakePipeline:
@@ -157,7 +124,7 @@ class Engine:
         self._own_pipeline = pipeline is None
         self.calls = CallTracker()  # ids -> calls, call time 0, call ends (engine.calls)
         self._intake_offsets: dict[tuple[str, str], float] = {}
-        self._taps: dict[str, _Tap] = {}
+        self.taps: Any = None  # engine.taps.Taps, once the parts it uses are up
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ivr_active = 0
         self._started = False
@@ -228,6 +195,9 @@ class Engine:
             self.agi.route(name, self._flow_handler(flow))
         await self.agi.start()
         self.ami = AmiClient.from_config(cfg, clock=self.clock)
+        self.taps = Taps(cfg, ami=self.ami, audiosocket=self.audiosocket, pipeline=self.pipeline, calls=self.calls,
+                         feed=self.feed, stats=self.stats, spawn=self._spawn, on_speech=self._on_speech,
+                         clock=self.clock, rng=self._rng)
         self.ami.subscribe(self._on_ami)
         self._spawn(self._connect_ami(), "ami-connect")
         self._spawn(self._ticker(), "ticker")
@@ -257,14 +227,8 @@ class Engine:
             await asyncio.wait(list(self._tasks), timeout=grace)
         # taps end as if the spied channels hung up: each closes its leg, whose open utterance
         # is decoded and stored (before the server's stop would cancel what is still running)
-        runners = [t.runner for t in self._taps.values() if t.runner is not None and not t.runner.done()]
-        for tap in list(self._taps.values()):
-            if tap.session is not None:
-                await tap.session.hangup()
-        if runners:
-            _, late = await asyncio.wait(runners, timeout=30.0)
-            if late:
-                log.error("engine stop: %d taps did not finish their transcripts within 30 s", len(late))
+        if self.taps is not None:
+            await self.taps.stop(30.0)
         if self.audiosocket is not None:
             await self._step("AudioSocket", self.audiosocket.stop(), grace)
         if self.pipeline is not None and self._own_pipeline:
@@ -284,6 +248,11 @@ class Engine:
             await asyncio.wait_for(coro, timeout)
         except TimeoutError:
             log.error("engine stop: %s did not finish within %.0f s; going on", name, timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # stop() itself is being cancelled
+            log.error("engine stop: %s was cancelled from inside; going on", name)  # the rest still stops
         except Exception as exc:
             log.error("engine stop: %s failed: %s: %s", name, type(exc).__name__, exc)
 
@@ -358,7 +327,7 @@ class Engine:
         for cmd in self.queue_info.feed(event, now):
             self._spawn(self._originate_callback(cmd), "callback")
         if isinstance(event, ev.AgentConnect):
-            self._maybe_tap(event, now)
+            self.taps.on_agent_connect(event, now)
         elif isinstance(event, ev.AmiReconnected):
             self._spawn(self._reconcile_calls(), "reconcile-calls")
 
@@ -435,87 +404,10 @@ class Engine:
             publish_event(self.bus, event, self.clock())
         self.feed.handle(event)
 
-    # -- taps ---------------------------------------------------------------------------------
-
-    def _maybe_tap(self, e: ev.AgentConnect, now: float) -> None:
-        t = self.cfg.tap
-        if not t.enabled:
-            return
-        if t.sample < 1.0 and self._rng.random() >= t.sample:
-            self.stats.taps_sampled_out += 1
-            return
-        sides = [(side, ch) for side, ch in (("caller", e.channel), ("agent", e.dest_channel))
-                 if side in t.legs and ch]
-        if not sides:
-            return
-        if t.max_backlog and self.pipeline.backlog() > t.max_backlog:
-            self.stats.taps_skipped_lag += 1
-            log.info("call %s not tapped: decoding is %.1f s behind (max_backlog %.1f)", e.linkedid or e.uniqueid,
-                     self.pipeline.backlog(), t.max_backlog)
-            return
-        if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
-            self.stats.taps_skipped_busy += 1
-            log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
-                     len(self._taps), t.max_legs)
-            return
-        call = self.calls.resolve(e.linkedid or e.uniqueid)
-        offset = self.calls.call_time(call, now)
-        self.stats.taps_started += 1
-        for side, channel in sides:
-            tap = _Tap(str(uuid_mod.uuid4()), call, side, channel, offset)
-            self._taps[tap.uuid] = tap
-            self.stats.tap_legs += 1
-            self.feed.link(call, tap.uuid, "audiosocket", now)
-            self._spawn(self._originate_tap(tap), "tap")
-
-    async def _originate_tap(self, tap: _Tap) -> None:
-        from engine.asterisk.errors import AsteriskError
-
-        target = self.audiosocket.target
-        try:
-            await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}", application="ChanSpy",
-                                     data=f"{tap.spied},{self.cfg.tap.spy_options}")
-        except (AsteriskError, TimeoutError) as exc:
-            self.stats.taps_failed += 1
-            self._taps.pop(tap.uuid, None)
-            log.warning("tap of call %s (%s) not started: %s", tap.call_id, tap.side, type(exc).__name__)
-            return
-        try:
-            await asyncio.wait_for(tap.connected.wait(), TAP_CONNECT_TIMEOUT)
-        except TimeoutError:
-            if tap.uuid in self._taps and tap.session is None:
-                self.stats.taps_failed += 1
-                self._taps.pop(tap.uuid, None)
-                log.warning("tap of call %s (%s): Asterisk did not connect within %.0f s", tap.call_id, tap.side,
-                            TAP_CONNECT_TIMEOUT)
-
     async def _on_audio_session(self, session: Any) -> None:
-        tap = self._taps.get(session.uuid)
-        if tap is None:
-            return  # an IVR speech step: its flow takes the session with wait_session()
-        tap.session = session
-        tap.runner = asyncio.current_task()
-        tap.connected.set()
-        try:
-            await self._run_tap(tap, session)
-        finally:
-            self._taps.pop(tap.uuid, None)
-
-    async def _run_tap(self, tap: _Tap, session: Any) -> None:
-        """Frames to a speech leg on the call's clock, until the spied channel hangs up (EOF)."""
-        from asr.pump import FramePump
-
-        def open_leg(rate: int) -> Any:
-            settings = self.pipeline.settings
-            if not self.cfg.tap.partials:
-                settings = dataclasses.replace(settings, partial_interval=0.0)
-            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
-
-        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock)
-        try:
-            await pump.run(session.audio())
-        finally:
-            await pump.close()  # the open utterance's final is decoded and stored
+        """AudioSocket: a tap's session runs here; an IVR step's is taken by its flow."""
+        if self.taps is not None:
+            await self.taps.on_session(session)
 
     # -- callbacks ----------------------------------------------------------------------------
 
@@ -546,7 +438,7 @@ class Engine:
 
     @property
     def taps_active(self) -> int:
-        return len(self._taps)
+        return self.taps.active if self.taps is not None else 0
 
     def pending_callbacks(self) -> int:
         return sum(1 for r in self.queue_info.callbacks.requests.values() if r.pending)
@@ -564,7 +456,7 @@ class Engine:
                             "sessions": len(self.audiosocket.sessions) if self.audiosocket else 0},
             "asr": {"ok": backlog < 60.0, "backlog_seconds": round(backlog, 1),
                     "legs": len(getattr(self.pipeline, "legs", ()))},
-            "taps": {"ok": True, "active_legs": len(self._taps), "started": self.stats.taps_started,
+            "taps": {"ok": True, "active_legs": self.taps_active, "started": self.stats.taps_started,
                      "skipped_busy": self.stats.taps_skipped_busy, "skipped_lag": self.stats.taps_skipped_lag,
                      "failed": self.stats.taps_failed},
             "store": {"ok": self.store is not None, "pending_writes": self.store.pending if self.store else 0,

@@ -62,3 +62,24 @@ async def test_bad_tap_config_is_refused(tmp_path: Path, key: str, value: object
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         await engine.start()
     await engine.stop()
+
+
+async def test_a_stop_step_cancelled_from_inside_does_not_stop_the_shutdown(tmp_path: Path) -> None:
+    """A part whose close ends in CancelledError (not the engine's own cancellation) is logged and
+    the shutdown goes on to the next part; a cancellation of stop() itself still propagates."""
+    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
+    engine = Engine(load_config(tmp_path / "hotline.toml"), web=False, pipeline=NoSpeech())
+
+    async def cancelled_inside() -> None:
+        raise asyncio.CancelledError
+
+    await engine._step("speech", cancelled_inside(), 1.0)  # returns: the next part can stop
+
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    outer = asyncio.ensure_future(engine._step("speech", slow(), 5.0))
+    await asyncio.sleep(0.05)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer

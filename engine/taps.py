@@ -1,0 +1,183 @@
+"""Live taps: both sides of an answered call, spied by Asterisk into the engine's AudioSocket server.
+
+On ``AgentConnect`` the engine originates one ChanSpy leg per side into its own AudioSocket
+server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
+``Data: <spied channel>,<spy options>``, as ``ami_spy.txt`` recorded). Each leg's UUID is linked to
+the call in the call core, and its audio goes through the frame pump to a speech leg on the call's
+clock (the tap's first sample is the call time of the answer). How many legs at once is bounded
+(``[tap] max_legs``, and no new taps while decoding lags more than ``[tap] max_backlog``) because
+decoding is what costs CPU; ``[tap] sample`` taps a share of calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import uuid as uuid_mod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config import Config
+from engine.events import ami as ev
+
+log = logging.getLogger(__name__)
+
+TAP_CHANNEL_PREFIX = "AudioSocket/"  # channels of our own taps: not calls
+TAP_CONNECT_TIMEOUT = 10.0  # seconds for Asterisk to connect a tap after the Originate
+
+
+@dataclass
+class _Tap:
+    """One ChanSpy leg into AudioSocket: which call, which side, where on the call's clock it starts."""
+
+    uuid: str
+    call_id: str
+    side: str  # caller | agent
+    spied: str = field(repr=False)  # the spied channel (names can carry numbers: not logged)
+    offset: float  # call time (s) of the tap's first sample
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    session: Any = field(default=None, repr=False)
+    runner: asyncio.Task[Any] | None = field(default=None, repr=False)
+
+
+def check_tap_config(cfg: Config) -> None:
+    """``[tap]`` values that would silently tap nothing (or everything) are refused at start."""
+    from engine.errors import ConfigError
+
+    t = cfg.tap
+    unknown = [leg for leg in t.legs if leg not in ("caller", "agent")]
+    if unknown:
+        raise ConfigError(f"[tap] legs: {', '.join(map(repr, unknown))} unknown (use \"caller\" and/or \"agent\")")
+    if not 0.0 <= t.sample <= 1.0:
+        raise ConfigError(f"[tap] sample must be between 0 and 1, got {t.sample:g}")
+    if t.max_legs < 0 or t.max_backlog < 0:
+        raise ConfigError("[tap] max_legs and max_backlog must be >= 0 (0 = no limit)")
+    if not t.spy_options or "," in t.spy_options:
+        raise ConfigError(f"[tap] spy_options: ChanSpy options without commas, got {t.spy_options!r}")
+
+
+class Taps:
+    """The engine's taps. ``on_agent_connect(event, now)`` starts them; ``on_session(session)``
+    runs one when Asterisk connects (False: not a tap, an IVR step's session); ``stop()`` ends them
+    as if the spied channels hung up, so every open utterance is decoded and stored.
+
+    ``stats`` is the engine's ``EngineStats`` (tap counters); ``spawn`` starts a task the engine
+    owns; ``on_speech`` takes the legs' speech events; ``clock`` is the engine's clock.
+    """
+
+    def __init__(self, cfg: Config, *, ami: Any, audiosocket: Any, pipeline: Any, calls: Any, feed: Any,
+                 stats: Any, spawn: Callable[[Any, str], Any], on_speech: Callable[[Any], None],
+                 clock: Callable[[], float], rng: random.Random) -> None:
+        self.cfg = cfg.tap
+        self.ami = ami
+        self.audiosocket = audiosocket
+        self.pipeline = pipeline
+        self.calls = calls
+        self.feed = feed
+        self.stats = stats
+        self._spawn = spawn
+        self._on_speech = on_speech
+        self.clock = clock
+        self._rng = rng
+        self._taps: dict[str, _Tap] = {}
+
+    @property
+    def active(self) -> int:
+        """Legs started and not yet ended."""
+        return len(self._taps)
+
+    def on_agent_connect(self, e: ev.AgentConnect, now: float) -> None:
+        t = self.cfg
+        if not t.enabled:
+            return
+        if t.sample < 1.0 and self._rng.random() >= t.sample:
+            self.stats.taps_sampled_out += 1
+            return
+        sides = [(side, ch) for side, ch in (("caller", e.channel), ("agent", e.dest_channel))
+                 if side in t.legs and ch]
+        if not sides:
+            return
+        if t.max_backlog and self.pipeline.backlog() > t.max_backlog:
+            self.stats.taps_skipped_lag += 1
+            log.info("call %s not tapped: decoding is %.1f s behind (max_backlog %.1f)", e.linkedid or e.uniqueid,
+                     self.pipeline.backlog(), t.max_backlog)
+            return
+        if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
+            self.stats.taps_skipped_busy += 1
+            log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
+                     len(self._taps), t.max_legs)
+            return
+        call = self.calls.resolve(e.linkedid or e.uniqueid)
+        offset = self.calls.call_time(call, now)
+        self.stats.taps_started += 1
+        for side, channel in sides:
+            tap = _Tap(str(uuid_mod.uuid4()), call, side, channel, offset)
+            self._taps[tap.uuid] = tap
+            self.stats.tap_legs += 1
+            self.feed.link(call, tap.uuid, "audiosocket", now)
+            self._spawn(self._originate_tap(tap), "tap")
+
+    async def _originate_tap(self, tap: _Tap) -> None:
+        from engine.asterisk.errors import AsteriskError
+
+        target = self.audiosocket.target
+        try:
+            await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}", application="ChanSpy",
+                                     data=f"{tap.spied},{self.cfg.spy_options}")
+        except (AsteriskError, TimeoutError) as exc:
+            self.stats.taps_failed += 1
+            self._taps.pop(tap.uuid, None)
+            log.warning("tap of call %s (%s) not started: %s", tap.call_id, tap.side, type(exc).__name__)
+            return
+        try:
+            await asyncio.wait_for(tap.connected.wait(), TAP_CONNECT_TIMEOUT)
+        except TimeoutError:
+            if tap.uuid in self._taps and tap.session is None:
+                self.stats.taps_failed += 1
+                self._taps.pop(tap.uuid, None)
+                log.warning("tap of call %s (%s): Asterisk did not connect within %.0f s", tap.call_id, tap.side,
+                            TAP_CONNECT_TIMEOUT)
+
+    async def on_session(self, session: Any) -> bool:
+        tap = self._taps.get(session.uuid)
+        if tap is None:
+            return False  # an IVR speech step: its flow takes the session with wait_session()
+        tap.session = session
+        tap.runner = asyncio.current_task()
+        tap.connected.set()
+        try:
+            await self._run_tap(tap, session)
+        finally:
+            self._taps.pop(tap.uuid, None)
+        return True
+
+    async def _run_tap(self, tap: _Tap, session: Any) -> None:
+        """Frames to a speech leg on the call's clock, until the spied channel hangs up (EOF)."""
+        from asr.pump import FramePump
+
+        def open_leg(rate: int) -> Any:
+            settings = self.pipeline.settings
+            if not self.cfg.partials:
+                settings = dataclasses.replace(settings, partial_interval=0.0)
+            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
+
+        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock)
+        try:
+            await pump.run(session.audio())
+        finally:
+            await pump.close()  # the open utterance's final is decoded and stored
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Every tap ends as if its spied channel hung up: each closes its leg, whose open
+        utterance is decoded and stored (before the AudioSocket server's stop would cancel them)."""
+        runners = [t.runner for t in self._taps.values() if t.runner is not None and not t.runner.done()]
+        for tap in list(self._taps.values()):
+            if tap.session is not None:
+                await tap.session.hangup()
+        if runners:
+            _, late = await asyncio.wait(runners, timeout=timeout)
+            if late:
+                log.error("engine stop: %d taps did not finish their transcripts within %.0f s", len(late), timeout)
