@@ -53,7 +53,7 @@ GAP_TICK = 0.1  # seconds without frames after which the missing time counts as 
 class FlowServices:
     """What a flow needs beyond the channel; everything is optional except the clock."""
 
-    queue_info: Any = None  # ivr_flows.callback.LiveQueueInfo (query / book)
+    queue_info: Any = None  # ivr_flows.callback.LiveQueueInfo (query / book / left_queue_node)
     audiosocket: Any = None  # engine.asterisk.audiosocket_server.AudioSocketServer
     audiosocket_target: str = ""  # host:port Asterisk dials for EXEC AudioSocket
     pipeline: Any = None  # asr.pipeline.SpeechPipeline
@@ -86,6 +86,7 @@ class _Runner:
         self.say_number_ok = True
         self.language = flow.default_language  # the run's language, for spoken numbers
         self.call: CallInfo | None = None
+        self.announced = False  # asked for a queue position: queue_info counts the caller in line
 
     async def run(self) -> RunRecord:
         req = self.ch.request
@@ -109,6 +110,8 @@ class _Runner:
             if state is None:
                 state, _ = start(self.flow, self.call or CallInfo(uniqueid=req.uniqueid), self.sv.clock())
             state, _ = step(state, p.HungUp(), self.sv.clock())
+        if self.announced:  # before the session closes and the dialplan runs Queue()
+            self.sv.queue_info.left_queue_node(req.uniqueid, self.sv.clock(), queued=state.outcome == "queued")
         return record(state, self.sv.clock())
 
     # -- one batch of commands -> the event that answers its last command (None: the run ended)
@@ -171,13 +174,16 @@ class _Runner:
         if isinstance(cmd, p.QueryQueue):
             if self.sv.queue_info is None:
                 return p.QueueInfo(position=0, wait=None)
-            return self.sv.queue_info.query(cmd.queue, cmd.priority, self.sv.clock())
+            self.announced = True
+            call = self.call or CallInfo()
+            return self.sv.queue_info.query(cmd.queue, cmd.priority, self.sv.clock(), uniqueid=call.uniqueid,
+                                            linkedid=call.linkedid)
         if isinstance(cmd, p.BookCallback):
             if self.sv.queue_info is None:
                 return p.CommandFailed("no callback manager configured")
-            linkedid = self.call.linkedid if self.call else ""
-            return p.CallbackBooked(self.sv.queue_info.book(cmd.queue, cmd.number, cmd.priority,
-                                                             self.sv.clock(), linkedid))
+            call = self.call or CallInfo()
+            return p.CallbackBooked(self.sv.queue_info.book(cmd.queue, cmd.number, cmd.priority, self.sv.clock(),
+                                                             call.linkedid, call.uniqueid))
         raise AgiCommandError(f"adapter cannot run {type(cmd).__name__}")
 
     # -- audio out -----------------------------------------------------------------------------

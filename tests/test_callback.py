@@ -115,3 +115,119 @@ def test_queue_state_from_agent_counts() -> None:
     counts = {"available": 2, "ringing": 1, "talking": 3, "wrap_up": 1, "paused": 2, "unavailable": 1,
               "logged_in": 10}
     assert QueueState.from_counts(counts) == QueueState(staffed=7, available=2)
+
+
+# -- callers in the queue node (announced, not yet in Queue() as AMI sees it) --------------------
+
+QUEUE_FLOW = """
+flow: q
+start: queue
+languages: [zh]
+nodes:
+  queue: {verb: queue, queue: citizen, prompt: hotline/transferring, announce: [position, wait]}
+"""
+
+
+def _announce(flow, info: LiveQueueInfo, uniqueid: str, linkedid: str, now: float) -> p.QueueInfo:
+    """Run the flow's queue node as the FastAGI adapter would: QueryQueue answered by ``info``."""
+    from ivr_flows.runner import CallInfo, start
+
+    _, cmds = start(flow, CallInfo(uniqueid=uniqueid, linkedid=linkedid, caller="13912345678"), now)
+    (ask,) = [c for c in cmds if isinstance(c, p.QueryQueue)]
+    return info.query(ask.queue, ask.priority, now, uniqueid=uniqueid, linkedid=linkedid)
+
+
+def test_three_callers_three_seconds_apart_hear_1_2_3() -> None:
+    """Callers still hearing their announcement are in line: none of them is "position 1" but the first,
+    and the wait grows with them (the caller told 71 s who then joined at position 3 was the defect)."""
+    from ivr_flows.loader import load_text
+
+    flow = load_text(QUEUE_FLOW, "q.yaml")[0]
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=2, available=1)
+    for i in range(50):
+        info.handle_times.add("citizen", 142.0, float(i))
+    told = [_announce(flow, info, f"1796448581.{2 * i + 3}", f"1796448581.{2 * i + 2}", 100.0 + 3 * i)
+            for i in range(3)]
+    assert [t.position for t in told] == [1, 2, 3]
+    aht = info.handle_times.mean("citizen", 106.0)
+    assert told[0].wait == 0.0 and told[1].wait == pytest.approx(aht / 2) and told[2].wait == pytest.approx(aht)
+    # asking again (a flow looping back to the node) keeps the place
+    assert info.query("citizen", 0, 107.0, uniqueid="1796448581.5", linkedid="1796448581.4").position == 2
+
+
+def test_announced_callers_leave_the_line_at_join_hangup_or_timeout() -> None:
+    m = CallbackManager(announce_ttl=300.0, join_grace=15.0)
+    m.caller_announced("citizen", "A.3", 0.0, linkedid="A.2")
+    m.caller_announced("citizen", "B.5", 1.0, linkedid="B.4")
+    m.caller_announced("citizen", "C.7", 2.0, linkedid="C.6", priority=2)
+    m.caller_announced("citizen", "D.9", 3.0, linkedid="D.8")
+    assert m.announced_ahead("citizen", 0, 4.0, "D.9") == {"A.3", "B.5", "C.7"}
+    assert m.announced_ahead("citizen", 3, 4.0) == set()  # nobody announced at priority 3 or more
+    # joins under another Uniqueid but the same Linkedid (the AGI ran on another channel of the call)
+    m.caller_joined("citizen", "A.11", 5.0, linkedid="A.2")
+    assert m.waiting("citizen") == 1 and m.announced("citizen", 5.0) == 3
+    m.caller_gone("B.4", 6.0)  # the Hangup of B's first channel (;1, Uniqueid = Linkedid)
+    m.caller_joined("citizen", "C.7", 7.0)  # AMI does not say the priority: the flow's is kept
+    # the priorities are the flows' (A 0, C 2), not "unknown, ahead of all" as for a caller never announced
+    assert (m.waiting_at_or_above("citizen", 2), m.waiting_at_or_above("citizen", 0)) == (1, 2)
+    m.caller_handed_over("D.9", 8.0)
+    assert m.announced("citizen", 8.0 + 15.0 - 0.1) == 1 and m.announced("citizen", 8.0 + 15.0) == 0
+    # a caller never heard of again is forgotten after announce_ttl
+    m.caller_announced("citizen", "E.13", 100.0)
+    assert m.announced("citizen", 399.9) == 1 and m.announced("citizen", 400.0) == 0
+
+
+def test_callback_booked_in_the_node_keeps_its_announced_place() -> None:
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=1, available=0)
+    m = info.callbacks
+    info.query("citizen", 0, 0.0, uniqueid="A.3", linkedid="A.2")
+    info.query("citizen", 0, 3.0, uniqueid="B.5", linkedid="B.4")
+    info.query("citizen", 0, 6.0, uniqueid="C.7", linkedid="C.6")
+    ref = info.book("citizen", "13912345678", 0, 9.0, linkedid="B.4", uniqueid="B.5")
+    req = m.requests[ref]
+    assert req.ahead == {"A.3"}  # announced before B; C (after B) is behind the callback
+    assert m.announced("citizen", 9.0) == 2  # B left the node: its callback holds the place
+    assert info.query("citizen", 0, 10.0, uniqueid="D.9", linkedid="D.8").position == 4  # A, B's callback, C, me
+    # A joins under another Uniqueid (matched by Linkedid) and is answered: the callback is due
+    info.feed(_join("A.11", "A.2"), 20.0)
+    assert req.ahead == {"A.11"}
+    m.caller_left("citizen", "A.11", 30.0)
+    assert req.status in ("due", "dialing")
+
+
+def test_announced_callers_of_the_recorded_local_channel_calls(asterisk_fixtures) -> None:
+    """ami_ivr_queue_local.txt: four calls on Local pairs, AGI and Queue() on ;2, one hangs up in the
+    IVR. Announced under the ;2 Uniqueid and the call's Linkedid, each leaves the node at its
+    QueueCallerJoin, the one that hung up at its Hangup; none is left over."""
+    from engine.asterisk.ami_codec import AmiCodec, AmiMessage
+    from engine.events.ami import event_from_message
+    from tests.fixture_files import ami_server_bytes
+
+    codec = AmiCodec(group_lists=False)
+    codec.feed(ami_server_bytes(asterisk_fixtures / "ami_ivr_queue_local.txt"))
+    events = [event_from_message(m, float(i)) for i, m in enumerate(list(codec.items()) + codec.close())
+              if isinstance(m, AmiMessage)]
+    info = LiveQueueInfo()
+    calls = {"1796448575.1": "1796448575.0", "1796448581.3": "1796448581.2", "1796448587.5": "1796448587.4",
+             "1796448593.7": "1796448593.6"}  # ;2 Uniqueid (the FastAGI channel) -> Linkedid
+    for uid, linked in calls.items():
+        info.query("citizen", 0, 0.0, uniqueid=uid, linkedid=linked)
+    assert info.callbacks.announced("citizen", 0.0) == 4
+    left = []
+    for ev in events:
+        if ev is None:
+            continue
+        before = info.callbacks.announced("citizen", 0.0)
+        info.feed(ev, 0.0)
+        if info.callbacks.announced("citizen", 0.0) < before:
+            left.append((type(ev).__name__, ev.uniqueid))
+    assert sorted(left) == [("Hangup", "1796448587.4"), ("QueueCallerJoin", "1796448575.1"),
+                            ("QueueCallerJoin", "1796448581.3"), ("QueueCallerJoin", "1796448593.7")]
+
+
+def _join(uniqueid: str, linkedid: str):
+    from engine.events.ami import QueueCallerJoin
+
+    return QueueCallerJoin(uniqueid=uniqueid, linkedid=linkedid, queue="citizen")
