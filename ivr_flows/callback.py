@@ -12,13 +12,20 @@ so told 1, 2 and 3, not all 1.
 
 A caller who takes the callback offer leaves the phone but not the line: at booking the
 manager notes who is ahead (callers waiting in the queue now, callers announced before them,
-and earlier callbacks still pending). As those callers leave the queue (answered or abandoned) they are crossed off; when
-nobody is ahead any more the caller would have been next to reach an agent, and ``tick``
-returns an ``OriginateCallback``: the composition root sends it as an AMI Originate, whose
-dialplan calls the citizen back and puts the answered call into the queue with a top priority.
-No answer (or busy) is retried after ``retry_delay`` up to ``max_attempts`` tries in all; the
-callback keeps its place while it waits for the retry. Pending callbacks count in the position
-(and so the estimated wait) of every caller who books or joins later.
+and earlier callbacks still pending). As those callers leave the queue (answered or abandoned)
+they are crossed off; when nobody is ahead any more the caller would be next to reach an agent
+(``due``). Being next is not enough: dialled then, a citizen answered and waited on hold again
+while every call-taker was still busy. So a due callback is dialled when a call-taker is free or
+about to be (``ready``: ``LiveQueueInfo.agent_free_soon``: an idle call-taker with nobody waiting
+ahead of a callback, or a busy one expected to finish within ``ring_lead``, the time a citizen
+takes to answer), and ``tick`` returns an ``OriginateCallback``: the composition root sends it
+as an AMI Originate, whose dialplan calls the citizen back and puts the answered call into the
+queue with a top priority. The callback call carries the citizen's number as its caller ID (what
+the queue, the call-taker and the store see) and the booking call's Linkedid; what the citizen's
+phone shows is ``HOTLINE_CALLBACK_CLI``, set by the dialplan on the outgoing leg. No answer (or
+busy) is retried after ``retry_delay`` up to ``max_attempts`` tries in all, again when a
+call-taker is free; the callback keeps its place while it waits. Pending callbacks count in the
+position (and so the estimated wait) of every caller who books or joins later.
 
 Pure: every method takes ``now``; the numbers are kept for dialing and never logged or shown
 unmasked (``repr`` leaves them out).
@@ -57,11 +64,12 @@ class CallbackRequest:
     booked_at: float
     linkedid: str = ""  # the call that booked it
     ahead: set[str] = field(default_factory=set)  # uniqueids / callback ids still ahead
-    status: str = "waiting"  # waiting, due, dialing, retry, answered, failed
+    status: str = "waiting"  # waiting, due (nobody ahead; dialled when a call-taker is free), dialing, retry, answered, failed
     attempts: int = 0
     next_try: float = 0.0
-    due_at: float | None = None  # when the caller would have reached an agent
+    due_at: float | None = None  # when nobody was ahead any more
     history: list[tuple[float, str]] = field(default_factory=list)
+    held: bool = False  # due, but kept back until a call-taker is free (noted once in the history)
 
     @property
     def pending(self) -> bool:
@@ -77,7 +85,7 @@ class OriginateCallback:
     context: str
     exten: str
     priority: int
-    caller_id: str
+    caller_id: str = field(repr=False)  # the citizen's number: the callback call's caller ID
     timeout_ms: int
     variables: tuple[tuple[str, str], ...]
 
@@ -88,13 +96,19 @@ class OriginateCallback:
 
 
 class CallbackManager:
-    """Bookings, virtual places, due times, retries. Feed it queue joins/leaves and ``tick``."""
+    """Bookings, virtual places, due times, retries. Feed it queue joins/leaves and ``tick``.
+
+    ``caller_id``: the number the citizen's phone shows for a callback (``HOTLINE_CALLBACK_CLI``);
+    ``ready(queue, now)``: may a due callback be dialled now (a call-taker is (about to be) free)?
+    None dials as soon as nobody is ahead; ``LiveQueueInfo`` sets it.
+    """
 
     def __init__(self, *, max_attempts: int = 3, retry_delay: float = 120.0,
                  channel_template: str = "Local/{number}@hotline-callback-out",
                  context: str = "hotline-callback", exten: str = "s", caller_id: str = "12345",
-                 ring_seconds: int = 30, top_priority: int = 10, announce_ttl: float = 300.0,
-                 join_grace: float = 15.0) -> None:
+                 ring_seconds: int = 30, ring_lead: float = 10.0, top_priority: int = 10,
+                 announce_ttl: float = 300.0, join_grace: float = 15.0,
+                 ready: Callable[[str, float], bool] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.announce_ttl = announce_ttl  # the longest a caller stays announced without news of them
@@ -105,8 +119,10 @@ class CallbackManager:
         self.context = context
         self.exten = exten
         self.caller_id = caller_id
-        self.ring_seconds = ring_seconds
+        self.ring_seconds = ring_seconds  # the Originate's timeout: how long the citizen's phone rings
+        self.ring_lead = ring_lead  # how long a citizen typically takes to answer
         self.top_priority = top_priority
+        self.ready = ready
         self.requests: dict[str, CallbackRequest] = {}
         self._waiting: dict[str, dict[str, int | None]] = {}  # queue -> uniqueid -> priority (None: unknown)
         self._announced: dict[str, Announced] = {}  # FastAGI uniqueid -> caller in a queue node
@@ -209,11 +225,18 @@ class CallbackManager:
         return len(self.requests[callback_id].ahead) + 1
 
     def tick(self, now: float) -> list[OriginateCallback]:
-        """Callbacks to originate now (due ones, and retries whose delay has passed)."""
+        """Callbacks to originate now: due ones, and retries whose delay has passed, once a
+        call-taker is (about to be) free (``ready``)."""
         self._expire(now)
         out = []
         for req in self.requests.values():
             if req.status == "due" or (req.status == "retry" and now >= req.next_try):
+                if self.ready is not None and not self.ready(req.queue, now):
+                    if not req.held:
+                        req.held = True
+                        req.history.append((now, "waiting for a free call-taker"))
+                    continue
+                req.held = False
                 req.status = "dialing"
                 req.attempts += 1
                 req.history.append((now, f"dial attempt {req.attempts}"))
@@ -259,14 +282,14 @@ class CallbackManager:
     def _make_due(self, req: CallbackRequest, now: float) -> None:
         req.status = "due"
         req.due_at = now
-        req.history.append((now, "due: would reach an agent now"))
+        req.history.append((now, "due: nobody ahead any more"))
 
     def _originate(self, req: CallbackRequest) -> OriginateCallback:
         variables = (("HOTLINE_CALLBACK", req.id), ("HOTLINE_QUEUE", req.queue),
                      ("QUEUE_PRIO", str(max(req.priority, self.top_priority))),
-                     ("HOTLINE_LINKEDID", req.linkedid))
+                     ("HOTLINE_LINKEDID", req.linkedid), ("HOTLINE_CALLBACK_CLI", self.caller_id))
         return OriginateCallback(req.id, self.channel_template.format(number=req.number), self.context,
-                                 self.exten, 1, self.caller_id, self.ring_seconds * 1000, variables)
+                                 self.exten, 1, req.number, self.ring_seconds * 1000, variables)
 
 
 @dataclass
@@ -299,12 +322,25 @@ class LiveQueueInfo:
         self.wrapup_seconds = wrapup_seconds  # added to TalkTime: the queue's wrapuptime
         self.agents: dict[str, QueueState] = {}
         self._agents_fn = agents
+        self._busy: dict[str, dict[str, float]] = {}  # queue -> member interface -> when it connected
+        self._wrapping: dict[str, dict[str, float]] = {}  # queue -> member interface -> wrap-up ends
+        if self.callbacks.ready is None:
+            self.callbacks.ready = self.agent_free_soon
 
     def feed(self, event: object, now: float) -> list[OriginateCallback]:
         """An AMI event (``engine.events.ami``): joins and leaves move callbacks up the line, a
-        join or a hang-up ends an announced caller's time in the node, completions feed the
-        handle times. Returns callbacks now due to be originated."""
+        join or a hang-up ends an announced caller's time in the node, connects and completions
+        say when call-takers will be free and feed the handle times. Returns callbacks now due
+        to be originated."""
         from engine.events import ami
+
+        if isinstance(event, ami.AgentConnect):
+            self._wrapping.get(event.queue, {}).pop(event.interface, None)
+            self._busy.setdefault(event.queue, {})[event.interface] = now
+        elif isinstance(event, ami.AgentComplete):
+            self._busy.get(event.queue, {}).pop(event.interface, None)
+            if self.wrapup_seconds > 0:
+                self._wrapping.setdefault(event.queue, {})[event.interface] = now + self.wrapup_seconds
 
         if isinstance(event, ami.QueueCallerJoin):
             self.callbacks.caller_joined(event.queue, event.uniqueid, now, linkedid=event.linkedid)
@@ -320,6 +356,37 @@ class LiveQueueInfo:
         if self._agents_fn is not None:
             return self._agents_fn(queue)
         return self.agents.get(queue, QueueState())
+
+    def next_agent_free_in(self, queue: str, now: float) -> float | None:
+        """Expected seconds until a busy call-taker of ``queue`` is free: the soonest of each
+        busy one's recent handle time minus what it has had of it so far (or the rest of its
+        wrap-up); for busy ones whose call began before the engine saw it, ``aht / n`` (n of
+        them, memoryless). None when none is busy."""
+        agents = self.agent_state(queue)
+        aht = self.handle_times.mean(queue, now)  # talk + wrap-up
+        wrapping = self._wrapping.get(queue, {})
+        for interface in [i for i, until in wrapping.items() if until <= now]:
+            del wrapping[interface]
+        ends = [max(0.0, since + aht - now) for since in self._busy.get(queue, {}).values()]
+        ends += [until - now for until in wrapping.values()]
+        unseen = agents.staffed - agents.available - len(ends)
+        if unseen > 0:
+            ends.append(aht / unseen)
+        return min(ends, default=None)
+
+    def agent_free_soon(self, queue: str, now: float) -> bool:
+        """May a due callback be dialled now? Yes when a call-taker is idle with nobody waiting
+        ahead of a callback (callers at its top priority, or whose priority AMI did not say),
+        or when one is expected free within ``ring_lead`` (the citizen answers about then)."""
+        agents = self.agent_state(queue)
+        if agents.staffed <= 0:
+            return False
+        if agents.available > self.callbacks.waiting_at_or_above(queue, self.callbacks.top_priority):
+            return True
+        free_in = self.next_agent_free_in(queue, now)
+        if free_in is None:  # idle ones, taken by the callers ahead: back in about aht / staffed
+            free_in = self.handle_times.mean(queue, now) / agents.staffed
+        return free_in <= self.callbacks.ring_lead
 
     def query(self, queue: str, priority: int, now: float, *, uniqueid: str = "", linkedid: str = "") -> p.QueueInfo:
         """The position and wait of the caller on FastAGI channel ``uniqueid`` (of call ``linkedid``),

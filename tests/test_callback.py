@@ -51,7 +51,7 @@ def test_pending_callbacks_count_in_later_positions_and_chain() -> None:
     second = m.book("citizen", "13900000002", 0, 2.0)
     assert second.ahead == {"u1", first.id}
     info = LiveQueueInfo(m)
-    info.agents["citizen"] = QueueState(staffed=2, available=0)
+    info.agents["citizen"] = QueueState(staffed=2, available=1)  # a call-taker free: due ones are dialled
     q = info.query("citizen", 0, 3.0)
     assert q.position == 4  # u1 + two pending callbacks + me
     m.caller_left("citizen", "u1", 5.0)
@@ -86,17 +86,20 @@ def test_bad_number_rejected() -> None:
 def test_fed_with_the_recorded_queue_day(asterisk_fixtures) -> None:
     from engine.asterisk.ami_codec import AmiCodec, AmiMessage
     from engine.events.ami import event_from_message
+    from queueing.monitor import QueueMonitor
     from tests.fixture_files import ami_server_bytes
 
     codec = AmiCodec(group_lists=False)
     codec.feed(ami_server_bytes(asterisk_fixtures / "ami_queue_day.txt"))
     msgs = [m for m in list(codec.items()) + codec.close() if isinstance(m, AmiMessage)]
-    info = LiveQueueInfo(wrapup_seconds=1.0)
+    monitor = QueueMonitor()  # the call-takers' states, as the engine wires them
+    info = LiveQueueInfo(wrapup_seconds=1.0, agents=lambda q: QueueState.from_counts(monitor.board.counts(q)))
     booked = None
     for i, msg in enumerate(msgs):
         ev = event_from_message(msg, float(i))
         if ev is None:
             continue
+        monitor.feed(ev, float(i))
         due = info.feed(ev, float(i))
         if booked is None and info.callbacks.waiting("evening") >= 3:
             booked = info.book("evening", "13912345678", 0, float(i))  # a caller takes a callback now
@@ -231,3 +234,77 @@ def _join(uniqueid: str, linkedid: str):
     from engine.events.ami import QueueCallerJoin
 
     return QueueCallerJoin(uniqueid=uniqueid, linkedid=linkedid, queue="citizen")
+
+
+# -- dialled when a call-taker is (about to be) free --------------------------------------------
+
+
+def _agent(kind: str, interface: str, uniqueid: str, **kw):
+    from engine.events import ami
+
+    cls = {"connect": ami.AgentConnect, "complete": ami.AgentComplete}[kind]
+    return cls(queue="citizen", interface=interface, member_name=interface, uniqueid=uniqueid,
+               linkedid=uniqueid, **kw)
+
+
+def test_nobody_ahead_is_not_enough_a_call_taker_must_be_free() -> None:
+    """The defect: with the only call-taker still talking, the callback was dialled at once and the
+    citizen, having answered, waited on hold again. Now it waits for the call-taker."""
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=1, available=0)
+    aht = info.handle_times.mean("citizen", 0.0)  # 240 s: no completions yet
+    info.feed(_agent("connect", "Local/agent1@agents", "u0"), 0.0)  # busy with caller u0 from t=0
+    ref = info.book("citizen", "13912345678", 0, 10.0, linkedid="L1", uniqueid="U1")
+    req = info.callbacks.requests[ref]
+    assert req.status == "due" and info.callbacks.tick(10.0) == []  # nobody ahead, but nobody free
+    assert req.history[-1] == (10.0, "waiting for a free call-taker")
+    lead = info.callbacks.ring_lead
+    assert info.next_agent_free_in("citizen", 100.0) == pytest.approx(aht - 100.0)
+    assert info.callbacks.tick(aht - lead - 1.0) == []
+    (orig,) = info.callbacks.tick(aht - lead + 0.5)  # expected free before the citizen answers
+    assert orig.callback_id == ref and req.status == "dialing"
+
+
+def test_a_call_taker_finishing_early_frees_the_callback_at_once() -> None:
+    info = LiveQueueInfo(wrapup_seconds=30.0)
+    info.agents["citizen"] = QueueState(staffed=1, available=0)
+    info.feed(_agent("connect", "Local/agent1@agents", "u0"), 0.0)
+    ref = info.book("citizen", "13912345678", 0, 10.0)
+    assert info.feed(_agent("complete", "Local/agent1@agents", "u0", talk_time=30), 30.0) == []  # in wrap-up
+    assert info.next_agent_free_in("citizen", 40.0) == pytest.approx(20.0)
+    (orig,) = info.callbacks.tick(50.5)  # the wrap-up ends within the ring lead
+    assert orig.callback_id == ref
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=1, available=0)
+    info.feed(_agent("connect", "Local/agent1@agents", "u0"), 0.0)
+    ref = info.book("citizen", "13912345678", 0, 10.0)
+    info.agents["citizen"] = QueueState(staffed=1, available=1)  # the board: the call ended early, idle
+    (orig,) = info.feed(_agent("complete", "Local/agent1@agents", "u0", talk_time=20), 20.0)
+    assert orig.callback_id == ref
+
+
+def test_an_idle_call_taker_with_callers_ahead_of_a_callback_does_not_count() -> None:
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=2, available=1)
+    info.callbacks.caller_joined("citizen", "unknown-priority", 0.0)  # AMI: no priority, so ahead of all
+    ref = info.book("citizen", "13912345678", 0, 1.0)
+    info.callbacks.caller_left("citizen", "unknown-priority", 2.0)  # crossed off: the callback is due
+    info.callbacks.caller_joined("citizen", "later", 3.0)  # joined after: behind the callback, but AMI
+    assert info.callbacks.tick(4.0) == []  # cannot say; it will take the idle call-taker first
+    info.callbacks.caller_left("citizen", "later", 5.0)
+    (orig,) = info.callbacks.tick(6.0)
+    assert orig.callback_id == ref
+    nobody = LiveQueueInfo()  # nobody staffed: a callback is never dialled into an empty room
+    nobody.book("citizen", "13912345678", 0, 0.0)
+    assert nobody.callbacks.tick(1.0) == []
+
+
+def test_the_originate_carries_the_citizens_number_and_the_booking_call() -> None:
+    m = CallbackManager(caller_id="12345")
+    req = m.book("citizen", "13912345678", 0, 0.0, linkedid="1796448581.2")
+    (orig,) = m.tick(0.0)
+    kw = orig.kwargs()
+    assert kw["caller_id"] == "13912345678"  # the callback call's caller ID: queue, call-taker and store see it
+    assert kw["variables"]["HOTLINE_CALLBACK_CLI"] == "12345"  # what the citizen's phone shows
+    assert kw["variables"]["HOTLINE_LINKEDID"] == "1796448581.2" and kw["variables"]["HOTLINE_CALLBACK"] == req.id
+    assert "13912345678" not in repr(orig)

@@ -169,12 +169,14 @@ async def test_callback_offer_accepted(rig: Rig) -> None:
     assert spoken[-11:] == list(digit_prompts("13912345678", "zh"))  # read back in Mandarin, 幺 for 1
     assert commands(result)[-1] == "HANGUP" and result.variables["HOTLINE_CALLBACK"] == rec.callback_ref
     assert "HOTLINE_ACTION" in result.variables and result.variables["HOTLINE_ACTION"] == "hangup"
-    # the callback is originated when the five callers ahead have gone
+    # the callback is originated when the five callers ahead have gone and a call-taker is free
     for i in range(5):
         assert info.callbacks.tick(OPEN + 100 + i) == []
         info.callbacks.caller_left("citizen", f"w{i}", OPEN + 100 + i)
+    assert info.callbacks.tick(OPEN + 150) == []  # both call-takers still busy
+    info.agents["citizen"] = QueueState(staffed=2, available=1)
     (originate,) = info.callbacks.tick(OPEN + 200)
-    assert originate.callback_id == rec.callback_ref
+    assert originate.callback_id == rec.callback_ref and originate.caller_id == "13912345678"
     # and a caller who comes after counts it in their position
     assert info.query("citizen", 0, OPEN + 201).position == 2
 

@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.asterisk.audiosocket_codec import encode_audio, encode_uuid
@@ -379,17 +379,19 @@ class PbxWorld:
             prio = 0
         plan = plan or CallerPlan(number=number)
         self._plans[uid] = plan
-        name, _ = parse_callerid(msg.get("CallerID") or "")
+        # the answered half carries the Originate's CallerID (the engine sends the citizen's number)
+        name, caller_num = parse_callerid(msg.get("CallerID") or "")
         truth = CallTruth(uid, "callback", now, plan, action="queue", callback_ref=variables.get("HOTLINE_CALLBACK", ""),
                           queued=True)
         self.truth[uid] = truth
-        _, events = self.model.add_caller(queue, now, caller_num=number, caller_name=plan.name, patience=None,
+        _, events = self.model.add_caller(queue, now, caller_num=caller_num, caller_name=name, patience=None,
                                           talk_time=plan.talk_time, context="hotline-callback", uniqueid=uid,
                                           channel=channel, priority=prio)
-        response = self._response(msg, True, channel, 4, uid, extra, number)
+        response = self._response(msg, True, channel, 4, uid, extra, caller_num)
         # the Originate made this channel: Newchannel, then the answer, then Queue() in the callback context
-        self.server._emit([self._channel_event("Newchannel", channel, uid, plan, 0, "hotline-callback"), response,
-                           *events])
+        as_called = replace(plan, number=caller_num, name=name)
+        self.server._emit([self._channel_event("Newchannel", channel, uid, as_called, 0, "hotline-callback"),
+                           response, *events])
 
     # -- ground truth -----------------------------------------------------------------------------
 
