@@ -64,7 +64,7 @@ class CallbackRequest:
     booked_at: float
     linkedid: str = ""  # the call that booked it
     ahead: set[str] = field(default_factory=set)  # uniqueids / callback ids still ahead
-    status: str = "waiting"  # waiting, due (nobody ahead; dialled when a call-taker is free), dialing, retry, answered, failed
+    status: str = "waiting"  # waiting, due (nobody ahead), dialing, retry, answered, failed
     attempts: int = 0
     next_try: float = 0.0
     due_at: float | None = None  # when nobody was ahead any more
@@ -111,8 +111,6 @@ class CallbackManager:
                  ready: Callable[[str, float], bool] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        self.announce_ttl = announce_ttl  # the longest a caller stays announced without news of them
-        self.join_grace = join_grace  # after the flow handed the caller to Queue(), for QueueCallerJoin
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.channel_template = channel_template
@@ -123,6 +121,8 @@ class CallbackManager:
         self.ring_lead = ring_lead  # how long a citizen typically takes to answer
         self.top_priority = top_priority
         self.ready = ready
+        self.announce_ttl = announce_ttl  # the longest a caller stays announced without news of them
+        self.join_grace = join_grace  # after the flow handed the caller to Queue(), for QueueCallerJoin
         self.requests: dict[str, CallbackRequest] = {}
         self._waiting: dict[str, dict[str, int | None]] = {}  # queue -> uniqueid -> priority (None: unknown)
         self._announced: dict[str, Announced] = {}  # FastAGI uniqueid -> caller in a queue node
@@ -132,13 +132,12 @@ class CallbackManager:
     # -- callers in a queue node ----------------------------------------------------------------
 
     def caller_announced(self, queue: str, uniqueid: str, now: float, *, linkedid: str = "",
-                         priority: int = 0) -> Announced:
+                         priority: int = 0) -> None:
         """A caller asked for their position in a queue node; asking again keeps their place."""
         old = self._announced.get(uniqueid)
         order = old.order if old is not None and old.queue == queue else next(self._order)
-        entry = Announced(queue, uniqueid, linkedid or uniqueid, priority, order, now + self.announce_ttl)
-        self._announced[uniqueid] = entry
-        return entry
+        self._announced[uniqueid] = Announced(queue, uniqueid, linkedid or uniqueid, priority, order,
+                                              now + self.announce_ttl)
 
     def caller_handed_over(self, uniqueid: str, now: float) -> None:
         """The flow ended in Queue(): its QueueCallerJoin is due within ``join_grace``."""
@@ -334,21 +333,19 @@ class LiveQueueInfo:
         to be originated."""
         from engine.events import ami
 
-        if isinstance(event, ami.AgentConnect):
-            self._wrapping.get(event.queue, {}).pop(event.interface, None)
-            self._busy.setdefault(event.queue, {})[event.interface] = now
-        elif isinstance(event, ami.AgentComplete):
-            self._busy.get(event.queue, {}).pop(event.interface, None)
-            if self.wrapup_seconds > 0:
-                self._wrapping.setdefault(event.queue, {})[event.interface] = now + self.wrapup_seconds
-
         if isinstance(event, ami.QueueCallerJoin):
             self.callbacks.caller_joined(event.queue, event.uniqueid, now, linkedid=event.linkedid)
         elif isinstance(event, ami.QueueCallerLeave | ami.QueueCallerAbandon):
             self.callbacks.caller_left(event.queue, event.uniqueid, now)
         elif isinstance(event, ami.Hangup):
             self.callbacks.caller_gone(event.uniqueid, now)
+        elif isinstance(event, ami.AgentConnect):
+            self._wrapping.get(event.queue, {}).pop(event.interface, None)
+            self._busy.setdefault(event.queue, {})[event.interface] = now
         elif isinstance(event, ami.AgentComplete):
+            self._busy.get(event.queue, {}).pop(event.interface, None)
+            if self.wrapup_seconds > 0:
+                self._wrapping.setdefault(event.queue, {})[event.interface] = now + self.wrapup_seconds
             self.handle_times.add(event.queue, float(event.talk_time) + self.wrapup_seconds, now)
         return self.callbacks.tick(now)
 

@@ -75,7 +75,7 @@ def digit_words(digits: str, language: str) -> tuple[str, ...]:
     if language not in WORDS:
         raise ValueError(f"no number prompts for language {language!r} (have: {', '.join(WORDS)})")
     if not digits.isascii() or not digits.isdigit():
-        raise ValueError(f"cannot read {digits!r} digit by digit: only 0-9")
+        raise ValueError("cannot read a digit string with characters other than 0-9")  # the value may be personal
     return tuple("yao" if d == "1" and language == "zh" else d for d in digits)
 
 
