@@ -416,15 +416,19 @@ class Engine:
 
         self.stats.callbacks_originated += 1
         answered = False
+        called_back = ""  # the answered call back's Uniqueid (= its Linkedid: a call of its own)
         try:
             result = await self.ami.originate(**cmd.kwargs(), wait=True, wait_timeout=cmd.timeout_ms / 1000 + 30)
             answered = bool(result.answered)
+            called_back = result.response.uniqueid if answered and result.response is not None else ""
         except (AsteriskError, TimeoutError) as exc:
             log.warning("callback %s: Originate failed: %s", cmd.callback_id, type(exc).__name__)
         now = self.clock()
         req = self.queue_info.callbacks.originate_result(cmd.callback_id, answered, now)
         if answered:
             self.stats.callbacks_answered += 1
+        if req.linkedid and called_back:  # each call's page links to the other
+            self.store.submit_relate(req.linkedid, called_back, "callback", now)
         if req.linkedid:
             self.store.submit_event(req.linkedid, "callback.answered" if answered else "callback.no_answer", now,
                                     {"callback": req.id, "attempt": req.attempts, "status": req.status},

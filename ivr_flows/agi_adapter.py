@@ -2,9 +2,11 @@
 
 This is the only place where a flow meets the wire: ``run_flow(channel, flow, services)`` is the
 ``async def handler(channel)`` a FastAGI route runs. Each command becomes AGI commands
-(``STREAM FILE``, ``GET DATA``, ``SAY DIGITS``/``SAY NUMBER``, ``SET VARIABLE``, ``EXEC``);
+(``STREAM FILE``, ``GET DATA``, ``WAIT FOR DIGIT``, ``SET VARIABLE``, ``EXEC``);
 each answer becomes the runner's next event, stamped with ``services.clock()``. A caller hang-up
 (``AgiHangup``) at any moment becomes a ``HungUp`` event, so the record says where it happened.
+Numbers (positions, waits, a number read back) are ``STREAM FILE`` of the shipped number prompts
+(``ivr_flows.numbers``): stock Asterisk has no Mandarin digit sounds for ``SAY NUMBER``.
 
 Speech steps (``intake``, and ``record`` when an AudioSocket server is configured) hand the
 caller's audio to the engine mid-flow: ``EXEC AudioSocket "<uuid>,host:port"`` makes Asterisk
@@ -35,6 +37,7 @@ from typing import Any
 from engine.asterisk.agi_codec import Quoted
 from engine.asterisk.errors import AgiCommandError, AgiHangup
 from ivr_flows import protocol as p
+from ivr_flows.numbers import part_prompts
 from ivr_flows.record import RunRecord
 from ivr_flows.runner import CallInfo, RunState, record, start, step
 from ivr_flows.schema import Flow
@@ -49,7 +52,7 @@ ALL_KEYS = "0123456789*#"
 class FlowServices:
     """What a flow needs beyond the channel; everything is optional except the clock."""
 
-    queue_info: Any = None  # ivr_flows.callback.LiveQueueInfo (query / book)
+    queue_info: Any = None  # ivr_flows.callback.LiveQueueInfo (query / book / left_queue_node)
     audiosocket: Any = None  # engine.asterisk.audiosocket_server.AudioSocketServer
     audiosocket_target: str = ""  # host:port Asterisk dials for EXEC AudioSocket
     pipeline: Any = None  # asr.pipeline.SpeechPipeline
@@ -81,8 +84,10 @@ class _Runner:
         self.flow = flow
         self.sv = services
         self.say_number_ok = True
+        self.language = flow.default_language  # the run's language, for spoken numbers
         self.call: CallInfo | None = None
         self.gone = False  # the channel was hung up (by the caller or by the flow)
+        self.announced = False  # asked for a queue position: queue_info counts the caller in line
 
     async def run(self) -> RunRecord:
         req = self.ch.request
@@ -109,12 +114,15 @@ class _Runner:
             if state is None:
                 state, _ = start(self.flow, self.call or CallInfo(uniqueid=req.uniqueid), self.sv.clock())
             state, _ = step(state, p.HungUp(), self.sv.clock())
+        if self.announced:  # before the session closes and the dialplan runs Queue()
+            self.sv.queue_info.left_queue_node(req.uniqueid, self.sv.clock(), queued=state.outcome == "queued")
         return replace(record(state, self.sv.clock()), hung_up=self.gone)
 
     # -- one batch of commands -> the event that answers its last command (None: the run ended)
 
     async def execute(self, state: RunState, cmds: list[p.Command]) -> p.Event | None:
         event: p.Event | None = None
+        self.language = state.language  # already the language any SetLanguage in cmds sets
         for cmd in cmds:
             if isinstance(cmd, p.SetVar):
                 await self._quietly(self.ch.set_variable(cmd.name, _clean(cmd.value)), state)
@@ -171,13 +179,16 @@ class _Runner:
         if isinstance(cmd, p.QueryQueue):
             if self.sv.queue_info is None:
                 return p.QueueInfo(position=0, wait=None)
-            return self.sv.queue_info.query(cmd.queue, cmd.priority, self.sv.clock())
+            self.announced = True
+            call = self.call or CallInfo()
+            return self.sv.queue_info.query(cmd.queue, cmd.priority, self.sv.clock(), uniqueid=call.uniqueid,
+                                            linkedid=call.linkedid)
         if isinstance(cmd, p.BookCallback):
             if self.sv.queue_info is None:
                 return p.CommandFailed("no callback manager configured")
-            linkedid = self.call.linkedid if self.call else ""
-            return p.CallbackBooked(self.sv.queue_info.book(cmd.queue, cmd.number, cmd.priority,
-                                                             self.sv.clock(), linkedid))
+            call = self.call or CallInfo()
+            return p.CallbackBooked(self.sv.queue_info.book(cmd.queue, cmd.number, cmd.priority, self.sv.clock(),
+                                                             call.linkedid, call.uniqueid))
         raise AgiCommandError(f"adapter cannot run {type(cmd).__name__}")
 
     # -- audio out -----------------------------------------------------------------------------
@@ -195,6 +206,12 @@ class _Runner:
         if isinstance(part, p.Prompt):
             digit, _ = await self.ch.stream_file(part.name, escape)
             return digit
+        names = _number_prompts(part, self.language)
+        if names is not None:
+            for name in names:
+                await self.ch.stream_file(name, "")
+            return None
+        # a language without number prompts: Asterisk's own SAY NUMBER / SAY DIGITS
         if isinstance(part, p.Digits):
             await self.ch.say_digits(part.value, "")
             return None
@@ -312,11 +329,15 @@ class _Runner:
         """8 kHz PCM of prompt parts from the flow's prompt folder; None when one is missing."""
         from ivr_flows.loader import prompt_path
 
-        pcm = bytearray()
+        names: list[str] = []
         for part in parts:
-            if not isinstance(part, p.Prompt):
+            spoken = (part.name,) if isinstance(part, p.Prompt) else _number_prompts(part, language)
+            if spoken is None:
                 return None
-            path = prompt_path(self.flow.prompt_root, language, part.name)
+            names.extend(spoken)
+        pcm = bytearray()
+        for name in names:
+            path = prompt_path(self.flow.prompt_root, language, name)
             if path is None or path.suffix.lower() != ".wav":
                 return None
             try:
@@ -388,6 +409,15 @@ def _choice_for(text: str, phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> 
 
     best = match_words(text, [ph for _, options in phrases for ph in options])
     return next((k for k, options in phrases if best in options), "") if best else ""
+
+
+def _number_prompts(part: p.Number | p.Digits, language: str) -> tuple[str, ...] | None:
+    """The number prompts for a part; None when the language has none (or the value cannot be read)."""
+    try:
+        return part_prompts(part, language)
+    except ValueError as exc:
+        log.warning("number not spoken from prompts: %s", type(exc).__name__)
+        return None
 
 
 def _clean(value: str) -> str:

@@ -4,7 +4,8 @@ Checks, each reported as ``file:line: node 'id': message``: YAML syntax, unknown
 fields, bad values, missing targets, nodes no path reaches, loops the caller can never leave
 (a set of nodes from which no hangup, queue or transfer is reachable), loops of nodes that
 neither play nor listen (they would spin), and missing prompt files in any of the flow's
-languages. All defects of all files are collected, then raised together.
+languages, the number prompts (``ivr_flows.numbers``) included where a node speaks numbers.
+All defects of all files are collected, then raised together.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ivr_flows.errors import FlowLoadError, FlowValidationError
+from ivr_flows.numbers import PREFIX, prompt_names
 from ivr_flows.schema import VERBS, FieldError, Flow, Language, Node, Queue, node_fields
 from ivr_flows.yamlpos import Y, YamlSyntaxError, load_documents
 
@@ -368,3 +370,10 @@ def _check_prompts(flow: Flow, errors: list[FlowLoadError]) -> None:
                 where = ", ".join(str(root / lang / prompt) + ".wav" for lang in missing)
                 errors.append(FlowLoadError(flow.file, node.line_of(field_name),
                                             f"{field_name}: prompt file missing: {where}", node.id))
+        field_name = node.speaks_numbers()
+        for lang in flow.languages if field_name else ():
+            missing = [n.removeprefix(PREFIX) for n in prompt_names(lang) if prompt_path(root, lang, n) is None]
+            if missing:
+                errors.append(FlowLoadError(
+                    flow.file, node.line_of(field_name), f"{field_name}: speaks numbers, but {len(missing)} number "
+                    f"prompt file(s) are missing in {root / lang / PREFIX}: {', '.join(missing)}", node.id))

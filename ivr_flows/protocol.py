@@ -22,12 +22,13 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Number:
-    value: int  # spoken as a number in the channel's language (SayNumber)
+    value: int  # spoken as a number in the run's language (ivr_flows.numbers)
+    measure: bool = False  # a measure word follows ("minutes"): Mandarin says 两, not 二, for 2
 
 
 @dataclass(frozen=True)
 class Digits:
-    value: str  # spoken digit by digit (SAY DIGITS)
+    value: str  # spoken digit by digit (ivr_flows.numbers)
 
 
 Part = Prompt | Number | Digits

@@ -396,7 +396,7 @@ def _on_queue_info(state: RunState, event: p.Event, now: float, cmds: list[p.Com
         parts += [*_parts(node.position_prompt), p.Number(info.position)]
     if "wait" in node.announce and info.wait is not None:
         minutes = max(1, math.ceil(info.wait / 60))
-        parts += [*_parts(node.wait_prompt), p.Number(minutes), *_parts(node.minutes_prompt)]
+        parts += [*_parts(node.wait_prompt), p.Number(minutes, measure=True), *_parts(node.minutes_prompt)]
     offer = node.callback_above > 0 and (info.wait is None or info.wait > node.callback_above)
     if offer:
         cmds.append(p.GetDigits(tuple(parts) + _parts(node.offer_prompt), max_digits=1, timeout=node.offer_timeout))

@@ -284,6 +284,11 @@ class Node:
                 out.extend((f.name, p) for p in getattr(self, f.name) or ())
         return out
 
+    def speaks_numbers(self) -> str:
+        """The field that makes this node speak numbers (the ``hotline/numbers/*`` prompts of
+        ``ivr_flows.numbers``); "" when it speaks none."""
+        return ""
+
 
 @dataclass(frozen=True)
 class Play(Node):
@@ -389,6 +394,9 @@ class Queue(Node):
             unused |= {"wait_prompt", "minutes_prompt"}
         return [(name, prompt) for name, prompt in super().prompts() if name not in unused]
 
+    def speaks_numbers(self) -> str:
+        return "announce" if self.announce else ""
+
 
 @dataclass(frozen=True)
 class Callback(Node):
@@ -406,6 +414,9 @@ class Callback(Node):
     retries: int = fld(p_int(0, 9), default=2)
     timeout: float = fld(p_seconds, default=8.0)
     invalid_prompt: tuple[str, ...] = fld(p_prompts, default=(), kind="prompts")
+
+    def speaks_numbers(self) -> str:
+        return "confirm_prompt"  # the number is read back between confirm_prompt and the menu
 
 
 @dataclass(frozen=True)

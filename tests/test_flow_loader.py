@@ -163,3 +163,25 @@ def test_announcement_prompts_are_needed_only_when_announcing(tmp_path: Path) ->
     with pytest.raises(FlowValidationError, match="position_prompt: prompt file missing"):
         load_text(text.replace("prompt: my/hold", "prompt: my/hold, announce: [position]"), "f.yaml",
                   prompt_root=tmp_path)
+
+
+def test_number_prompts_are_checked_where_numbers_are_spoken(tmp_path: Path) -> None:
+    """A queue that announces, or a callback that reads the number back, needs hotline/numbers/*
+    in every language of the flow; a flow that speaks no number does not."""
+    import shutil
+
+    from ivr_flows.loader import DEFAULT_PROMPTS_DIR
+
+    for lang in ("zh", "en"):
+        shutil.copytree(DEFAULT_PROMPTS_DIR / lang, tmp_path / lang)
+    text = ("flow: f\nstart: q\nlanguages: [zh, en]\nnodes:\n"
+            "  q: {verb: queue, queue: citizen, announce: [position]}\n")
+    load_text(text, "f.yaml", prompt_root=tmp_path)  # everything shipped is there
+    (tmp_path / "en" / "hotline" / "numbers" / "13.wav").unlink()
+    with pytest.raises(FlowValidationError) as info:
+        load_text(text, "f.yaml", prompt_root=tmp_path)
+    (err,) = info.value.errors
+    assert err.line == 5 and err.node == "q"
+    assert "announce: speaks numbers, but 1 number prompt file(s) are missing in" in err.message
+    assert str(tmp_path / "en" / "hotline" / "numbers") in err.message and err.message.endswith(": 13")
+    load_text(text.replace(", announce: [position]", ""), "f.yaml", prompt_root=tmp_path)  # no numbers spoken

@@ -33,6 +33,7 @@ class FakeChannel:
     refuse: set[str] = field(default_factory=set)
     hang_up_on: str = ""
     request: Request = field(default_factory=Request)
+    linkedid: str = "1795881200.1"  # CHANNEL(linkedid): the call's first channel (a Local pair's ;1)
     log: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -48,7 +49,7 @@ class FakeChannel:
 
     async def get_variable(self, name: str) -> str | None:
         self._do(f"GET VARIABLE {name}")
-        return "1795881200.1" if name == "CHANNEL(linkedid)" else None
+        return self.linkedid if name == "CHANNEL(linkedid)" else None
 
     async def set_variable(self, name: str, value: str) -> None:
         self._do(f"SET VARIABLE {name} {value}")
@@ -114,10 +115,13 @@ flow = load_text(FLOW, "t.yaml")[0]
 
 
 class Info:
-    def query(self, queue, priority, now):
+    def query(self, queue, priority, now, **ids):
         from ivr_flows.protocol import QueueInfo
 
         return QueueInfo(position=12, wait=600.0)
+
+    def left_queue_node(self, uniqueid, now, *, queued):
+        pass
 
 
 async def test_key_during_lead_in_then_wait_for_digit_and_own_terminator() -> None:
@@ -127,7 +131,8 @@ async def test_key_during_lead_in_then_wait_for_digit_and_own_terminator() -> No
     assert "GET DATA hotline/main_menu 5.0 1" not in ch.log  # the key during the welcome chose
     assert "STREAM FILE hotline/enter_work_order 0123456789*#" in ch.log  # no GET DATA: '*' ends input
     assert ch.log.count("WAIT FOR DIGIT 8.0") == 3
-    assert "SAY NUMBER 12 " in ch.log  # position announced with SAY NUMBER where Asterisk has it
+    assert "STREAM FILE hotline/numbers/12 " in ch.log  # position 12 from the number prompts
+    assert not any(line.startswith("SAY ") for line in ch.log)
     assert ch.variables["HOTLINE_ACTION"] == "queue" and ch.variables["QUEUE_PRIO"] == "3"
     assert ch.variables["HOTLINE_QUEUE_TIMEOUT"] == "60"
     assert rec.linkedid == "1795881200.1" and rec.uniqueid == "1795881200.9" and rec.language == "en"
@@ -204,3 +209,95 @@ nodes:
     assert call.hangup_received  # the engine ended the turn at the key
     # the 11 s prompt stopped at the key: far less than its length came back
     assert sum(len(m.payload) for m in call.received if m.kind == 0x10) < 3 * 16000
+
+
+ZH_QUEUE = """
+flow: zq
+start: queue
+languages: [zh, en]
+nodes:
+  queue:
+    verb: queue
+    queue: citizen
+    prompt: hotline/transferring
+    announce: [position, wait]
+    callback_above: 60
+    offer_prompt: hotline/offer_callback
+    callback: callback
+  callback:
+    verb: callback
+    confirm_prompt: hotline/callback_at
+    confirm_menu_prompt: hotline/callback_confirm
+    enter_prompt: hotline/callback_enter
+    booked_prompt: hotline/callback_booked
+    next: bye
+    failed: bye
+  bye: {verb: hangup}
+"""
+
+
+class Booking(Info):
+    def query(self, queue, priority, now, **ids):
+        from ivr_flows.protocol import QueueInfo
+
+        return QueueInfo(position=3, wait=71.0)
+
+    def book(self, queue, number, priority, now, linkedid="", uniqueid=""):
+        return "CB-00001"
+
+
+async def test_numbers_are_stream_file_of_the_number_prompts_in_mandarin() -> None:
+    """Stock Asterisk has no Mandarin digits: position 3, "两 minutes" and the number read back
+    are STREAM FILE of hotline/numbers/*, uninterruptible, and never SAY NUMBER / SAY DIGITS."""
+    from ivr_flows.numbers import digit_prompts, number_prompts
+
+    ch = FakeChannel(keys={"hotline/offer_callback": "1", "hotline/callback_confirm": "1"},
+                     request=Request(callerid="13912345678", language="zh"))
+    ch.keys["hotline/numbers/8"] = "1"  # a key during a spoken number does not stop it
+    rec = await run_flow(ch, load_text(ZH_QUEUE, "zq.yaml")[0], FlowServices(queue_info=Booking(), clock=lambda: 0.0))
+    assert rec.outcome == "callback_booked" and rec.language == "zh"
+    streamed = [line.removeprefix("STREAM FILE ").rsplit(" ", 1) for line in ch.log if line.startswith("STREAM FILE")]
+    names = [line.split()[2] for line in ch.log if line.startswith(("STREAM FILE", "GET DATA"))]
+    announce = names[names.index("hotline/transferring"):names.index("hotline/offer_callback") + 1]
+    assert announce == ["hotline/transferring", "hotline/position", *number_prompts(3, "zh"), "hotline/wait",
+                        *number_prompts(2, "zh", measure=True), "hotline/minutes", "hotline/offer_callback"]
+    assert number_prompts(2, "zh", measure=True) == ("hotline/numbers/liang",)  # 两分钟
+    readback = names[names.index("hotline/callback_at") + 1:names.index("hotline/callback_confirm")]
+    assert readback == list(digit_prompts("13912345678", "zh"))  # 幺三九幺二三四五六七八
+    assert all(escape == "" for name, escape in streamed if name.startswith("hotline/numbers/"))
+    assert not any(line.startswith("SAY ") for line in ch.log)
+
+
+async def test_a_language_without_number_prompts_falls_back_to_say_number(tmp_path) -> None:
+    (tmp_path / "fr" / "hotline").mkdir(parents=True)
+    (tmp_path / "fr" / "hotline" / "position.wav").write_bytes(b"RIFF")
+    text = "flow: f\nstart: q\nlanguages: [fr]\nnodes:\n  q: {verb: queue, queue: citizen, announce: [position]}\n"
+    ch = FakeChannel(request=Request(language="fr"))
+    await run_flow(ch, load_text(text, "f.yaml", prompt_root=tmp_path)[0], FlowServices(queue_info=Info(), clock=lambda: 0.0))
+    assert "SAY NUMBER 12 " in ch.log and not any("hotline/numbers/" in line for line in ch.log)
+
+
+async def test_callers_in_the_queue_node_count_until_they_join_or_leave() -> None:
+    """The adapter tells LiveQueueInfo who is in the queue node (FastAGI Uniqueid + the call's
+    Linkedid) and when the flow leaves it: three callers a few seconds apart hear 1, 2, 3."""
+    from engine.events.ami import Hangup, QueueCallerJoin
+    from ivr_flows.callback import LiveQueueInfo, QueueState
+
+    text = "flow: q\nstart: q\nlanguages: [en]\nnodes:\n  q: {verb: queue, queue: citizen, announce: [position]}\n"
+    queue_flow = load_text(text, "q.yaml")[0]
+    info = LiveQueueInfo()
+    info.agents["citizen"] = QueueState(staffed=1, available=0)
+    heard = []
+    for i, t in enumerate((0.0, 3.0, 6.0)):
+        ch = FakeChannel(request=Request(uniqueid=f"1796448581.{2 * i + 3}"), linkedid=f"1796448581.{2 * i + 2}")
+        rec = await run_flow(ch, queue_flow, FlowServices(queue_info=info, clock=lambda t=t: t))
+        heard.append(int(rec.inputs[0].value.split()[1].rstrip(",")))
+    assert heard == [1, 2, 3]
+    assert info.callbacks.announced("citizen", 7.0) == 3  # handed to Queue(), not yet joined per AMI
+    # the first joins (QueueCallerJoin on the ;2 channel, the call's Linkedid); the second hangs up
+    info.feed(QueueCallerJoin(uniqueid="1796448581.3", linkedid="1796448581.2", queue="citizen"), 8.0)
+    info.feed(Hangup(uniqueid="1796448581.4", linkedid="1796448581.4"), 8.5)  # its ;1: the call's first channel
+    assert info.callbacks.announced("citizen", 9.0) == 1
+    assert info.query("citizen", 0, 9.0).position == 3  # one waiting + one announced + me
+    # the third is never heard of again: forgotten join_grace after the flow handed it over
+    assert info.callbacks.announced("citizen", 6.0 + info.callbacks.join_grace + 0.1) == 0

@@ -26,6 +26,7 @@ from ivr_flows.callback import LiveQueueInfo, QueueState
 from ivr_flows.checksums import with_mod11
 from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
+from ivr_flows.numbers import digit_prompts
 from tests.asr_helpers import asr_model  # noqa: F401  (fixture)
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -113,7 +114,9 @@ async def test_complaint_branch_in_english_queued(rig: Rig) -> None:
     assert "GET DATA hotline/main_menu 5000 1" in commands(result)
     # position 2 (one caller ahead), 4 agents all busy at 240 s: 2 x 240 / 4 = 120 s -> "2 minutes"
     assert rec.inputs[-1].value == "position 2, wait 120s"
-    assert 'SAY DIGITS 2 ""' in commands(result)
+    spoken = [c for c in commands(result) if c.startswith("STREAM FILE hotline/numbers/")]
+    assert spoken == ['STREAM FILE hotline/numbers/2 ""'] * 2  # position two, two minutes (en prompts)
+    assert not any(c.startswith("SAY ") for c in commands(result))
 
 
 async def test_operator_branch_and_linkedid(rig: Rig) -> None:
@@ -162,15 +165,18 @@ async def test_callback_offer_accepted(rig: Rig) -> None:
     req = info.callbacks.requests[rec.callback_ref]
     assert req.number == "13912345678" and req.ahead == {f"w{i}" for i in range(5)}
     assert req.linkedid == rec.linkedid
-    assert 'SAY DIGITS 13912345678 ""' in commands(result)
+    spoken = [c.split()[2] for c in commands(result) if c.startswith("STREAM FILE hotline/numbers/")]
+    assert spoken[-11:] == list(digit_prompts("13912345678", "zh"))  # read back in Mandarin, 幺 for 1
     assert commands(result)[-1] == "HANGUP" and result.variables["HOTLINE_CALLBACK"] == rec.callback_ref
     assert "HOTLINE_ACTION" in result.variables and result.variables["HOTLINE_ACTION"] == "hangup"
-    # the callback is originated when the five callers ahead have gone
+    # the callback is originated when the five callers ahead have gone and a call-taker is free
     for i in range(5):
         assert info.callbacks.tick(OPEN + 100 + i) == []
         info.callbacks.caller_left("citizen", f"w{i}", OPEN + 100 + i)
+    assert info.callbacks.tick(OPEN + 150) == []  # both call-takers still busy
+    info.agents["citizen"] = QueueState(staffed=2, available=1)
     (originate,) = info.callbacks.tick(OPEN + 200)
-    assert originate.callback_id == rec.callback_ref
+    assert originate.callback_id == rec.callback_ref and originate.caller_id == "13912345678"
     # and a caller who comes after counts it in their position
     assert info.query("citizen", 0, OPEN + 201).position == 2
 

@@ -116,7 +116,7 @@ def test_short_wait_announces_without_offer(flow) -> None:
     result = run_script(flow, Script(digits=["1", "0"], position=2, wait=45), now=OPEN)
     play = [c for c in result.commands if isinstance(c, p.Play)][-1]
     assert play.parts == (p.Prompt("hotline/transferring"), p.Prompt("hotline/position"), p.Number(2),
-                          p.Prompt("hotline/wait"), p.Number(1), p.Prompt("hotline/minutes"))
+                          p.Prompt("hotline/wait"), p.Number(1, measure=True), p.Prompt("hotline/minutes"))
     enter = result.commands[-1]
     assert enter == p.EnterQueue("citizen", 0, 0)
     assert p.SetVar("HOTLINE_QUEUE", "citizen") in result.commands

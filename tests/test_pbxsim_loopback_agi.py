@@ -159,3 +159,46 @@ async def test_audio_file_and_failed_audiosocket_connect(asterisk_fixtures, unus
         result = await AgiClient("127.0.0.1", server.port, "intake", caller=caller).run()
     assert len(seen) == 1 and "result=-1" in str(seen[0])
     assert result.transcript[-1] == ('VERBOSE "went on" 1', "200 result=1")
+
+
+async def test_hangup_caught_by_the_flow_still_counts_as_a_hangup():
+    """A flow that keeps its record catches AgiHangup and returns (as run_flow does): not "completed"."""
+
+    async def keeps_record(ch: AgiChannel) -> None:
+        try:
+            await ch.answer()
+            await ch.stream_file("hotline/hello", "12")
+            await ch.verbose("done")
+        except AgiHangup:
+            pass
+
+    async with AgiServer(port=0, hangup_grace=1.0) as server:
+        server.route("main_menu", keeps_record)
+        caller = CallerScript(hangup_at=2, hangup_style="eof")
+        await asyncio.wait_for(AgiClient("127.0.0.1", server.port, caller=caller, timeout=10).run(), 15)
+    assert (server.stats["hangups"], server.stats["completed"]) == (1, 0)
+
+
+async def test_run_flow_hangup_counts_as_a_hangup():
+    """The IVR adapter's run_flow, caller gone in the middle of the default flow."""
+    from ivr_flows.agi_adapter import FlowServices, run_flow
+    from ivr_flows.loader import load_flows
+
+    flow = load_flows()["hotline"]
+    services = FlowServices(clock=lambda: 1796000000.0)
+    records: list = []
+    services.on_record = records.append
+
+    async def handler(ch: AgiChannel) -> None:
+        await run_flow(ch, flow, services)
+
+    async with AgiServer(port=0, hangup_grace=0.2) as server:
+        server.route("hotline", handler)
+        caller = CallerScript(hangup_at=4)
+        await asyncio.wait_for(AgiClient("127.0.0.1", server.port, "hotline", caller=caller, timeout=10).run(), 15)
+        for _ in range(100):
+            if records:
+                break
+            await asyncio.sleep(0.01)
+    assert records[0].outcome == "abandoned_in_ivr" and services.stats["hangups"] == 1
+    assert (server.stats["hangups"], server.stats["completed"]) == (1, 0)

@@ -1,6 +1,8 @@
 """The engine's callback loop against the PBX world, in one process and without speech: a caller
-takes the callback offer, misses the first call back, answers the retry, and the answered callback
-joins the queue; the store keeps both calls and the attempts, and the MQTT bus (a real mosquitto)
+takes the callback offer while the only call-taker is busy; the call back is dialled only once the
+call-taker is free (not at once, which left citizens on hold again), is missed, answered on the
+retry, and joins the queue under the citizen's number with hardly any wait; the store keeps both
+calls, the attempts and the link between them both ways, and the MQTT bus (a real mosquitto)
 carries the queue events and call-taker states with numbers masked."""
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ async def test_callback_missed_then_answered(tmp_path: Path) -> None:
         back = next(t for t in world.truth.values() if t.kind == "callback")
         assert back.callback_ref == second.callback_ref
         await _until(lambda: not world.busy(), 30, "both calls to end")
+        req = engine.queue_info.callbacks.requests[second.callback_ref]
+        first_dial = next(t for t, what in req.history if what == "dial attempt 1")
+        first_end = world.model.record(first.uniqueid).ended_at
+        assert first_dial >= first_end - engine.queue_info.callbacks.ring_lead  # not while the call-taker talked
+        back_rec = world.model.record(back.uniqueid)
+        assert back_rec.caller_num == "13900000002" and back_rec.hold_time is not None and back_rec.hold_time <= 5
         await asyncio.sleep(0.3)
         assert engine.health()["bus"]["ok"]
     finally:
@@ -93,4 +101,8 @@ async def test_callback_missed_then_answered(tmp_path: Path) -> None:
         assert kinds.count("callback.no_answer") == 1 and kinds.count("callback.answered") == 1
         called_back = store.get_call(back.uniqueid)
         assert called_back.outcome == "answered" and called_back.caller_number == "13900000002"
+        assert called_back.wait_seconds <= 5  # not on hold again
         assert store.counts()["callbacks"] == 1
+        # linked both ways: the booking's page shows its call back, the call back's its booking
+        assert [(r.call_id, r.kind) for r in store.related(second.uniqueid)] == [(back.uniqueid, "callback")]
+        assert [(r.call_id, r.kind) for r in store.related(back.uniqueid)] == [(booking.id, "callback_of")]

@@ -237,3 +237,26 @@ def test_merging_two_records_keeps_every_fact_once(store):
     conn = store._conn
     assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == 2
     conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")
+
+
+def test_a_booking_and_its_callback_call_are_related_both_ways(store):
+    """The call that booked a callback and the call back link to each other; merges keep the link."""
+    store.upsert_call("1796448581.2", started_at=1000.0, outcome="callback")
+    store.relate("1796448581.2", "1796449000.20", "callback", at=1300.0)  # the call back: a stub so far
+    assert [r.to_dict() for r in store.related("1796448581.2")] == [
+        {"call_id": "1796449000.20", "kind": "callback", "at": 1300.0}]
+    assert [(r.call_id, r.kind) for r in store.related("1796449000.20")] == [("1796448581.2", "callback_of")]
+    store.relate("1796448581.2", "1796449000.20", "callback", at=1300.0)  # the same fact again: kept once
+    assert len(store.related("1796448581.2")) == 1
+    # the call back's facts first arrived under another id, later linked to it: merged, link kept
+    store.upsert_call("1796449000.21", caller_number="13912345678")
+    store.relate("1796448581.2", "1796449000.21", "callback", at=1301.0)
+    store.link("1796449000.20", "1796449000.21", "uniqueid")
+    assert [(r.call_id, r.kind) for r in store.related("1796448581.2")] == [("1796449000.20", "callback")]
+    assert [(r.call_id, r.kind) for r in store.related("1796449000.21")] == [("1796448581.2", "callback_of")]
+    tl = store.call_timeline("1796449000.20")
+    assert [r.call_id for r in tl.related] == ["1796448581.2"] and tl.to_dict()["related"][0]["kind"] == "callback_of"
+    with pytest.raises(StoreInputError, match="relation 'cousin'"):
+        store.relate("1796448581.2", "x", "cousin")
+    with pytest.raises(StoreInputError, match="the same call"):
+        store.relate("1796448581.2", "1796448581.2", "callback")

@@ -443,3 +443,22 @@ async def test_start_site_binds_loopback_by_default(sample_db):
     finally:
         await runner.cleanup()
         await store.close()
+
+
+async def test_call_detail_links_a_booking_and_its_call_back(sample_db):
+    from engine.store import Store
+
+    db, _ = sample_db
+    with Store.open(db) as s:
+        s.relate("1795881390.271", "1795881700.300", "callback", at=1795881700.0)
+    client, store = await _client(sample_db)
+    try:
+        booking = await (await client.get("/api/calls/1795881390.271", headers=_auth())).json()
+        back = await (await client.get("/api/calls/1795881700.300", headers=_auth())).json()
+        plain = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=_auth())).json()
+    finally:
+        await client.close()
+        await store.close()
+    assert booking["related"] == [{"call_id": "1795881700.300", "kind": "callback", "at": 1795881700.0}]
+    assert back["related"] == [{"call_id": "1795881390.271", "kind": "callback_of", "at": 1795881700.0}]
+    assert plain["related"] == []

@@ -134,6 +134,18 @@ async def test_search_open_call_click_line_moves_audio(tmp_path, asterisk_fixtur
             await page.screenshot(path=str(ARTIFACTS / "web_call.png"), full_page=True)
             assert "13912345678" not in await page.inner_text("body")
 
+            # a booking's page links to its call back, and the call back's page links back
+            store.submit_relate("1795881390.271", "1795881700.300", "callback", 1795881700.0)
+            await store.flush()
+            await page.goto(f"{base}/calls/1795881390.271")
+            link = page.locator("#facts a.related")
+            await link.wait_for()
+            assert await link.inner_text() == "1795881700.300" and "called back in" in (await page.inner_text("#facts")).lower()
+            await link.click()
+            await page.wait_for_url("**/calls/1795881700.300")
+            await page.locator("#facts a.related", has_text="1795881390.271").wait_for()
+            assert "call back of" in (await page.inner_text("#facts")).lower()  # dt is shown upper-case
+
             # a live call's page: partials update in place, finals are appended (a link with ?token= works too)
             await page.goto(f"{base}/calls/live-9?token={TOKEN}")
             assert "token=" not in page.url

@@ -75,6 +75,7 @@ class AgiChannel:
         self._hangup_grace = hangup_grace
         self._command_timeout = command_timeout
         self.hung_up = False
+        self.caller_hung_up = False  # the caller left (not the flow's own HANGUP)
         self.commands_sent = 0
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class AgiChannel:
 
     def _gone(self, why: str) -> AgiHangup:
         self.hung_up = True
+        self.caller_hung_up = True
         # uniqueid, not the channel name: a channel name can carry the caller's number
         return AgiHangup(f"caller hung up ({why}) on call {self.request.uniqueid or '?'}")
 

@@ -178,6 +178,10 @@ class AgiServer:
             self.stats["handler_errors"] += 1
             log.error("flow %s on %s raised %s: %s", name, req.uniqueid, exc.__class__.__name__, exc)
             return
+        if channel.caller_hung_up:  # the flow caught the hang-up (to keep its record) and returned
+            self.stats["hangups"] += 1
+            log.info("flow %s on %s ended: the caller hung up", name, req.uniqueid)
+            return
         self.stats["completed"] += 1
 
     # -- connections ---------------------------------------------------------------------------

@@ -31,12 +31,12 @@ import contextlib
 import itertools
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.asterisk.audiosocket_codec import encode_audio, encode_uuid
 from engine.pbxsim.agi_client import AgiCallResult, AgiClient, CallerScript
-from engine.pbxsim.ami_server import AmiServer, Clock
+from engine.pbxsim.ami_server import AmiServer, Clock, parse_callerid
 from engine.pbxsim.queue_model import SimConfig, WireEvent
 
 log = logging.getLogger(__name__)
@@ -433,16 +433,19 @@ class PbxWorld:
             prio = 0
         plan = plan or CallerPlan(number=number)
         self._plans[uid] = self._plans[queue_uid] = plan
+        # the answered call carries the Originate's CallerID (the engine sends the citizen's number)
+        name, caller_num = parse_callerid(msg.get("CallerID") or "")
         truth = CallTruth(uid, "callback", now, plan, action="queue", callback_ref=variables.get("HOTLINE_CALLBACK", ""),
                           queued=True, agi_uniqueid=queue_uid)
         self.truth[uid] = truth
-        _, events = self.model.add_caller(queue, now, caller_num=number, caller_name=plan.name, patience=None,
+        _, events = self.model.add_caller(queue, now, caller_num=caller_num, caller_name=name, patience=None,
                                           talk_time=plan.talk_time, context="hotline-callback", uniqueid=queue_uid,
                                           channel=channel, priority=prio, linkedid=uid,
                                           first_channel=citizen if citizen != channel else "")
-        response = self._response(msg, True, citizen, 4, uid, extra, number)
+        response = self._response(msg, True, citizen, 4, uid, extra, caller_num)
         # the Originate made these channels: Newchannel, then the answer, then Queue() in the callback context
-        self.server._emit([*self._arrive(citizen, uid, channel, queue_uid, plan, "hotline-callback"), response,
+        as_called = replace(plan, number=caller_num, name=name)
+        self.server._emit([*self._arrive(citizen, uid, channel, queue_uid, as_called, "hotline-callback"), response,
                            *events])
 
     # -- ground truth -----------------------------------------------------------------------------

@@ -6,13 +6,14 @@ for the asyncio side of the engine. See docs/store.md.
 
 from engine.store.async_store import AsyncStore
 from engine.store.errors import SchemaError, StoreError, StoreInputError
-from engine.store.records import Audio, CallRecord, SearchHit, Segment, Timeline, TimelineItem
+from engine.store.records import Audio, CallRecord, Relation, SearchHit, Segment, Timeline, TimelineItem
 from engine.store.sqlite_store import Store
 
 __all__ = [
     "AsyncStore",
     "Audio",
     "CallRecord",
+    "Relation",
     "SchemaError",
     "SearchHit",
     "Segment",

@@ -108,6 +108,9 @@ class AsyncStore:
     def submit_link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> Future[Any]:
         return self._submit("link", self.store.link, call_id, alias, kind, channel)
 
+    def submit_relate(self, call_id: str, other_id: str, kind: str, at: float | None = None) -> Future[Any]:
+        return self._submit("relation", self.store.relate, call_id, other_id, kind, at)
+
     @property
     def pending(self) -> int:
         return len(self._pending)

@@ -98,6 +98,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         readers_need_it=False,
     ),
+    Migration(
+        3,
+        "relations between calls (a booking and its callback call), one row per direction",
+        """
+        CREATE TABLE call_relations (
+            call_id  TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+            other_id TEXT NOT NULL,                -- the related call (resolved through call_ids when read)
+            kind     TEXT NOT NULL,                -- callback: other is the call back of this booking;
+                                                   -- callback_of: other is the call that booked this one
+            at       REAL,                         -- epoch seconds the relation was made
+            PRIMARY KEY (call_id, other_id, kind)
+        );
+        CREATE INDEX call_relations_other ON call_relations (other_id);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

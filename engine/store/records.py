@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 LEGS = ("caller", "agent")
+# Kinds of relation between two calls, each with the kind of the reverse relation.
+RELATIONS = {"callback": "callback_of", "callback_of": "callback"}
 AUDIO_LEGS = ("caller", "agent", "mixed")
 
 # Fields of a call record that ``Store.upsert_call`` accepts.
@@ -111,16 +113,31 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class Relation:
+    """Another call related to this one: ``callback`` (the call back of this booking) or
+    ``callback_of`` (the call that booked this call back)."""
+
+    call_id: str
+    kind: str
+    at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Timeline:
     call: CallRecord
     items: tuple[TimelineItem, ...]
     audio: tuple[Audio, ...] = ()
+    related: tuple[Relation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "call": self.call.to_dict(),
             "items": [i.to_dict() for i in self.items],
             "audio": [a.to_dict() for a in self.audio],
+            "related": [r.to_dict() for r in self.related],
         }
 
 

@@ -31,8 +31,10 @@ from engine.store.records import (
     AUDIO_LEGS,
     CALL_FIELDS,
     LEGS,
+    RELATIONS,
     Audio,
     CallRecord,
+    Relation,
     SearchHit,
     Segment,
     Timeline,
@@ -296,6 +298,9 @@ class Store:
         )
         conn.execute("UPDATE OR IGNORE events SET call_id = ? WHERE call_id = ?", (dst, src))
         conn.execute("UPDATE OR IGNORE audio SET call_id = ? WHERE call_id = ?", (dst, src))
+        conn.execute("UPDATE OR IGNORE call_relations SET call_id = ? WHERE call_id = ?", (dst, src))
+        conn.execute("UPDATE OR IGNORE call_relations SET other_id = ? WHERE other_id = ?", (dst, src))
+        conn.execute("DELETE FROM call_relations WHERE other_id = ? OR call_id = other_id", (src,))
         conn.execute("UPDATE call_ids SET call_id = ? WHERE call_id = ?", (dst, src))
         conn.execute(
             "INSERT OR REPLACE INTO call_ids (alias, call_id, kind) VALUES (?, ?, 'merged')", (src, dst)
@@ -420,6 +425,32 @@ class Store:
                 (cid, t, kind, data_json, dedupe),
             )
             return int(cur.lastrowid) if cur.rowcount else None
+
+    def relate(self, call_id: str, other_id: str, kind: str, at: float | None = None) -> None:
+        """Record that ``other_id`` is ``call_id``'s ``kind`` (``callback``: its call back), and the
+        reverse (``callback_of``), so each call's page links to the other. Either may be a stub."""
+        if kind not in RELATIONS:
+            raise StoreInputError(f"relation {kind!r}: expected one of {', '.join(RELATIONS)}")
+        t = None if at is None else _finite("at", at)
+        with self._tx() as conn:
+            a, b = self._ensure(conn, call_id), self._ensure(conn, other_id)
+            if a == b:
+                raise StoreInputError(f"relate: {call_id!r} and {other_id!r} are the same call")
+            conn.executemany(
+                "INSERT OR IGNORE INTO call_relations (call_id, other_id, kind, at) VALUES (?, ?, ?, ?)",
+                [(a, b, kind, t), (b, a, RELATIONS[kind], t)],
+            )
+
+    def related(self, call_id: str) -> list[Relation]:
+        """The calls related to ``call_id`` (see ``relate``), oldest relation first."""
+        with self._lock:
+            return self._related(self._conn, self._resolve(self._conn, call_id))
+
+    def _related(self, conn: sqlite3.Connection, cid: str) -> list[Relation]:
+        rows = conn.execute(
+            "SELECT other_id, kind, at FROM call_relations WHERE call_id = ? ORDER BY at, other_id", (cid,)
+        ).fetchall()
+        return [Relation(self._resolve(conn, r["other_id"]), r["kind"], r["at"]) for r in rows]
 
     def add_audio(self, call_id: str, leg: str, path: str | Path, offset: float = 0.0) -> int | None:
         """Record where a call's audio is (``leg`` caller, agent or mixed; the file starts at call time ``offset``)."""
@@ -585,6 +616,7 @@ class Store:
             events = self._conn.execute(
                 "SELECT * FROM events WHERE call_id = ? ORDER BY at, id", (cid,)
             ).fetchall()
+            related = self._related(self._conn, cid)
         t0 = call.started_at
         if t0 is None:
             t0 = events[0]["at"] if events else 0.0
@@ -597,4 +629,4 @@ class Store:
             for s in self.segments(cid)
         ]
         items.sort(key=lambda i: (i.t, i.kind == "speech", i.leg or ""))
-        return Timeline(call=call, items=tuple(items), audio=tuple(self.audio(cid)))
+        return Timeline(call=call, items=tuple(items), audio=tuple(self.audio(cid)), related=tuple(related))

@@ -280,7 +280,7 @@ async def api_call(request: web.Request) -> web.Response:
     else:  # not stored yet: what the live hub knows
         assert live_view is not None
         summary = {k: live_view.get(k) for k in ("caller_number", "caller_name", "queue", "agent", "started_at", "ivr_path")}
-        body = {"call": {"id": call_id, "live": True, **summary}, "items": [], "audio": []}
+        body = {"call": {"id": call_id, "live": True, **summary}, "items": [], "audio": [], "related": []}
     body["live"] = live_view
     return _json(body)
 

@@ -74,7 +74,8 @@ def timeline_json(tl: Timeline, reveal: bool) -> dict[str, Any]:
     audio = [
         {"id": a.id, "leg": a.leg, "offset": a.offset, "url": f"/api/audio/{a.id}"} for a in tl.audio
     ]
-    return {"call": call_json(tl.call, reveal), "items": items, "audio": audio}
+    related = [r.to_dict() for r in tl.related]  # call ids and kinds: nothing personal
+    return {"call": call_json(tl.call, reveal), "items": items, "audio": audio, "related": related}
 
 
 def live_json(message: Mapping[str, Any], reveal: bool) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 """Speak the default prompts with espeak-ng into 8 kHz mono 16-bit WAV (Asterisk's ``.wav``).
 
 Run: ``python -m ivr_flows.prompts.build [--force] [--out DIR]``. Texts come from
-``texts.yaml`` next to this file; output is ``DIR/<lang>/hotline/<name>.wav`` (the layout of
+``texts.yaml`` next to this file, and the number words (``hotline/numbers/<word>``) from
+``ivr_flows.numbers.WORDS``; output is ``DIR/<lang>/hotline/<name>.wav`` (the layout of
 Asterisk's sounds folder, so the folder can be copied there as is). The generated files are
-committed (about 2.8 MB), so a fresh clone needs no espeak-ng; this script regenerates them after
+committed (about 3 MB), so a fresh clone needs no espeak-ng; this script regenerates them after
 a text changes, and only writes files that are missing unless ``--force``. A hotline replaces
 them with its own recordings (same names) and never needs this script.
+
+Mandarin uses espeak-ng's ``cmn-latn-pinyin`` voice: the plain ``cmn`` voice (espeak-ng 1.51)
+reads the pinyin its dictionary gives for most characters as English words ("san one" for 三).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import numpy as np
 import yaml
 
 from asr.audio import read_wav, resample
+from ivr_flows.numbers import PREFIX, WORDS
 
 HERE = Path(__file__).resolve().parent
 RATE = 8000
-VOICES = {"zh": "cmn", "en": "en"}
+VOICES = {"zh": "cmn-latn-pinyin", "en": "en"}  # texts.yaml pieces name a language or a voice
 GAP = np.zeros(int(0.15 * RATE), dtype=np.int16)
 
 
@@ -68,11 +73,18 @@ def build(out_dir: Path = HERE, *, force: bool = False, texts_file: Path = HERE 
             target = out_dir / lang / "hotline" / f"{name}.wav"
             if target.exists() and not force:
                 continue
-            pieces = text if isinstance(text, list) else [[VOICES[lang], text]]
+            pieces = text if isinstance(text, list) else [[lang, text]]
             audio = [GAP]
             for voice, piece in pieces:
-                audio += [speak(piece, voice), GAP]
+                audio += [speak(piece, VOICES.get(voice, voice)), GAP]
             write_wav(target, np.concatenate(audio))
+            written.append(target)
+    for lang, words in WORDS.items():  # one word each, played back to back: no added gaps
+        for word, text in words.items():
+            target = out_dir / lang / f"{PREFIX}{word}.wav"
+            if target.exists() and not force:
+                continue
+            write_wav(target, speak(text, VOICES[lang]))
             written.append(target)
     return written
 

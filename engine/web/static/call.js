@@ -118,7 +118,15 @@ function eventLine(item) {
 
 function fact(dt, dd) { return [H.el("dt", {}, dt), H.el("dd", {}, dd)]; }
 
-function renderSummary(call) {
+/* other calls of the same request: the call back of a booking, the booking of a call back */
+const RELATION_LABELS = { callback: "Called back in", callback_of: "Call back of" };
+
+function relatedFacts(related) {
+  return related.flatMap((r) => fact(RELATION_LABELS[r.kind] || r.kind,
+    H.el("a", { href: `/calls/${encodeURIComponent(r.call_id)}`, class: "mono related" }, r.call_id)));
+}
+
+function renderSummary(call, related) {
   document.getElementById("title").textContent = `Call ${call.id}`;
   document.title = `Hotline supervisor · call ${call.id}`;
   document.getElementById("facts").replaceChildren(
@@ -130,6 +138,7 @@ function renderSummary(call) {
     ...fact("Call-taker", call.agent || "—"),
     ...fact("Outcome", call.live ? H.el("span", { class: "outcome live" }, "live") : H.outcome(call.outcome)),
     ...fact("Ended", H.time(call.ended_at)),
+    ...relatedFacts(related),
   );
   const ivr = document.getElementById("ivr");
   const path = call.ivr_path || [];
@@ -202,7 +211,7 @@ function followLive() {
 async function load() {
   try {
     const body = await H.json(`/api/calls/${encodeURIComponent(callId)}`);
-    renderSummary(body.call);
+    renderSummary(body.call, body.related || []);
     renderAudio(body.audio || []);
     renderTimeline(body.items || []);
     if (body.live) followLive();
