@@ -146,8 +146,7 @@ def _silence(seconds: float) -> np.ndarray:
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
-    """Padded with silence to whole 20 ms frames (a short last frame trips the endpointer's clock
-    when the stream is closed just after a tick: see docs/demo.md, limits)."""
+    """Padded with silence to whole 20 ms frames (the simulator streams whole frames)."""
     return np.concatenate([x, np.zeros(-x.size % 160, np.int16)])
 
 
