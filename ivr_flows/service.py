@@ -1,12 +1,16 @@
 """Wiring for the composition root: flows from config, services, FastAGI routes.
 
-``hotline serve`` (engine/app) does::
+A host that runs flows does::
 
     flows = load_configured_flows(cfg)                      # fails at start-up on a bad flow
     info = live_queue_info(cfg)                             # feed it AMI events: info.feed(ev, now)
     services = services_from_config(cfg, audiosocket=as_server, pipeline=pipeline, queue_info=info,
-                                    on_record=store_run)
+                                    on_call=note_call, on_record=store_run)
     register_flows(agi_server, flows, services)             # AGI(agi://engine/<flow name>)
+
+``hotline serve`` (engine/app) uses the first three and registers its own route per flow (the
+same ``run_flow``, wrapped to count the flows running for ``/healthz``); ``register_flows`` is
+for hosts that need no more (tools, tests).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The shared vocabulary: events as small frozen dataclasses named as facts.
 
-One module per domain keeps owners apart: ``engine.events.ami`` (what Asterisk reported),
-``engine.events.speech`` (what the speech path heard), ``engine.events.flow`` (what an IVR
-run did), ``engine.events.queue`` (what the monitor concluded). This is the lowest layer:
-it imports nothing from the rest of the project.
+One module per source keeps owners apart: ``engine.events.ami`` (what Asterisk reported over
+AMI) and ``engine.events.speech`` (what the speech path heard). Facts other rooms conclude live
+with their owners: an IVR run's record in ``ivr_flows.record``, the monitor's conclusions
+(``SurgeDetected``) in ``queueing``, call-taker state changes in ``agents_adapter.model``, a
+call's start, ids and end in ``engine.calls``. This is the lowest layer: it imports nothing from
+the rest of the project.
 """
