@@ -55,28 +55,34 @@ class Rig:
         self.pipeline = pipeline
         self.tmp_path = tmp_path
         self.records: list = []
+        self.speech: list = []
         self.base = OPEN
         self.info = queue_info(waiting=1, staffed=4, available=0)
 
     async def call(self, dtmf: list[str], *, base: float = OPEN, by_prompt: dict[str, str] | None = None,
                    hangup_at: int | None = None, audio: bytes = b"", callerid: str = "13800000001",
-                   info: LiveQueueInfo | None = None):
+                   info: LiveQueueInfo | None = None, local_pair: bool = False):
         t0 = time.monotonic()
         audio_server = AudioSocketServer(port=0)
         services = FlowServices(
             queue_info=info or self.info, audiosocket=audio_server, pipeline=self.pipeline,
             recordings_dir=str(self.tmp_path or "."), clock=lambda: base + (time.monotonic() - t0),
-            on_record=self.records.append, connect_timeout=2.0)
+            on_record=self.records.append, on_speech=self.speech.append, connect_timeout=2.0)
 
         async def handler(channel) -> None:
             await run_flow(channel, FLOW, services)
 
         async with audio_server, AgiServer(port=0) as agi:
             agi.route("hotline", handler)
+            # on a Local pair (the README's hotline-in dialplan) FastAGI runs on ;2: its Uniqueid is
+            # not the call's Linkedid, which CHANNEL(linkedid) gives
+            pair = {"CHANNEL(linkedid)": "1796448575.0"} if local_pair else {}
             caller = CallerScript(dtmf=list(dtmf), dtmf_by_prompt={**LEAD_INS, **(by_prompt or {})},
-                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=20.0)
+                                  hangup_at=hangup_at, audio=audio, audio_pace=0.0, audiosocket_linger=20.0,
+                                  variables=pair)
+            ids = {"uniqueid": "1796448575.1", "channel": "Local/s@hotline-in-00000000;2"} if local_pair else {}
             client = AgiClient("127.0.0.1", agi.port, "hotline", caller=caller, callerid=callerid,
-                               language="zh", timeout=60.0)
+                               language="zh", timeout=60.0, **ids)
             result = await client.run()
             for _ in range(100):  # the handler finishes just after the simulator sees the end
                 if len(self.records) and self.records[-1].uniqueid == client.uniqueid:
@@ -124,6 +130,12 @@ async def test_operator_branch_and_linkedid(rig: Rig) -> None:
     assert rec.node_path[-2:] == ["operator", "queue"] and result.variables["HOTLINE_TOPIC"] == "operator"
     assert rec.linkedid == rec.uniqueid and rec.caller == "138****0001"
     assert commands(result)[0] == "GET VARIABLE CHANNEL(linkedid)"
+
+
+async def test_on_the_second_half_of_a_local_pair_the_record_carries_both_ids(rig: Rig) -> None:
+    result, rec = await rig.call(["1", "0"], local_pair=True)
+    assert (rec.uniqueid, rec.linkedid) == ("1796448575.1", "1796448575.0")
+    assert rec.channel == "Local/s@hotline-in-00000000;2" and rec.outcome == "queued" and not rec.hung_up
 
 
 async def test_barge_in_on_welcome_goes_straight_to_operator(rig: Rig) -> None:
@@ -199,7 +211,7 @@ async def test_hangup_at_every_node(rig: Rig) -> None:
     ended_at = set()
     for k in range(1, n + 1):
         result, rec = await rig.call(dtmf, hangup_at=k, info=info)
-        assert result.caller_hung_up
+        assert result.caller_hung_up and rec.hung_up, k  # the channel is gone: the call core ends the call
         if rec.path[-1].result == "hung up":
             # hung up while the flow was still running: recorded where it happened
             assert rec.outcome == ("callback_booked" if rec.callback_ref else "abandoned_in_ivr"), k
@@ -240,6 +252,15 @@ async def test_intake_with_recorded_speech_gives_a_transcript(asr_model, caller_
     assert result.variables["HOTLINE_INTAKE_ID"].replace("-", "") == session.uuid.replace("-", "")
     assert [v.result for v in rec.path if v.node == "intake"] == ["heard"]
     print("intake transcript:", rec.transcript)
+    # on a Local pair the intake's speech is the call's (its Linkedid), not the ;2 channel's
+    pipeline = SpeechPipeline(asr_model, workers=1)
+    rig = Rig(pipeline=pipeline, tmp_path=tmp_path)
+    try:
+        result, rec = await rig.call(["1", "1"], audio=caller_audio, local_pair=True)
+    finally:
+        await pipeline.aclose()
+    assert rec.transcript and rig.speech
+    assert {e.call_id for e in rig.speech} == {"1796448575.0"}
     # the caller hangs up in the middle of the intake step (during EXEC AudioSocket)
     k = next(i for i, c in enumerate(commands(result), 1) if c.startswith("EXEC AudioSocket"))
     pipeline = SpeechPipeline(asr_model, workers=1)
