@@ -38,7 +38,7 @@ class AmiConfig:
     secret_env: str = "HOTLINE_AMI_SECRET"  # environment variable holding the secret
     connect_timeout: float = 5.0  # seconds to wait for the banner and login answer
     reconnect_min: float = 0.5  # first backoff delay after Asterisk goes away
-    reconnect_max: float = 30.0  # backoff ceiling
+    reconnect_max: float = 30.0  # backoff ceiling; a connection up this long is stable and the backoff starts over
     ping_interval: float = 20.0  # keep-alive; a missed Pong counts as a lost connection
 
 
