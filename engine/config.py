@@ -54,6 +54,8 @@ class AudioSocketConfig:
     port: int = 9092
     advertise: str = ""  # host:port Asterisk should dial; empty means host:port above
     max_queued_frames: int = 500  # per session, each way (10 s of audio); beyond it frames are dropped and counted
+    max_queued_bytes: int = 262144  # per session, each way (16 s of 8 kHz audio); the same, counted in bytes
+    max_connections: int = 500  # connections at once; one more is closed at once (logged), the others go on
 
 
 @dataclass
