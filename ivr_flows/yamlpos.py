@@ -96,13 +96,23 @@ class _BoundedLoader(yaml.SafeLoader):
         return node
 
 
+def _construct(node: yaml.Node, ctor: SafeConstructor) -> Any:
+    """A key or scalar as Python; a value YAML's own reading of it rejects (a date such as
+    ``2026-02-30``, which YAML reads as a date) is an error with its line, not a traceback."""
+    try:
+        return ctor.construct_object(node, deep=True)
+    except ValueError as exc:
+        what = repr(node.value) if isinstance(node, yaml.ScalarNode) else "value"
+        raise YamlSyntaxError(node.start_mark.line + 1, f"YAML {what} cannot be read: {exc}") from None
+
+
 def _convert(node: yaml.Node, ctor: SafeConstructor) -> Y:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out = Y(line=line, items={})
         ctor.flatten_mapping(node)
         for knode, vnode in node.value:
-            key = ctor.construct_object(knode, deep=True)
+            key = _construct(knode, ctor)
             skey = str(key).lower() if isinstance(key, bool) else str(key)
             if skey in out.items:
                 out.duplicates.append((skey, knode.start_mark.line + 1))
@@ -111,7 +121,7 @@ def _convert(node: yaml.Node, ctor: SafeConstructor) -> Y:
         return out
     if isinstance(node, yaml.SequenceNode):
         return Y(line=line, seq=[_convert(v, ctor) for v in node.value])
-    return Y(line=line, value=ctor.construct_object(node, deep=True))
+    return Y(line=line, value=_construct(node, ctor))
 
 
 def load_documents(text: str) -> list[Y]:

@@ -253,3 +253,23 @@ nodes:
 """
     (flow,) = load_text(text, "f.yaml", check_prompts=False)
     assert flow.nodes["again"].choices == flow.nodes["menu"].choices == {"1": "bye", "2": "bye"}
+
+
+@pytest.mark.parametrize("dates", ["[2026-01-01, 2026-02-30]", "[2026-13-01]"])
+def test_an_impossible_holiday_date_is_a_load_error(dates: str) -> None:
+    """YAML itself reads 2026-02-30 as a date and raised a bare ValueError (a traceback)."""
+    text = f"""flow: f
+start: hours
+nodes:
+  hours:
+    verb: hours
+    weekly: {{mon-sun: "08:00-22:00"}}
+    holidays: {dates}
+    open: bye
+    closed: bye
+  bye: {{verb: hangup}}
+"""
+    with pytest.raises(FlowValidationError) as info:
+        load_text(text, "h.yaml", check_prompts=False)
+    (err,) = info.value.errors
+    assert err.format().startswith("h.yaml:7: YAML '2026-") and "cannot be read" in err.message
