@@ -16,8 +16,9 @@ import weakref
 import pytest
 
 from engine.asterisk.audiosocket_codec import AudioSocketCodec, encode_audio, encode_uuid
-from engine.asterisk.audiosocket_server import DEFAULT_MAX_QUEUED_BYTES, AudioSocketServer, AudioSocketSession
+from engine.asterisk.audiosocket_server import AudioSocketServer, AudioSocketSession
 from engine.asterisk.errors import AudioSocketSessionEnded
+from engine.config import AudioSocketConfig, load_config
 from engine.pbxsim.audiosocket_client import AudioSocketClient, read_wav
 
 
@@ -264,8 +265,9 @@ async def test_big_frames_fill_the_queue_only_up_to_the_byte_cap():
         await writer.drain()
         session = await waiting
         await _until(lambda: session.stats.frames_in == 40)
-        kept = DEFAULT_MAX_QUEUED_BYTES // BIG
-        assert session.queued_in == kept and session.queued_in_bytes == kept * BIG <= DEFAULT_MAX_QUEUED_BYTES
+        cap = AudioSocketConfig().max_queued_bytes
+        kept = cap // BIG
+        assert session.queued_in == kept and session.queued_in_bytes == kept * BIG <= cap
         assert session.stats.dropped_in == 40 - kept
         writer.close()
         await session.wait_closed()
@@ -289,7 +291,8 @@ async def test_play_is_capped_in_bytes_too():
 
 async def test_connection_over_the_limit_is_refused_and_the_others_go_on(caplog):
     caplog.set_level(logging.INFO, logger="engine.asterisk.audiosocket_server")
-    async with AudioSocketServer(port=0, max_connections=3) as server:
+    cfg = load_config(overrides={"audiosocket.port": 0, "audiosocket.max_connections": 3})
+    async with AudioSocketServer.from_config(cfg.audiosocket) as server:  # [audiosocket] max_connections = 3
         uids = [str(uuid_mod.uuid4()) for _ in range(3)]
         waiting = [await _waiting(server, uid) for uid in uids]
         conns = []

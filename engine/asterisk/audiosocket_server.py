@@ -28,7 +28,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.asterisk.audiosocket_codec import (
     AUDIO_RATES,
@@ -47,9 +47,7 @@ from engine.asterisk.audiosocket_codec import (
     parse_uuid,
 )
 from engine.asterisk.errors import AudioSocketError, AudioSocketSessionEnded
-
-if TYPE_CHECKING:
-    from engine.config import AudioSocketConfig
+from engine.config import AudioSocketConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +97,7 @@ class EndedSession:
 
 _END = object()
 MAX_UNSENT_BYTES = 64 * 1024  # about 4 s of 8 kHz audio waiting in the socket buffer
-# Defaults of the [audiosocket] settings (engine.config.AudioSocketConfig has the same).
-DEFAULT_MAX_QUEUED_FRAMES = 500  # 10 s of 20 ms frames
-DEFAULT_MAX_QUEUED_BYTES = 256 * 1024  # about 16 s of 8 kHz audio, 8 s of 16 kHz
-DEFAULT_MAX_CONNECTIONS = 500
+_DEFAULTS = AudioSocketConfig()  # the [audiosocket] settings' defaults, documented there
 REFUSED_LOG_SECONDS = 10.0  # refused connections are logged at most once in this many seconds
 _SILENCE: dict[tuple[int, int], bytes] = {}
 
@@ -125,7 +120,7 @@ class AudioSocketSession:
         max_queued_frames: int,
         out_rate: int,
         frame_ms: int,
-        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        max_queued_bytes: int = _DEFAULTS.max_queued_bytes,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -325,9 +320,9 @@ class AudioSocketServer:
         host: str = "127.0.0.1",
         port: int = 9092,
         *,
-        max_queued_frames: int = DEFAULT_MAX_QUEUED_FRAMES,
-        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_queued_frames: int = _DEFAULTS.max_queued_frames,
+        max_queued_bytes: int = _DEFAULTS.max_queued_bytes,
+        max_connections: int = _DEFAULTS.max_connections,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         uuid_timeout: float = 2.0,
         out_rate: int = 8000,
