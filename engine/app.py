@@ -179,9 +179,7 @@ class Engine:
         if self.pipeline is None:
             self.pipeline = await loop.run_in_executor(None, SpeechPipeline.from_config, cfg.asr)
             await loop.run_in_executor(None, self.pipeline.prepare)  # not on the first caller's time
-        a = cfg.audiosocket
-        self.audiosocket = AudioSocketServer(self._on_audio_session, a.host, a.port,
-                                             max_queued_frames=a.max_queued_frames, advertise=a.advertise)
+        self.audiosocket = AudioSocketServer.from_config(cfg.audiosocket, self._on_audio_session)
         await self.audiosocket.start()
         self.queue_info = live_queue_info(
             cfg, agents=lambda q: QueueState.from_counts(self.monitor.board.counts(q)))

@@ -38,7 +38,7 @@ class AmiConfig:
     secret_env: str = "HOTLINE_AMI_SECRET"  # environment variable holding the secret
     connect_timeout: float = 5.0  # seconds to wait for the banner and login answer
     reconnect_min: float = 0.5  # first backoff delay after Asterisk goes away
-    reconnect_max: float = 30.0  # backoff ceiling
+    reconnect_max: float = 30.0  # backoff ceiling; a connection up this long is stable and the backoff starts over
     ping_interval: float = 20.0  # keep-alive; a missed Pong counts as a lost connection
 
 
@@ -54,6 +54,8 @@ class AudioSocketConfig:
     port: int = 9092
     advertise: str = ""  # host:port Asterisk should dial; empty means host:port above
     max_queued_frames: int = 500  # per session, each way (10 s of audio); beyond it frames are dropped and counted
+    max_queued_bytes: int = 262144  # per session, each way (16 s of 8 kHz audio); the same, counted in bytes
+    max_connections: int = 500  # connections at once; one more is closed at once (logged), the others go on
 
 
 @dataclass

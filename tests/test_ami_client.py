@@ -48,6 +48,17 @@ async def wait_for(predicate, timeout: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def msg(*pairs: tuple[str, str]) -> bytes:
+    """One AMI message in wire form, for scripted servers."""
+    return "".join(f"{k}: {v}\r\n" for k, v in pairs).encode() + b"\r\n"
+
+
+async def read_action(reader: asyncio.StreamReader) -> dict[str, str]:
+    block = await reader.readuntil(b"\r\n\r\n")
+    return {k.strip().lower(): v.strip() for k, _, v in
+            (line.partition(":") for line in block.decode().split("\r\n") if line)}
+
+
 async def test_login_actions_and_typed_events(caplog):
     caplog.set_level(logging.DEBUG)
     async with sim() as server:
@@ -336,14 +347,6 @@ async def test_first_queue_status_comes_with_amiconnected_in_stream_order():
     after QueueStatusComplete in the same TCP write: subscribers see the event before, then
     AmiConnected with the snapshot, then the event after (which the snapshot does not hold)."""
 
-    def msg(*pairs: tuple[str, str]) -> bytes:
-        return "".join(f"{k}: {v}\r\n" for k, v in pairs).encode() + b"\r\n"
-
-    async def read_action(reader: asyncio.StreamReader) -> dict[str, str]:
-        block = await reader.readuntil(b"\r\n\r\n")
-        return {k.strip().lower(): v.strip() for k, _, v in
-                (line.partition(":") for line in block.decode().split("\r\n") if line)}
-
     def join(uid: str) -> bytes:
         return msg(("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Channel", f"SIP/t-{uid}"),
                    ("CallerIDNum", "13912345678"), ("Uniqueid", uid), ("Linkedid", uid), ("Queue", "citizen"),
@@ -403,3 +406,84 @@ async def test_amiconnected_without_reread_has_no_snapshot():
         (connected,) = [e for e in seen if isinstance(e, AmiConnected)]
         assert connected.queue_snapshot is None
         await client.close()
+
+
+class HangingUpAsterisk:
+    """Accepts the Login (``answer_status``: and answers QueueStatus with an empty list), then
+    hangs up, every time; ``healthy_first`` keeps the first connection open until
+    :meth:`drop_first`. Counts the connections it accepted."""
+
+    def __init__(self, *, answer_status: bool = False, healthy_first: bool = False) -> None:
+        self.answer_status = answer_status
+        self.healthy_first = healthy_first
+        self.connections = 0
+        self._first: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> HangingUpAsterisk:
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    def drop_first(self) -> None:
+        assert self._first is not None
+        self._first.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        healthy = self.healthy_first and self.connections == 1
+        try:
+            writer.write(b"Asterisk Call Manager/13.0.0\r\n")
+            login = await read_action(reader)
+            writer.write(msg(("Response", "Success"), ("ActionID", login["actionid"]),
+                             ("Message", "Authentication accepted")))
+            if healthy or self.answer_status:
+                status = await read_action(reader)
+                writer.write(msg(("Response", "Success"), ("ActionID", status["actionid"]), ("EventList", "start"),
+                                 ("Message", "Queue status will follow"))
+                             + msg(("Event", "QueueStatusComplete"), ("ActionID", status["actionid"]),
+                                   ("EventList", "Complete"), ("ListItems", "0")))
+            await writer.drain()
+            if healthy:
+                self._first = writer
+                await reader.read()  # until drop_first() or the client goes
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_login_then_hang_up_fails_the_connect():
+    """Logged in, then hung up on before the QueueStatus answer: a failed connection, not a connected one."""
+    async with HangingUpAsterisk() as server:
+        client = AmiClient("127.0.0.1", server.port, "hotline", SECRET, connect_timeout=2.0)
+        with pytest.raises(AmiConnectionError, match="connection closed right after the login"):
+            await client.connect()
+        assert not client.connected
+
+
+@pytest.mark.parametrize("answer_status", [False, True], ids=["hangs-up-after-login", "hangs-up-after-queuestatus"])
+async def test_server_hanging_up_after_login_gets_backoff_not_a_hot_loop(caplog, answer_status):
+    """Issue 10: such a server was redialled 10,240 times in 12 s with 40,952 log lines. Now each
+    redial waits the next backoff step (0.02, 0.04, 0.08, then 0.16 s): about ten in a second."""
+    caplog.set_level(logging.INFO, logger="engine.asterisk")
+    async with HangingUpAsterisk(answer_status=answer_status, healthy_first=True) as server:
+        client = AmiClient("127.0.0.1", server.port, "hotline", SECRET, connect_timeout=2.0,
+                           reconnect_min=0.02, reconnect_max=0.16, ping_interval=3600)
+        events = []
+        client.subscribe(events.append)
+        await client.connect()
+        await asyncio.sleep(0.2)  # up longer than reconnect_max: a stable connection
+        caplog.clear()
+        server.drop_first()
+        await asyncio.sleep(1.0)
+        await client.close()
+        redials = server.connections - 1
+        lines = len(caplog.records)
+    assert 3 <= redials <= 14, redials  # the old client: thousands
+    assert lines <= 3 * redials + 3, lines
+    reconnected = [e for e in events if isinstance(e, AmiReconnected)]
+    assert len(reconnected) == (redials if answer_status else 0)  # a login hung up on is no reconnect

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import random
-import wave
 
 import pytest
 
@@ -21,32 +19,9 @@ from engine.asterisk.audiosocket_codec import (
     parse_uuid,
 )
 from engine.asterisk.errors import AudioSocketError
+from tests.fixture_files import recorded_audiosocket_stream
 
 RECORDED_UUID = "40325ec2-5efd-4bd3-805f-53576e581d13"  # dialplan/extensions.conf [audio]
-
-
-def recorded_stream(fixtures) -> tuple[bytes, bytes, list[dict]]:
-    """The exact bytes Asterisk sent: headers and first bytes from the JSON, payloads from the WAV."""
-    frames = json.loads((fixtures / "audiosocket_frames.json").read_text())
-    with wave.open(str(fixtures / "audiosocket_received.wav")) as w:
-        pcm = w.readframes(w.getnframes())
-    out = bytearray()
-    pos = 0
-    for f in frames:
-        if "kind" not in f:
-            continue  # the EOF marker
-        first = bytes.fromhex(f["first_bytes_hex"])
-        if f["kind"] == KIND_UUID:
-            assert len(first) == 3 + 16
-            out += first
-            continue
-        payload = pcm[pos : pos + f["len"]]
-        pos += f["len"]
-        frame = bytes((f["kind"], f["len"] >> 8, f["len"] & 0xFF)) + payload
-        assert frame.startswith(first), "WAV and frame log disagree"
-        out += frame
-    assert pos == len(pcm)
-    return bytes(out), pcm, frames
 
 
 def _feed(data: bytes, sizes) -> list:
@@ -62,7 +37,7 @@ def _feed(data: bytes, sizes) -> list:
 
 @pytest.mark.parametrize("mode", ["whole", "bytewise", "random"])
 def test_recorded_call(asterisk_fixtures, mode):
-    data, pcm, frames = recorded_stream(asterisk_fixtures)
+    data, pcm, frames = recorded_audiosocket_stream(asterisk_fixtures)
     if mode == "whole":
         sizes: list[int] = []
     elif mode == "bytewise":

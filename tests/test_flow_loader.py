@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ivr_flows.calendar import OpeningHours
 from ivr_flows.checksums import luhn_valid, mod11_valid, with_mod11
 from ivr_flows.errors import FlowValidationError
 from ivr_flows.loader import load_file, load_flows, load_text
+from ivr_flows.yamlpos import MAX_ALIASES, MAX_DEPTH, MAX_VALUES
 
 BROKEN = Path(__file__).parent / "data" / "flows_broken"
 
@@ -185,3 +187,111 @@ def test_number_prompts_are_checked_where_numbers_are_spoken(tmp_path: Path) -> 
     assert "announce: speaks numbers, but 1 number prompt file(s) are missing in" in err.message
     assert str(tmp_path / "en" / "hotline" / "numbers") in err.message and err.message.endswith(": 13")
     load_text(text.replace(", announce: [position]", ""), "f.yaml", prompt_root=tmp_path)  # no numbers spoken
+
+
+def _one_error(path: Path) -> tuple[str, float]:
+    """The single load error of ``path`` as ``file:line: message``, and the seconds it took."""
+    started = time.perf_counter()
+    with pytest.raises(FlowValidationError) as info:
+        load_flows([path])
+    took = time.perf_counter() - started
+    (err,) = info.value.errors
+    return err.format(), took
+
+
+BILLION_LAUGHS = """flow: lol
+start: a
+nodes:
+  a: {verb: hangup}
+l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+l1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+l3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+l4: &l4 [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]
+l5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
+l6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
+l7: &l7 [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]
+l8: &l8 [*l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7]
+"""
+
+
+def test_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Issue 10: a 400-byte file like this took 94 s and 1.27 GB. Now one line, at once: l4
+    would hold 10^5 strings."""
+    (tmp_path / "lol.yaml").write_text(BILLION_LAUGHS)
+    message, took = _one_error(tmp_path / "lol.yaml")
+    assert took < 1.0
+    assert message == f"{tmp_path / 'lol.yaml'}:9: YAML value expands to more than {MAX_VALUES} values " \
+                      "(through aliases); refused"
+
+
+def test_aliases_beyond_the_budget_are_refused(tmp_path: Path) -> None:
+    aliases = ", ".join(["*x"] * (MAX_ALIASES + 1))
+    (tmp_path / "many.yaml").write_text(f"flow: f\nstart: a\nnodes:\n  a: {{verb: hangup}}\nx: &x 1\n"
+                                        f"many: [{aliases}]\n")
+    message, _ = _one_error(tmp_path / "many.yaml")
+    assert message == f"{tmp_path / 'many.yaml'}:6: more than {MAX_ALIASES} YAML aliases (*x); refused, " \
+                      "so that a small file cannot expand without bound"
+
+
+def test_few_aliases_expanding_too_far_are_refused(tmp_path: Path) -> None:
+    """Within the alias budget, a long list shared through a few aliases still cannot expand
+    beyond MAX_VALUES."""
+    base = "[" + ", ".join(["x"] * 5000) + "]"
+    text = ("flow: f\nstart: a\nnodes:\n  a: {verb: hangup}\n"
+            f"b0: &b0 {base}\n"
+            "b1: &b1 [*b0, *b0, *b0, *b0, *b0]\n"
+            "b2: &b2 [*b1, *b1, *b1, *b1, *b1]\n")
+    (tmp_path / "wide.yaml").write_text(text)
+    message, took = _one_error(tmp_path / "wide.yaml")
+    assert took < 1.0
+    assert message == f"{tmp_path / 'wide.yaml'}:7: YAML value expands to more than {MAX_VALUES} values " \
+                      "(through aliases); refused"
+
+
+def test_a_structure_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "self.yaml").write_text("flow: f\nstart: a\nnodes:\n  a: {verb: hangup}\nloop: &me [1, *me]\n")
+    message, _ = _one_error(tmp_path / "self.yaml")
+    assert message.endswith(":5: YAML alias *me is inside the value it names (a structure that contains itself)")
+
+
+@pytest.mark.parametrize("open_, close", [("[", "]"), ("{a: ", "}")], ids=["list", "mapping"])
+def test_deep_nesting_is_a_load_error_not_a_recursion_error(tmp_path: Path, open_: str, close: str) -> None:
+    """Issue 10: a 10,000-deep nested list ended in a RecursionError traceback."""
+    (tmp_path / "deep.yaml").write_text("flow: f\nstart: a\nnodes:\n  a: {verb: hangup}\ndeep: "
+                                        + open_ * 10_000 + close * 10_000 + "\n")
+    message, took = _one_error(tmp_path / "deep.yaml")
+    assert took < 1.0
+    assert message == f"{tmp_path / 'deep.yaml'}:5: YAML nested more than {MAX_DEPTH} levels deep"
+
+
+def test_a_few_aliases_still_work() -> None:
+    text = """flow: f
+start: menu
+nodes:
+  menu: {verb: menu, prompt: hotline/main_menu, choices: &to_bye {"1": bye, "2": bye}, failed: again}
+  again: {verb: menu, prompt: hotline/main_menu, choices: *to_bye, failed: bye}
+  bye: {verb: hangup}
+"""
+    (flow,) = load_text(text, "f.yaml", check_prompts=False)
+    assert flow.nodes["again"].choices == flow.nodes["menu"].choices == {"1": "bye", "2": "bye"}
+
+
+@pytest.mark.parametrize("dates", ["[2026-01-01, 2026-02-30]", "[2026-13-01]"])
+def test_an_impossible_holiday_date_is_a_load_error(dates: str) -> None:
+    """YAML itself reads 2026-02-30 as a date and raised a bare ValueError (a traceback)."""
+    text = f"""flow: f
+start: hours
+nodes:
+  hours:
+    verb: hours
+    weekly: {{mon-sun: "08:00-22:00"}}
+    holidays: {dates}
+    open: bye
+    closed: bye
+  bye: {{verb: hangup}}
+"""
+    with pytest.raises(FlowValidationError) as info:
+        load_text(text, "h.yaml", check_prompts=False)
+    (err,) = info.value.errors
+    assert err.format().startswith("h.yaml:7: YAML '2026-") and "cannot be read" in err.message

@@ -112,6 +112,15 @@ def test_cli_replay_of_a_file_without_ami_events_is_a_usage_error(tmp_path, caps
     assert captured.out == ""
 
 
+def test_cli_replay_of_a_file_with_a_line_over_the_codec_limit_is_a_usage_error(tmp_path, capsys):
+    """A 2 MB line without a line break: the codec's protocol error, as one line, no traceback."""
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"Event: QueueCallerJoin\r\nQueue: " + b"x" * 2_000_000)
+    assert main(["monitor", "--replay", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "not a readable AMI stream: AMI line longer than" in captured.err and "Traceback" not in captured.err
+
+
 def test_intervals_add_up_to_the_day(asterisk_fixtures):
     m = QueueMonitor(interval_minutes=15)
     end = replay(asterisk_fixtures / "ami_queue_day.txt", m)

@@ -579,9 +579,9 @@ async def test_control_actions_events_off_and_garbage():
         await tool.read_for(1.0)
         assert b"Dropping all AMI connections" in tool.data and tool.reader.at_eof()
         bad = await RawAmi.open(server.port)
-        from engine.asterisk.ami_codec import MAX_MESSAGE
+        from engine.asterisk.ami_codec import MAX_LINE
 
-        await bad.send(b"X" * (MAX_MESSAGE + 10))  # no end: the codec refuses, the server hangs up
+        await bad.send(b"X" * (MAX_LINE + 10))  # no end: the codec refuses, the server hangs up
         await bad.read_for(1.0)
         assert bad.reader.at_eof()
         for raw in (quiet, tool, bad):

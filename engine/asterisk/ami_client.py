@@ -17,7 +17,12 @@ What it adds, and why:
   event stream where Asterisk answered it, so a monitor needs no QueueStatus of its own.
 - Reconnect with exponential backoff; after each reconnect QueueStatus is re-read and what was
   missed while away (calls completed/abandoned, callers waiting, members whose state changed)
-  is logged and published as :class:`AmiReconnected`, placed the same way.
+  is logged and published as :class:`AmiReconnected`, placed the same way. The backoff also
+  holds when the login succeeds but the connection drops right after (a server that accepts
+  the login and hangs up would otherwise be redialled in a hot loop): a connection closed
+  before its QueueStatus answer is a failed attempt, and one that stayed up less than
+  ``reconnect_max`` seconds waits the next backoff step before redialling. So the log gets a
+  few lines per backoff step, never a flood.
 - Events become the frozen dataclasses of :mod:`engine.events.ami`, delivered to callbacks and
   async iterators. The secret is never logged.
 """
@@ -379,6 +384,7 @@ class AmiClient:
         self.banner: str = ""
         self.connected = False
         self.reconnects = 0
+        self._up_since = 0.0  # time.monotonic() of the last successful login
         # events kept back while (re)connecting, and how many of them came before QueueStatus's end
         self._held: list[AmiEvent] | None = None
         self._held_split: int | None = None
@@ -419,6 +425,9 @@ class AmiClient:
             try:
                 snapshot = await self.queue_status()
             except (AmiActionError, AmiConnectionError, TimeoutError) as exc:
+                if not self.connected:  # logged in, then hung up on: a failed attempt, not a connection
+                    raise AmiConnectionError(f"AMI at {self.host}:{self.port}: connection closed right "
+                                             "after the login") from None
                 return None, [f"QueueStatus after reconnect failed: {exc}"]
             missed = self._tracker.missed(snapshot)
             self._tracker.reset(snapshot)
@@ -491,6 +500,7 @@ class AmiClient:
             raise AmiConnectionError(f"AMI at {where}: no answer to Login within {self.connect_timeout:g} s")
         self.banner = getattr(protocol, "banner", None) or ""
         self.connected = True
+        self._up_since = time.monotonic()
         self._keepalive = loop.create_task(self._keep_alive(manager))
         log.info("AMI connected to %s as %s (%s)", where, self.username, self.banner or "no banner")
 
@@ -535,6 +545,10 @@ class AmiClient:
             self._lost_future.set_result(reason)
 
     async def _supervise(self) -> None:
+        """Reconnect after each loss. The delay doubles from ``reconnect_min`` to ``reconnect_max``
+        and starts over only after a connection stayed up ``reconnect_max`` seconds: a flapping
+        server is redialled once per backoff step, not at once after every short-lived login."""
+        delay = self.reconnect_min
         while not self._closing:
             lost = self._lost_future
             if lost is None:
@@ -544,23 +558,32 @@ class AmiClient:
                 return
             down_since = self._clock()
             started = time.monotonic()
-            log.warning("AMI connection to %s:%s lost: %s; reconnecting", self.host, self.port, reason)
+            up = started - self._up_since
+            flapped = up < self.reconnect_max
+            if flapped:
+                log.warning("AMI connection to %s:%s lost %.1f s after the login: %s; reconnecting in %g s",
+                            self.host, self.port, up, reason, delay)
+            else:
+                delay = self.reconnect_min
+                log.warning("AMI connection to %s:%s lost: %s; reconnecting", self.host, self.port, reason)
             self._publish(AmiDisconnected(received=down_since, reason=reason))
-            delay = self.reconnect_min
             attempts = 0
             snapshot: QueueSnapshot | None = None
             missed: list[str] = []
             while not self._closing:
+                if attempts or flapped:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.reconnect_max)
+                    if self._closing:
+                        break
                 attempts += 1
                 try:
                     snapshot, missed = await self._open_and_read()
                     break
                 except AmiAuthError as exc:
-                    log.error("AMI reconnect attempt %d: %s", attempts, exc)
+                    log.error("AMI reconnect attempt %d: %s; next in %g s", attempts, exc, delay)
                 except AmiConnectionError as exc:
-                    log.info("AMI reconnect attempt %d failed: %s", attempts, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.reconnect_max)
+                    log.info("AMI reconnect attempt %d failed: %s; next in %g s", attempts, exc, delay)
             if self._closing:
                 self._held = self._held_split = None
                 return

@@ -5,11 +5,17 @@ name cut by a read boundary loses bytes. Here bytes are split into lines first a
 complete line is decoded, so a character can never be cut. The banner arrives with no
 blank line after it (see the recordings), header names are case-insensitive, repeated
 headers are kept, and CRLF or bare LF both end a line.
+
+Work is linear in the bytes fed: each byte is searched for line ends once (no rescans of a
+growing buffer), and headers are split with ``str.partition``, not a regular expression (the
+one this replaced backtracked quadratically on a long line of spaces: 16 KB took seconds).
+A line longer than ``MAX_LINE`` or a message longer than ``MAX_MESSAGE`` is an
+:class:`AmiProtocolError`; the codec then drops that message up to the next blank line and
+goes on, and a transport closes the connection (the peer is out of step).
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,11 +23,13 @@ from dataclasses import dataclass, field
 from engine.asterisk.errors import AmiProtocolError
 
 BANNER_PREFIX = "Asterisk Call Manager/"
-MAX_MESSAGE = 1024 * 1024
 BANNER_PREFIX_BYTES = BANNER_PREFIX.encode()
+# Limits on what a peer may send. Asterisk's longest lines are channel variables and Command
+# output, far below these. Bytes while a message is still arriving; characters once it is
+# whole (the same for ASCII).
+MAX_LINE = 64 * 1024
+MAX_MESSAGE = 1024 * 1024
 MAX_HEADERS = 4096
-# One ``Key: Value`` line (the space after the colon is optional).
-_HEADER = re.compile(r"^ *([^:\n]*[^:\n ]) *: ?(.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -133,62 +141,108 @@ class AmiCodec:
     _out: deque[AmiItem] = field(default_factory=deque)
     _open_lists: dict[str, tuple[AmiMessage, list[AmiMessage]]] = field(default_factory=dict)
     _seen_banner: bool = False
+    _line_start: int = 0  # where the unfinished last line of ``_buf`` starts
+    _skipping: bool = False  # after an over-long message: dropping bytes up to the next blank line
 
     def feed(self, data: bytes) -> None:
         """Take bytes as they came off the socket; complete messages become items.
 
         Everything up to the last blank line in the buffer is cut at the byte level and
         decoded at once, so a UTF-8 character split across reads is always joined again;
-        the unfinished tail waits for more bytes.
+        the unfinished tail waits for more bytes. Only the new bytes are searched (the tail
+        holds no blank line), so a message fed one byte at a time costs no more than whole.
+        Raises :class:`AmiProtocolError` for a message over the limits, after queueing every
+        good message of ``data``.
         """
         buf = self._buf
+        start = max(len(buf) - 2, 0)  # a line end or blank line in the new bytes starts here or later
         buf += data
-        pos = 0
+        if self._skipping:
+            if not self._resync(start):
+                return
+            start = 0
         if not self._seen_banner:
-            nl = buf.find(b"\n")
+            nl = buf.find(b"\n", start)
             if nl < 0:
-                self._check_size()
+                self._check_tail()
                 return
             if buf.startswith(BANNER_PREFIX_BYTES):
                 self._out.append(AmiBanner(bytes(buf[:nl]).rstrip(b"\r").decode("utf-8", "replace")))
-                pos = nl + 1
+                del buf[: nl + 1]
+                start = 0
             self._seen_banner = True  # without a banner (a recording cut after it) parse on
-        end = max(buf.rfind(b"\n\n", pos), buf.rfind(b"\n\r\n", pos))
-        if end < 0:
-            if pos:
-                del buf[:pos]
-            self._check_size()
-            return
-        cut = end + (2 if buf[end + 1] == 0x0A else 3)
-        text = buf[pos:cut].decode("utf-8", "replace")
-        del buf[:cut]
-        self._blocks(text)
+        nl = buf.rfind(b"\n", start)
+        if nl >= 0:
+            self._line_start = nl + 1
+        end = max(buf.rfind(b"\n\n", start), buf.rfind(b"\n\r\n", start))
+        text = ""
+        if end >= 0:
+            cut = end + (2 if buf[end + 1] == 0x0A else 3)
+            text = buf[:cut].decode("utf-8", "replace")
+            del buf[:cut]
+            self._line_start -= cut
+        try:
+            self._blocks(text)
+        finally:
+            self._check_tail()
 
-    def _check_size(self) -> None:
-        if len(self._buf) > MAX_MESSAGE:
-            raise AmiProtocolError(f"AMI message longer than {MAX_MESSAGE} bytes without an end")
+    def _check_tail(self) -> None:
+        """The unfinished message may not outgrow the limits while it waits for its end."""
+        buf = self._buf
+        if len(buf) - self._line_start > MAX_LINE:
+            problem = f"AMI line longer than {MAX_LINE} bytes"
+        elif len(buf) > MAX_MESSAGE:
+            problem = f"AMI message longer than {MAX_MESSAGE} bytes without an end"
+        else:
+            return
+        self._seen_banner = self._skipping = True
+        del buf[:-2]  # the last bytes may begin the blank line that ends the bad message
+        self._line_start = 0
+        raise AmiProtocolError(problem)
+
+    def _resync(self, start: int) -> bool:
+        """Drop bytes up to and with the next blank line; False while there is none yet."""
+        buf = self._buf
+        ends = [i for i in (buf.find(b"\n\n", start), buf.find(b"\n\r\n", start)) if i >= 0]
+        if not ends:
+            del buf[:-2]
+            return False
+        end = min(ends)
+        del buf[: end + (2 if buf[end + 1] == 0x0A else 3)]
+        self._skipping = False
+        self._line_start = 0
+        return True
 
     def _blocks(self, text: str) -> None:
+        """Parse every message of ``text``; a bad one is dropped and reported after the others."""
         if "\r" in text:
             text = text.replace("\r", "")
+        error: AmiProtocolError | None = None
         for block in text.split("\n\n"):
-            self._block(block)
+            try:
+                self._block(block)
+            except AmiProtocolError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
 
     def _block(self, text: str) -> None:
         text = text.strip("\n")
         if not text:
             return
-        pairs = _HEADER.findall(text)
-        if len(pairs) != text.count("\n") + 1:  # a line without a colon: the careful way
-            pairs = []
-            for line in text.split("\n"):
-                key, sep, value = line.partition(":")
-                if not sep:
-                    # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
-                    key, value = "Output", line
-                elif value[:1] == " ":
-                    value = value[1:]
-                pairs.append((key.strip(), value))
+        if len(text) > MAX_LINE:
+            if len(text) > MAX_MESSAGE:
+                raise AmiProtocolError(f"AMI message longer than {MAX_MESSAGE} characters")
+            if max(map(len, text.split("\n"))) > MAX_LINE:
+                raise AmiProtocolError(f"AMI line longer than {MAX_LINE} characters")
+        pairs = []
+        for line in text.split("\n"):
+            key, sep, value = line.partition(":")
+            if not sep:
+                # Old-style ``Response: Follows`` command output lines carry no colon; keep them.
+                pairs.append(("Output", line))
+            else:
+                pairs.append((key.strip(), value[1:] if value[:1] == " " else value))
         if len(pairs) > MAX_HEADERS:
             raise AmiProtocolError(f"AMI message with more than {MAX_HEADERS} headers")
         self._message(AmiMessage(tuple(pairs)))
@@ -221,7 +275,7 @@ class AmiCodec:
 
     def close(self) -> list[AmiItem]:
         """End of stream: flush a final unterminated message and any unfinished lists."""
-        if self._buf.strip():
+        if self._buf.strip() and not self._skipping:
             self._blocks(bytes(self._buf).decode("utf-8", errors="replace"))
         self._buf.clear()
         for response, events in self._open_lists.values():

@@ -5,14 +5,20 @@ aborts a call after 2 s with no traffic either way. So every session sends one f
 20 ms from the moment the connection is accepted: queued audio when there is some, silence
 otherwise. One server clock ticks for all sessions (absolute schedule, no bursts). EOF is a hangup (Asterisk closes without a 0x00 message, see the recordings).
 
-Bounded both ways: received frames wait in a queue of ``max_queued_frames`` (the oldest is
-dropped when a consumer is slow), audio to play likewise (what does not fit is dropped);
-both are counted in ``session.stats`` and logged when the session ends. Malformed input
-closes only that session, with the reason logged and kept in ``session.close_reason``.
+Bounded in memory (issue 10: frames of up to 32 KB each let one connection hold 16 MB
+unread, and 30 closed connections held 492 MB): received frames wait in a queue of at most
+``max_queued_frames`` frames and ``max_queued_bytes`` bytes (the oldest are dropped when a
+consumer is slow), audio to play likewise (what does not fit is dropped); both are counted in
+``session.stats`` and logged when the session ends. At most ``max_connections`` connections
+are served at once; one more is closed at once and logged, the others go on. A closed session
+is not kept: the server remembers only its counters (:class:`EndedSession`, the last
+``keep_closed`` of them); its unread audio lives only as long as a consumer holds the session.
+Malformed input closes only that session, with the reason logged and kept in
+``session.close_reason``.
 
 Two ways to get sessions: ``AudioSocketServer(on_session=callback)`` runs ``callback(session)``
-for each one, and ``await server.wait_session(uuid, timeout)`` returns the session with that
-UUID (a FastAGI flow that just sent ``EXEC AudioSocket "<uuid>,host:port"`` uses this).
+for each one, and ``await server.wait_session(uuid, timeout)`` returns the live session with
+that UUID (a FastAGI flow starts waiting before it sends ``EXEC AudioSocket "<uuid>,host:port"``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from engine.asterisk.audiosocket_codec import (
     AUDIO_RATES,
@@ -39,7 +46,8 @@ from engine.asterisk.audiosocket_codec import (
     frame_bytes,
     parse_uuid,
 )
-from engine.asterisk.errors import AudioSocketError
+from engine.asterisk.errors import AudioSocketError, AudioSocketSessionEnded
+from engine.config import AudioSocketConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +86,19 @@ class SessionStats:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class EndedSession:
+    """All the server keeps of a closed session: no audio, no socket."""
+
+    uuid: str
+    close_reason: str
+    stats: SessionStats
+
+
 _END = object()
 MAX_UNSENT_BYTES = 64 * 1024  # about 4 s of 8 kHz audio waiting in the socket buffer
+_DEFAULTS = AudioSocketConfig()  # the [audiosocket] settings' defaults, documented there
+REFUSED_LOG_SECONDS = 10.0  # refused connections are logged at most once in this many seconds
 _SILENCE: dict[tuple[int, int], bytes] = {}
 
 
@@ -101,6 +120,7 @@ class AudioSocketSession:
         max_queued_frames: int,
         out_rate: int,
         frame_ms: int,
+        max_queued_bytes: int = _DEFAULTS.max_queued_bytes,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -112,10 +132,13 @@ class AudioSocketSession:
         self.in_rate: int | None = None
         self._frame_ms = frame_ms
         self._max = max_queued_frames
+        self._max_bytes = max_queued_bytes
         self._in: asyncio.Queue[object] = asyncio.Queue()
         self._in_count = 0
+        self._in_bytes = 0
         self._dtmf: asyncio.Queue[DtmfReceived] = asyncio.Queue(maxsize=64)
         self._out: deque[bytes] = deque()
+        self._out_bytes = 0
         self._out_empty = asyncio.Event()
         self._out_empty.set()
         self._closed = asyncio.Event()
@@ -132,8 +155,9 @@ class AudioSocketSession:
             if item is _END:
                 self._in.put_nowait(_END)  # let other iterators end too
                 return
-            self._in_count -= 1
             assert isinstance(item, AudioFrame)
+            self._in_count -= 1
+            self._in_bytes -= len(item.pcm)
             yield item
 
     async def next_dtmf(self, timeout: float | None = None) -> DtmfReceived | None:
@@ -159,10 +183,11 @@ class AudioSocketSession:
         queued = 0
         for pos in range(0, len(pcm) - len(pcm) % 2, size):
             chunk = pcm[pos : pos + size]
-            if len(self._out) >= self._max:
+            if len(self._out) >= self._max or self._out_bytes + len(chunk) > self._max_bytes:
                 self.stats.dropped_out += 1
                 continue
             self._out.append(chunk)
+            self._out_bytes += len(chunk)
             queued += 1
         if self._out:
             self._out_empty.clear()
@@ -172,6 +197,7 @@ class AudioSocketSession:
         """Drop audio not yet sent (barge-in); returns frames dropped (not counted as drops)."""
         n = len(self._out)
         self._out.clear()
+        self._out_bytes = 0
         self._out_empty.set()
         return n
 
@@ -209,6 +235,10 @@ class AudioSocketSession:
         return self._in_count
 
     @property
+    def queued_in_bytes(self) -> int:
+        return self._in_bytes
+
+    @property
     def queued_out(self) -> int:
         return len(self._out)
 
@@ -226,7 +256,9 @@ class AudioSocketSession:
             self.stats.stalled_out += 1  # peer not reading: skip rather than grow memory
             return
         if self._out:
-            frame = encode(RATE_KINDS[self.out_rate], self._out.popleft())
+            chunk = self._out.popleft()
+            self._out_bytes -= len(chunk)
+            frame = encode(RATE_KINDS[self.out_rate], chunk)
             self.stats.frames_out += 1
             if not self._out:
                 self._out_empty.set()
@@ -244,17 +276,21 @@ class AudioSocketSession:
             self.in_rate = rate
             if rate != self.out_rate and not self._out:
                 self.out_rate = rate  # answer at the rate the channel speaks
+        size = len(pcm)
         self.stats.frames_in += 1
-        self.stats.bytes_in += len(pcm)
-        if self._in_count >= self._max:
-            try:
-                self._in.get_nowait()
-                self._in_count -= 1
-            except asyncio.QueueEmpty:
-                pass
+        self.stats.bytes_in += size
+        if size > self._max_bytes:  # bigger than the whole queue may hold
+            self.stats.dropped_in += 1
+            return
+        while self._in_count and (self._in_count >= self._max or self._in_bytes + size > self._max_bytes):
+            oldest = self._in.get_nowait()
+            assert isinstance(oldest, AudioFrame)
+            self._in_count -= 1
+            self._in_bytes -= len(oldest.pcm)
             self.stats.dropped_in += 1
         self._in.put_nowait(AudioFrame(pcm, rate, kind, self._loop.time() - self.started))
         self._in_count += 1
+        self._in_bytes += size
 
     def _received_dtmf(self, digit: str) -> None:
         self.stats.dtmf_in += 1
@@ -268,6 +304,8 @@ class AudioSocketSession:
             return
         self.close_reason = reason
         self._closed.set()
+        self._out.clear()  # nothing is sent after the end; received audio stays for the consumer
+        self._out_bytes = 0
         self._out_empty.set()
         self._in.put_nowait(_END)
         self._writer.close()
@@ -282,7 +320,9 @@ class AudioSocketServer:
         host: str = "127.0.0.1",
         port: int = 9092,
         *,
-        max_queued_frames: int = 500,
+        max_queued_frames: int = _DEFAULTS.max_queued_frames,
+        max_queued_bytes: int = _DEFAULTS.max_queued_bytes,
+        max_connections: int = _DEFAULTS.max_connections,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         uuid_timeout: float = 2.0,
         out_rate: int = 8000,
@@ -297,6 +337,8 @@ class AudioSocketServer:
         self.advertise = advertise
         self._port = port
         self._max_queued = max_queued_frames
+        self._max_queued_bytes = max_queued_bytes
+        self._max_connections = max_connections
         self._max_payload = max_payload
         self._uuid_timeout = uuid_timeout
         self._out_rate = out_rate
@@ -304,7 +346,9 @@ class AudioSocketServer:
         self._keep_closed = keep_closed
         self._server: asyncio.base_events.Server | None = None
         self.sessions: dict[str, AudioSocketSession] = {}
-        self._recent: OrderedDict[str, AudioSocketSession] = OrderedDict()
+        self._ended: OrderedDict[str, EndedSession] = OrderedDict()
+        self._refused_logged_at: float | None = None
+        self._refused_since_log = 0
         self._waiters: dict[str, list[asyncio.Future[AudioSocketSession]]] = {}
         self._connections: set[AudioSocketSession] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -312,6 +356,7 @@ class AudioSocketServer:
         self.stats: dict[str, int] = {
             "resyncs": 0,
             "connections": 0,
+            "refused": 0,
             "sessions": 0,
             "malformed": 0,
             "eof": 0,
@@ -319,6 +364,14 @@ class AudioSocketServer:
             "dropped_in": 0,
             "dropped_out": 0,
         }
+
+    @classmethod
+    def from_config(cls, config: AudioSocketConfig, on_session: SessionCallback | None = None,
+                    **kwargs: Any) -> AudioSocketServer:
+        """A server with the ``[audiosocket]`` settings."""
+        return cls(on_session, config.host, config.port, advertise=config.advertise,
+                   max_queued_frames=config.max_queued_frames, max_queued_bytes=config.max_queued_bytes,
+                   max_connections=config.max_connections, **kwargs)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._on_connect, self.host, self._port)
@@ -338,13 +391,21 @@ class AudioSocketServer:
             n += 1
             delay = t0 + n * period - loop.time()
             if delay < -5 * period:
-                self.stats["resyncs"] += 1
-                for session in self._connections:
-                    session.stats.resyncs += 1
+                self._resync_all()
                 t0, n, delay = loop.time(), 0, 0.0
             await asyncio.sleep(max(0.0, delay))
-            for session in list(self._connections):
-                session._tick()
+            self._tick_all()
+
+    # Loops over sessions live in their own frames: a loop variable left in the clock's frame
+    # would keep the last session (and its unread audio) alive after it closed.
+    def _resync_all(self) -> None:
+        self.stats["resyncs"] += 1
+        for session in self._connections:
+            session.stats.resyncs += 1
+
+    def _tick_all(self) -> None:
+        for session in list(self._connections):
+            session._tick()
 
     @property
     def port(self) -> int:
@@ -381,11 +442,16 @@ class AudioSocketServer:
         await self.stop()
 
     async def wait_session(self, uuid: str, timeout: float | None = None) -> AudioSocketSession:
-        """The session with this UUID, once Asterisk connected (or already has). TimeoutError after ``timeout``."""
+        """The live session with this UUID, once Asterisk connected (or already has).
+        TimeoutError after ``timeout``; :class:`AudioSocketSessionEnded` when it came and went
+        already (closed sessions are not kept: wait before Asterisk connects, or use ``on_session``)."""
         key = parse_uuid(uuid)
-        found = self.sessions.get(key) or self._recent.get(key)
+        found = self.sessions.get(key)
         if found is not None:
             return found
+        ended = self._ended.get(key)
+        if ended is not None:
+            raise AudioSocketSessionEnded(f"AudioSocket session {key} already ended ({ended.close_reason})")
         fut: asyncio.Future[AudioSocketSession] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, []).append(fut)
         try:
@@ -397,15 +463,23 @@ class AudioSocketServer:
             if not waiters:
                 self._waiters.pop(key, None)
 
+    def ended(self, uuid: str) -> EndedSession | None:
+        """Close reason and counters of a session that ended (the last ``keep_closed`` of them)."""
+        return self._ended.get(parse_uuid(uuid))
+
     def _track(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self._max_connections:
+            self._refuse(writer)
+            return
         self.stats["connections"] += 1
         session = AudioSocketSession(
-            reader, writer, max_queued_frames=self._max_queued, out_rate=self._out_rate, frame_ms=self._frame_ms
+            reader, writer, max_queued_frames=self._max_queued, max_queued_bytes=self._max_queued_bytes,
+            out_rate=self._out_rate, frame_ms=self._frame_ms,
         )
         self._connections.add(session)
         task = asyncio.current_task()
@@ -421,6 +495,20 @@ class AudioSocketServer:
             raise
         finally:
             self._finish(session)
+
+    def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """Close a connection over ``max_connections`` at once; the live ones go on. Logged at
+        most once every ``REFUSED_LOG_SECONDS`` (with the count), so a flood cannot flood the log."""
+        self.stats["refused"] += 1
+        self._refused_since_log += 1
+        now = asyncio.get_running_loop().time()
+        if self._refused_logged_at is None or now - self._refused_logged_at >= REFUSED_LOG_SECONDS:
+            log.warning("AudioSocket connection from %s refused: %d connections open, the limit "
+                        "([audiosocket] max_connections); %d refused since the last such line",
+                        writer.get_extra_info("peername"), len(self._connections), self._refused_since_log)
+            self._refused_logged_at = now
+            self._refused_since_log = 0
+        writer.close()
 
     async def _read_loop(
         self, session: AudioSocketSession, codec: AudioSocketCodec, reader: asyncio.StreamReader
@@ -506,9 +594,9 @@ class AudioSocketServer:
         self._connections.discard(session)
         if session.uuid and self.sessions.get(session.uuid) is session:
             del self.sessions[session.uuid]
-            self._recent[session.uuid] = session
-            while len(self._recent) > self._keep_closed:
-                self._recent.popitem(last=False)
+            self._ended[session.uuid] = EndedSession(session.uuid, session.close_reason, session.stats)
+            while len(self._ended) > self._keep_closed:
+                self._ended.popitem(last=False)
         self.stats["dropped_in"] += session.stats.dropped_in
         self.stats["dropped_out"] += session.stats.dropped_out
         s = session.stats
@@ -525,6 +613,7 @@ __all__ = [
     "AudioSocketServer",
     "AudioSocketSession",
     "DtmfReceived",
+    "EndedSession",
     "SessionStats",
     "KIND_AUDIO",
 ]

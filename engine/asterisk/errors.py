@@ -59,3 +59,7 @@ class AgiProtocolError(AgiError, RemoteProtocolError):
 
 class AudioSocketError(RemoteProtocolError):
     """Malformed AudioSocket framing; closes that one session."""
+
+
+class AudioSocketSessionEnded(AsteriskError):
+    """``wait_session()`` for a UUID whose session already ended: only its counters are kept."""

@@ -127,21 +127,23 @@ def events_from_recording(data: bytes) -> Iterator[Any]:
 
 def replay(path: str | Path, monitor: Any) -> float:
     """Feed a recording into ``monitor``; returns the estimated time of its end."""
+    from engine.asterisk.errors import AmiProtocolError
+    from engine.errors import UsageError
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        from engine.errors import UsageError
-
         raise UsageError(f"--replay {path}: cannot read ({exc.strerror or exc})") from None
     end = 0.0
     seen = 0
-    for event in events_from_recording(data):
-        seen += 1
-        monitor.feed(event)
-        end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    try:
+        for event in events_from_recording(data):
+            seen += 1
+            monitor.feed(event)
+            end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    except AmiProtocolError as exc:  # a line or message over the codec's limits
+        raise UsageError(f"--replay {path}: not a readable AMI stream: {exc}") from None
     if not seen:
-        from engine.errors import UsageError
-
         raise UsageError(f"--replay {path}: no AMI events in it (expected a recorded AMI stream "
                          "such as ami_queue_day.txt)")
     return end
