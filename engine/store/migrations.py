@@ -112,6 +112,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX call_relations_other ON call_relations (other_id);
         """,
+        readers_need_it=False,  # a store without it has no related calls: readers show none
     ),
 )
 

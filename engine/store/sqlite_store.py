@@ -441,15 +441,24 @@ class Store:
                 [(a, b, kind, t), (b, a, RELATIONS[kind], t)],
             )
 
+    @staticmethod
+    def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
     def related(self, call_id: str) -> list[Relation]:
         """The calls related to ``call_id`` (see ``relate``), oldest relation first."""
         with self._lock:
             return self._related(self._conn, self._resolve(self._conn, call_id))
 
     def _related(self, conn: sqlite3.Connection, cid: str) -> list[Relation]:
-        rows = conn.execute(
-            "SELECT other_id, kind, at FROM call_relations WHERE call_id = ? ORDER BY at, other_id", (cid,)
-        ).fetchall()
+        try:
+            rows = conn.execute(
+                "SELECT other_id, kind, at FROM call_relations WHERE call_id = ? ORDER BY at, other_id", (cid,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            if self._has_table(conn, "call_relations"):
+                raise
+            return []  # a store read as it is, from before version 3: no relations recorded
         return [Relation(self._resolve(conn, r["other_id"]), r["kind"], r["at"]) for r in rows]
 
     def add_audio(self, call_id: str, leg: str, path: str | Path, offset: float = 0.0) -> int | None:
