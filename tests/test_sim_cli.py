@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
 
 ERLANG_KEYS = ("p_wait", "p_abandon", "mean_wait", "asa", "service_level", "occupancy")
@@ -69,3 +71,36 @@ def test_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
     assert code == 2 and "--agents" in err
     code, _, err = run(capsys, "simulate", "--profile", "weekday", "--hours", "5")
     assert code == 2 and "stationary" in err
+
+
+ONE_ROW = 'intervals = [["00:00", 100, 10]]\n'
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("minutes0.toml", "interval_minutes = 0\n" + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440, got 0"),
+    ("minutesneg.toml", "interval_minutes = -30\n" + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440"),
+    ("minutestext.toml", 'interval_minutes = "abc"\n' + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440, got 'abc'"),
+    ("sl.toml", 'sl_seconds = "x"\n' + ONE_ROW, "sl_seconds: expected a finite number >= 0, got 'x'"),
+    ("cap.toml", "queue_capacity = 1e400\n" + ONE_ROW, "queue_capacity: expected a whole number >= 0, got inf"),
+    ("threshold.toml", "callback_threshold = [1]\n" + ONE_ROW, "callback_threshold: expected a finite number >= 0, got [1]"),
+    ("agents.toml", 'intervals = [["00:00", 100, 1e400]]\n', "interval 1: agents: expected a whole number >= 0, got inf"),
+    ("agentsnan.toml", 'intervals = [["00:00", 100, nan]]\n', "interval 1: agents: expected a whole number >= 0, got nan"),
+    ("agents.csv", "start,calls_per_hour,agents\n00:00,100,1e400\n", "interval 1: agents: expected a whole number >= 0, got '1e400'"),
+])
+def test_bad_profile_values_are_one_line_errors(capsys, tmp_path: Path, name: str, text: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    for command in ("simulate", "staff"):
+        code, _, err = run(capsys, command, "--profile", str(path))
+        assert code == 2 and err.startswith(f"hotline {command}: {path}") and expected in err, err
+        assert err.count("\n") == 1, err
+
+
+def test_profile_that_is_no_utf8_file_is_a_one_line_error(capsys, tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes(('name = "Zürich"\n' + ONE_ROW).encode("latin-1"))
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    for path, expected in ((latin, "profile is not UTF-8 text"), (folder, "profile is a folder")):
+        code, _, err = run(capsys, "simulate", "--profile", str(path))
+        assert code == 2 and err.startswith(f"hotline simulate: {path}: {expected}") and err.count("\n") == 1, err
