@@ -48,7 +48,7 @@ def _convert(node: yaml.Node, ctor: SafeConstructor) -> Y:
         out = Y(line=line, items={})
         ctor.flatten_mapping(node)
         for knode, vnode in node.value:
-            key = ctor.construct_object(knode, deep=True)
+            key = _scalar(knode, ctor)
             skey = str(key).lower() if isinstance(key, bool) else str(key)
             if skey in out.items:
                 out.duplicates.append((skey, knode.start_mark.line + 1))
@@ -57,7 +57,18 @@ def _convert(node: yaml.Node, ctor: SafeConstructor) -> Y:
         return out
     if isinstance(node, yaml.SequenceNode):
         return Y(line=line, seq=[_convert(v, ctor) for v in node.value])
-    return Y(line=line, value=ctor.construct_object(node, deep=True))
+    return Y(line=line, value=_scalar(node, ctor))
+
+
+def _scalar(node: yaml.Node, ctor: SafeConstructor) -> Any:
+    """A scalar's value; one that looks like a date but is none (``2026-02-30``) stays text, so
+    the field that wants a date reports it with its line instead of PyYAML raising ValueError."""
+    try:
+        return ctor.construct_object(node, deep=True)
+    except ValueError:
+        if node.tag != "tag:yaml.org,2002:timestamp":
+            raise
+        return node.value
 
 
 def load_documents(text: str) -> list[Y]:
