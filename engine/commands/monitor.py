@@ -46,13 +46,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- replay ---------------------------------------------------------------------------------
 
 
+LATEST = 32503680000.0  # 3000-01-01 UTC: a recorded "time" beyond it (or before 1970) is corrupt
+
+
+class ImpossibleTime(Exception):
+    """A ``Timestamp`` or ``EventTV`` header that parses but is no time (``1e20``, ``nan``, ``-5``)."""
+
+
+def _stated_time(key: str, value: str, headers: tuple[tuple[str, str], ...]) -> float:
+    """``Timestamp``/``EventTV`` as epoch seconds: ValueError when it does not parse,
+    ImpossibleTime (naming the header, value and event) when it parses to no time."""
+    if key.lower() == "timestamp":
+        t = float(value)
+    else:
+        t = datetime.fromisoformat(value.replace("+0000", "+00:00")).timestamp()
+    if not 0.0 <= t < LATEST:  # nan fails too
+        event = next((v for h, v in headers if h.lower() == "event"), "an")
+        raise ImpossibleTime(f"{key} {value!r} of {event} event is not a time "
+                             "(expected epoch seconds between 1970 and 3000)")
+    return t
+
+
 class ReplayClock:
     """Estimates the time of recorded events, which carry no timestamps of their own.
 
     Uses, when present, ``Timestamp`` (``timestampevents = yes``) and ``EventTV``; otherwise
     the creation time in Uniqueids (``1795881255.252``: epoch seconds) and members' ``LastCall``
     / ``LastPause``; never goes backwards. Hold and talk times come from the events themselves,
-    so only waits-so-far and interval placement depend on this estimate.
+    so only waits-so-far and interval placement depend on this estimate. Headers that do not
+    parse are skipped; a ``Timestamp``/``EventTV`` outside 1970-3000 raises ``ImpossibleTime``
+    (the clock never goes back, so it would carry every later event with it).
     """
 
     def __init__(self) -> None:
@@ -63,17 +86,15 @@ class ReplayClock:
         for key, value in headers:
             k = key.lower()
             try:
-                if k == "timestamp":
-                    best = max(best, float(value))
-                elif k == "eventtv":
-                    best = max(best, datetime.fromisoformat(value.replace("+0000", "+00:00")).timestamp())
+                if k in ("timestamp", "eventtv"):
+                    best = max(best, _stated_time(key, value, headers))
                 elif k in ("uniqueid", "linkedid", "destuniqueid"):
                     m = _UNIQUEID.match(value)
                     if m:
                         best = max(best, float(m.group(1)))
                 elif k in ("lastcall", "lastpause"):
                     v = float(value or 0)
-                    if v > 1e9:
+                    if 1e9 < v < LATEST:
                         best = max(best, v)
             except ValueError:
                 continue
@@ -127,21 +148,22 @@ def events_from_recording(data: bytes) -> Iterator[Any]:
 
 def replay(path: str | Path, monitor: Any) -> float:
     """Feed a recording into ``monitor``; returns the estimated time of its end."""
+    from engine.errors import UsageError
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        from engine.errors import UsageError
-
         raise UsageError(f"--replay {path}: cannot read ({exc.strerror or exc})") from None
     end = 0.0
     seen = 0
-    for event in events_from_recording(data):
-        seen += 1
-        monitor.feed(event)
-        end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    try:
+        for event in events_from_recording(data):
+            seen += 1
+            monitor.feed(event)
+            end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
+    except ImpossibleTime as exc:
+        raise UsageError(f"--replay {path}: {exc}") from None
     if not seen:
-        from engine.errors import UsageError
-
         raise UsageError(f"--replay {path}: no AMI events in it (expected a recorded AMI stream "
                          "such as ami_queue_day.txt)")
     return end
