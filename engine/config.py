@@ -49,7 +49,7 @@ class Number:
 
     def problem(self, value: float) -> str | None:
         """None when ``value`` is allowed, else ``"expected <what>"``."""
-        ok = math.isfinite(value) and (self.kind is not int or value == int(value))
+        ok = isinstance(value, int) or (math.isfinite(value) and (self.kind is not int or value == int(value)))
         ok = ok and (self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
         ok = ok and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt)
         return None if ok else f"expected {self.describe()}"

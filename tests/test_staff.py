@@ -84,4 +84,4 @@ def test_staff_cli_json_and_compare(capsys, tmp_path: Path) -> None:
     out = capsys.readouterr().out
     assert code == 0 and "lagged-sipp" in out and "answered within 20 s / offered" in out
     code = main(["staff", "--profile", str(csv), "--target-sl", "1.5"])
-    assert code == 2 and "target service level" in capsys.readouterr().err
+    assert code == 2 and "argument --target-sl: expected a finite number > 0 and < 1, got '1.5'" in capsys.readouterr().err

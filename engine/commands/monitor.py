@@ -24,20 +24,20 @@ _UNIQUEID = re.compile(r"^(\d{9,11})\.\d+$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.commands._common import add_ami_options
+    from engine.commands._common import add_ami_options, number
 
     src = parser.add_mutually_exclusive_group()
     add_ami_options(parser, ami_into=src)
     src.add_argument("--replay", metavar="FILE", help="read a recorded AMI stream and print the final state")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per queue)")
     parser.add_argument("--once", action="store_true", help="live: print one snapshot and exit")
-    parser.add_argument("--refresh", type=float, default=2.0, help="live: seconds between refreshes")
+    parser.add_argument("--refresh", type=number(float, gt=0), default=2.0, help="live: seconds between refreshes")
     parser.add_argument("--queue", action="append", help="only these queues (repeatable)")
-    parser.add_argument("--sl", type=float, help="service-level threshold in seconds "
+    parser.add_argument("--sl", type=number(float, ge=0), help="service-level threshold in seconds "
                         "(default: the queue's ServiceLevel from QueueStatus, else queueing.sl_seconds)")
     parser.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes for --intervals")
     parser.add_argument("--intervals", action="store_true", help="include per-interval and per-day tables")
-    parser.add_argument("--wrapup", type=float, default=0.0, help="queue wrap-up seconds (AMI does not report it)")
+    parser.add_argument("--wrapup", type=number(float, ge=0), default=0.0, help="queue wrap-up seconds (AMI does not report it)")
     parser.add_argument("--surge-history", metavar="FILE.json",
                         help="offered calls of past days per interval: read for the surge baseline, "
                         "written back with today's counts at the end")

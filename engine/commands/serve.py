@@ -47,11 +47,16 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+    from engine.config import LISTEN_PORT
+
     parser.add_argument("--log-format", choices=("json", "kv", "text"), default="kv",
                         help="log lines on stderr: json (one object per line), kv (key=value, default) or text")
-    parser.add_argument("--agi-port", type=int, help="FastAGI port (overrides [agi] port)")
-    parser.add_argument("--audiosocket-port", type=int, help="AudioSocket port (overrides [audiosocket] port)")
-    parser.add_argument("--web-port", type=int, help="supervisor page port (overrides [web] port)")
+    port = number(LISTEN_PORT)
+    parser.add_argument("--agi-port", type=port, help="FastAGI port (overrides [agi] port; 0 = any free port)")
+    parser.add_argument("--audiosocket-port", type=port,
+                        help="AudioSocket port (overrides [audiosocket] port; 0 = any free port)")
+    parser.add_argument("--web-port", type=port, help="supervisor page port (overrides [web] port; 0 = any free port)")
     parser.add_argument("--no-web", action="store_true", help="do not serve the supervisor page")
     parser.add_argument("--ready-file", metavar="FILE",
                         help="write the bound ports as JSON to FILE once everything listens (for supervisors/tests)")
