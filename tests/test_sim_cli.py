@@ -104,3 +104,28 @@ def test_profile_that_is_no_utf8_file_is_a_one_line_error(capsys, tmp_path: Path
     for path, expected in ((latin, "profile is not UTF-8 text"), (folder, "profile is a folder")):
         code, _, err = run(capsys, "simulate", "--profile", str(path))
         assert code == 2 and err.startswith(f"hotline simulate: {path}: {expected}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (["--rate", "0.001", "--aht", "100", "--agents", "3000000", "--hours", "1"], "3,000,000 agents x 21 intervals"),
+    (["--rate", "1000", "--aht", "0.5", "--agents", "400", "--patience", "30", "--hours", "10"],
+     "the waits of up to 3,428,571 calls"),
+    (["--rate", "0.001", "--aht", "100", "--agents", "2", "--hours", "0.1", "--replications", "10000"],
+     "10,000 replications x 21 intervals of results"),
+])
+def test_simulate_beyond_the_machine_is_refused_naming_what_makes_it_big(capsys, monkeypatch, argv, what) -> None:
+    """``--agents 100000000`` grew to 19.6 GB; sizes beyond the available memory are a usage error."""
+    import queueing.sim.memory
+
+    monkeypatch.setattr(queueing.sim.memory, "available_memory", lambda: 50_000_000)
+    code, out, err = run(capsys, "simulate", "--no-progress", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("hotline simulate: this simulation would need about ") and "more than the 50 MB available" in err
+    assert f"(mostly for {what}): use fewer agents, calls (rate x hours), intervals or replications" in err
+
+
+def test_simulate_of_absurd_sizes_is_refused_on_any_machine(capsys) -> None:
+    code, _, err = run(capsys, "simulate", "--rate", "1", "--aht", "300", "--agents", "1" + "0" * 30)
+    assert code == 2 and "TB of memory" in err and f"{10**30:,} agents x 21 intervals" in err
+    code, _, err = run(capsys, "simulate", "--profile", "weekday", "--replications", "10000000000")
+    assert code == 2 and "10,000,000,000 replications x 48 intervals of results" in err
