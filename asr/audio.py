@@ -2,7 +2,8 @@
 
 The reader parses RIFF chunks itself (not ``wave``) so it takes what telephony tools write:
 PCM 8/16/24/32-bit, IEEE float 32/64-bit, and WAVE_FORMAT_EXTENSIBLE, any channel count
-(channels are averaged). A file that is not WAV, is empty, or is cut short is an
+(channels are averaged). A file that is not WAV, is empty, is cut short, or whose header claims
+an impossible format (no channels, a sample rate outside ``MIN_RATE``-``MAX_RATE``) is an
 ``AudioFileError`` naming the file and what is wrong, never a partial result.
 """
 
@@ -22,6 +23,10 @@ from engine.errors import HotlineError
 _PCM = 1
 _FLOAT = 3
 _EXTENSIBLE = 0xFFFE
+MIN_RATE = 1000
+# Highest sample rate accepted. Resampling to 16 kHz costs time and memory in proportion to the
+# rate (a 5 MHz header made a one-second file take 4.4 GB); 384 kHz is the most any audio gear writes.
+MAX_RATE = 384_000
 
 
 class AudioFileError(HotlineError):
@@ -81,8 +86,11 @@ def read_wav(path: str | os.PathLike[str]) -> Audio:
 
 
 def _decode(name: str, body: bytes, tag: int, channels: int, rate: int, bits: int) -> np.ndarray:
-    if channels < 1 or rate < 1000:
-        raise AudioFileError(f"{name}: bad format ({channels} channels at {rate} Hz)")
+    if channels < 1:
+        raise AudioFileError(f"{name}: bad format: the header claims {channels} channels")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFileError(f"{name}: bad format: the header claims {rate} Hz "
+                             f"(expected {MIN_RATE} to {MAX_RATE} Hz)")
     width = bits // 8
     frame = width * channels
     if frame == 0:

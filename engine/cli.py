@@ -2,7 +2,9 @@
 
 Subcommands live in ``engine/commands/<name>.py``; each defines ``HELP``, ``add_arguments(parser)``
 and ``run(args) -> int``, and imports its heavy dependencies inside ``run`` so that
-``hotline --help`` stays fast. Errors of this project are printed as one line, not a traceback.
+``hotline --help`` stays fast. Errors of this project are printed as one line, not a traceback;
+argparse's usage errors (number flags are checked by ``engine.commands._common.number``) come
+back as exit code 2, so ``main(argv)`` always returns rather than raising SystemExit.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its usage error (exit 2) or --help (exit 0)
+        return int(exc.code or 0)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -1,7 +1,9 @@
 """Typed configuration: defaults < ``hotline.toml`` < environment (secrets) < command-line flags.
 
 Every field is documented here and in ``hotline.toml.example``. Unknown sections or keys
-are an error naming the file and key, so a typo never silently falls back to a default.
+are an error naming the file and key, so a typo never silently falls back to a default; so is a
+value out of range (each section's ``CHECKS``), so that ``port = 1e400`` or an unknown time zone
+stops the command at once with one line, not with a traceback from the part that uses it.
 Secrets (the AMI secret, the web token) are read from the environment when the file names a
 variable, and are kept out of ``repr`` so they never reach a log line.
 """
@@ -9,24 +11,80 @@ variable, and are kept out of ``repr`` so they never reach a log line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.errors import ConfigError
 
 DEFAULT_CONFIG_NAMES = ("hotline.toml",)
 CONFIG_ENV = "HOTLINE_CONFIG"
+INTERVAL_MINUTES = (15, 30, 60)  # reporting intervals: each divides an hour, so a day
+
+
+@dataclass(frozen=True)
+class Number:
+    """The numbers a key or a command-line option takes: finite, of ``kind``, within the bounds
+    (``ge``/``gt`` below, ``le``/``lt`` above). One rule for config keys and flags, so both say the same."""
+
+    kind: type = float
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def describe(self) -> str:
+        what = "a whole number" if self.kind is int else "a finite number"
+        if self.ge is not None and self.le is not None:
+            return f"{what} between {self.ge:g} and {self.le:g}"
+        bounds = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                  if v is not None]
+        return " ".join([what, " and ".join(bounds)]) if bounds else what
+
+    def problem(self, value: float) -> str | None:
+        """None when ``value`` is allowed, else ``"expected <what>"``."""
+        ok = isinstance(value, int) or (math.isfinite(value) and (self.kind is not int or value == int(value)))
+        ok = ok and (self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+        ok = ok and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt)
+        return None if ok else f"expected {self.describe()}"
+
+
+PORT = Number(int, ge=1, le=65535)  # a port this engine connects to
+LISTEN_PORT = Number(int, ge=0, le=65535)  # a port it listens on; 0 = any free port (tests, the demo)
+POSITIVE = Number(gt=0)
+NOT_NEGATIVE = Number(ge=0)
+COUNT = Number(int, ge=0)
+
+Check = Callable[[Any], str | None]  # None when a value is allowed, else what was expected
+
+
+def one_of(*options: object) -> Check:
+    return lambda value: None if value in options else f"expected one of {', '.join(map(str, options))}"
+
+
+def time_zone(name: str) -> str | None:
+    """None for a name the tz database knows (``Asia/Shanghai``), else what was expected."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "expected a time zone name such as Asia/Shanghai"
+    return None
 
 
 @dataclass
 class SiteConfig:
     name: str = "default"  # the hotline site; first level under the MQTT topic root
     timezone: str = "Asia/Shanghai"  # opening hours, intervals and reports are in this zone
+
+    CHECKS: ClassVar[dict[str, Check]] = {"timezone": time_zone}
 
 
 @dataclass
@@ -41,21 +99,30 @@ class AmiConfig:
     reconnect_max: float = 30.0  # backoff ceiling; a connection up this long is stable and the backoff starts over
     ping_interval: float = 20.0  # keep-alive; a missed Pong counts as a lost connection
 
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "port": PORT.problem, "connect_timeout": POSITIVE.problem, "reconnect_min": POSITIVE.problem,
+        "reconnect_max": POSITIVE.problem, "ping_interval": POSITIVE.problem,
+    }
+
 
 @dataclass
 class AgiConfig:
     host: str = "127.0.0.1"  # FastAGI listen address (Asterisk connects here)
-    port: int = 4573
+    port: int = 4573  # 0 = any free port
+
+    CHECKS: ClassVar[dict[str, Check]] = {"port": LISTEN_PORT.problem}
 
 
 @dataclass
 class AudioSocketConfig:
     host: str = "127.0.0.1"  # AudioSocket listen address (Asterisk connects here)
-    port: int = 9092
+    port: int = 9092  # 0 = any free port
     advertise: str = ""  # host:port Asterisk should dial; empty means host:port above
     max_queued_frames: int = 500  # per session, each way (10 s of audio); beyond it frames are dropped and counted
     max_queued_bytes: int = 262144  # per session, each way (16 s of 8 kHz audio); the same, counted in bytes
     max_connections: int = 500  # connections at once; one more is closed at once (logged), the others go on
+
+    CHECKS: ClassVar[dict[str, Check]] = {"port": LISTEN_PORT.problem}
 
 
 @dataclass
@@ -69,6 +136,11 @@ class AsrConfig:
     max_active: int = 0  # Vosk search width (--max-active); 0 keeps the model's own; lower = less CPU and memory
     beam: float = 0.0  # Vosk search beam (--beam); 0 keeps the model's own
 
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "vad_mode": Number(int, ge=0, le=3).problem, "trailing_silence_ms": COUNT.problem,
+        "workers": COUNT.problem, "max_active": COUNT.problem, "beam": NOT_NEGATIVE.problem,
+    }
+
 
 @dataclass
 class FlowsConfig:
@@ -80,6 +152,10 @@ class FlowsConfig:
     callback_retry_seconds: float = 120.0  # wait between callback attempts
     callback_channel: str = "Local/{number}@hotline-callback-out"  # Originate channel; {number} is filled in
     callback_context: str = "hotline-callback"  # dialplan context the answered callback continues in
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "callback_attempts": Number(int, ge=1).problem, "callback_retry_seconds": NOT_NEGATIVE.problem,
+    }
 
 
 @dataclass
@@ -99,6 +175,9 @@ class QueueingConfig:
     sl_seconds: float = 20.0  # service-level threshold (answered within T)
     interval_minutes: int = 30  # 15, 30 or 60
 
+    CHECKS: ClassVar[dict[str, Check]] = {"sl_seconds": NOT_NEGATIVE.problem,
+                                          "interval_minutes": one_of(*INTERVAL_MINUTES)}
+
 
 @dataclass
 class MqttConfig:
@@ -110,6 +189,8 @@ class MqttConfig:
     topic_root: str = "hotline"
     buffer_limit: int = 10000  # messages kept while the broker is down; older ones are dropped and counted
 
+    CHECKS: ClassVar[dict[str, Check]] = {"port": PORT.problem, "buffer_limit": Number(int, ge=1).problem}
+
 
 @dataclass
 class StoreConfig:
@@ -120,12 +201,14 @@ class StoreConfig:
 @dataclass
 class WebConfig:
     host: str = "127.0.0.1"  # loopback unless configured otherwise
-    port: int = 8080
+    port: int = 8080  # 0 = any free port
     token: str = field(default="", repr=False)
     token_env: str = "HOTLINE_WEB_TOKEN"
     show_personal_data: bool = False  # unmasked caller numbers need this AND the privileged token
     privileged_token: str = field(default="", repr=False)  # supervisors allowed to see personal data
     privileged_token_env: str = "HOTLINE_WEB_PRIVILEGED_TOKEN"
+
+    CHECKS: ClassVar[dict[str, Check]] = {"port": LISTEN_PORT.problem}
 
 
 @dataclass
@@ -177,12 +260,16 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     if typ in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):  # TOML's inf, nan and 1e400
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         try:
             out = typ(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected {typ.__name__}, got {value!r}") from None
         if typ is int and isinstance(value, float) and value != out:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(out, float) and not math.isfinite(out):  # "nan" given to --set
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return out
     if typ is str:
         if not isinstance(value, str | int | float):
@@ -194,10 +281,15 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
 def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
     hints = typing.get_type_hints(type(section_obj))
     names = {f.name for f in dataclasses.fields(section_obj)}
+    checks: dict[str, Check] = getattr(section_obj, "CHECKS", {})
     for key, value in values.items():
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(names))})")
-        setattr(section_obj, key, _coerce(value, hints[key], f"{where}.{key}"))
+        out = _coerce(value, hints[key], f"{where}.{key}")
+        problem = checks[key](out) if key in checks else None
+        if problem:
+            raise ConfigError(f"{where}.{key}: {problem}, got {value!r}")
+        setattr(section_obj, key, out)
 
 
 def _sections(cfg: Config) -> dict[str, Any]:
@@ -216,12 +308,24 @@ def find_config_file(explicit: str | None = None) -> Path | None:
     return None
 
 
-def read_toml(file: Path, what: str) -> dict[str, Any]:
-    """A TOML file as a dict; a missing or malformed file is a ConfigError naming it."""
+def read_text_file(file: Path, what: str) -> str:
+    """A UTF-8 text file's text; missing, a folder, unreadable or not UTF-8 is a ConfigError naming it."""
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{file}: {what} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file}: {what} is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: {what} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read {what}: {exc.strerror or exc}") from None
+
+
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError naming it."""
+    try:
+        return tomllib.loads(read_text_file(file, what))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
 

@@ -34,6 +34,7 @@ DIGITS = set("0123456789*#")
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+DATE_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class FieldError(ValueError):
@@ -205,8 +206,9 @@ def _date(y: Y) -> dt.date:
     if isinstance(y.value, str):
         try:
             return dt.date.fromisoformat(y.value)
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if DATE_SHAPE.match(y.value):  # 2026-02-30: the shape of a date, but no such day
+                raise FieldError(y.line, f"{y.value!r} is not a calendar date ({exc})") from None
     raise FieldError(y.line, f"expected a date like 2026-10-01, got {_show(y)}")
 
 
@@ -221,11 +223,7 @@ def p_special(y: Y) -> dict[dt.date, tuple[tuple[int, int], ...]]:
         raise FieldError(y.line, 'expected a mapping of date to ranges, e.g. {2026-09-27: "08:00-17:00"}')
     out = {}
     for k, v in (y.items or {}).items():
-        try:
-            day = dt.date.fromisoformat(k[:10])
-        except ValueError:
-            raise FieldError(y.key_lines[k], f"expected a date like 2026-10-01, got {k!r}") from None
-        out[day] = _ranges(v)
+        out[_date(Y(line=y.key_lines[k], value=k[:10]))] = _ranges(v)
     return out
 
 

@@ -97,11 +97,14 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def _construct(node: yaml.Node, ctor: SafeConstructor) -> Any:
-    """A key or scalar as Python; a value YAML's own reading of it rejects (a date such as
-    ``2026-02-30``, which YAML reads as a date) is an error with its line, not a traceback."""
+    """A key or scalar as Python. A date YAML cannot make (``2026-02-30``) stays text, so the field
+    that wants a date reports it with its node; any other value YAML's own reading rejects is an
+    error with its line, not a traceback."""
     try:
         return ctor.construct_object(node, deep=True)
     except ValueError as exc:
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # stays text: the field that wants a date names the node and the date
         what = repr(node.value) if isinstance(node, yaml.ScalarNode) else "value"
         raise YamlSyntaxError(node.start_mark.line + 1, f"YAML {what} cannot be read: {exc}") from None
 

@@ -33,6 +33,7 @@ from engine.errors import HotlineError
 
 __all__ = [
     "CapacityError",
+    "MAX_AGENTS",
     "ScenarioError",
     "UnstableQueueError",
     "QueueMetrics",
@@ -56,6 +57,9 @@ SL_DEFINITIONS = {
 _TAIL = 45.0
 # Beyond this many terms the Palm queue is numerically Erlang C (stable) or meaningless (unstable).
 _MAX_TERMS = 5_000_000
+# Most agents the formulas are computed for: Erlang B's recurrence takes one step per agent
+# (0.06 s here), so 10**15 agents would never return. A thousand times a city hotline's floor.
+MAX_AGENTS = 1_000_000
 
 
 class CapacityError(HotlineError):
@@ -105,6 +109,8 @@ def _check(rate: float, aht: float, agents: int, sl_seconds: float) -> None:
         raise ScenarioError(f"AHT must be a finite number > 0 seconds, got {aht!r}")
     if int(agents) != agents or agents < 1:
         raise ScenarioError(f"agents must be a whole number >= 1, got {agents!r}")
+    if agents > MAX_AGENTS:
+        raise ScenarioError(f"{agents:,} agents is more than the {MAX_AGENTS:,} these formulas are computed for")
     if not (math.isfinite(sl_seconds) and sl_seconds >= 0):
         raise ScenarioError(f"service-level threshold must be >= 0 seconds, got {sl_seconds!r}")
 

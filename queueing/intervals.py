@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-ALLOWED_MINUTES = (15, 30, 60)
+from engine.config import INTERVAL_MINUTES as ALLOWED_MINUTES
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from queueing.erlang import ScenarioError, queue_metrics
+from queueing.erlang import MAX_AGENTS, ScenarioError, queue_metrics
 from queueing.profiles import Profile
 from queueing.sim import SimResult, simulate
 
@@ -61,12 +61,18 @@ def agents_needed(rate: float, aht: float, patience: float | None, target: Targe
         m = queue_metrics(rate, aht, n, patience, target.sl_seconds)
         return target.met(m.service_level, m.p_abandon)
 
+    too_many = (f"a load of {rate * aht:,.0f} erlangs needs more than the {MAX_AGENTS:,} agents "
+                "these formulas are computed for")
+    if rate * aht >= MAX_AGENTS:
+        raise ScenarioError(too_many)
     lo = max(minimum, 1)
     if ok(lo):
         return lo
     hi = max(lo + 1, int(rate * aht) + 1)
     while not ok(hi):
-        lo, hi = hi, hi * 2
+        if hi >= MAX_AGENTS:
+            raise ScenarioError(too_many)
+        lo, hi = hi, min(hi * 2, MAX_AGENTS)
     while hi - lo > 1:  # ok(hi), not ok(lo); SL and abandonment are monotone in agents
         mid = (lo + hi) // 2
         if ok(mid):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from pathlib import Path
@@ -87,6 +88,34 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path: Path) -> None:
         assert str(path) in str(info.value)
     with pytest.raises(AudioFileError, match="no audio samples"):
         load_for_asr(no_samples)
+
+
+def _claiming(path: Path, good: Path, *, rate: int | None = None, channels: int | None = None) -> Path:
+    """``good`` with a header that claims another rate or channel count (the samples unchanged)."""
+    body = bytearray(good.read_bytes())
+    if channels is not None:
+        struct.pack_into("<H", body, 22, channels)
+    if rate is not None:
+        struct.pack_into("<I", body, 24, rate)
+        struct.pack_into("<I", body, 28, rate * 2 % 2**32)
+    path.write_bytes(bytes(body))
+    return path
+
+
+def test_absurd_headers_are_refused_before_any_resampling(tmp_path: Path) -> None:
+    """A header claiming 5 MHz made a one-second file take 4.4 GB and 20 s to resample."""
+    good = write_wav(tmp_path / "good.wav", tone(8000), 8000)
+    cases = {
+        _claiming(tmp_path / "5mhz.wav", good, rate=5_000_000): "the header claims 5000000 Hz (expected 1000 to 384000 Hz)",
+        _claiming(tmp_path / "4ghz.wav", good, rate=4_000_000_000): "the header claims 4000000000 Hz",
+        _claiming(tmp_path / "0hz.wav", good, rate=0): "the header claims 0 Hz",
+        _claiming(tmp_path / "0ch.wav", good, channels=0): "the header claims 0 channels",
+    }
+    for path, message in cases.items():
+        with pytest.raises(AudioFileError, match=re.escape(message)) as info:
+            read_wav(path)
+        assert str(info.value).startswith(f"{path}: bad format: ")
+    assert read_wav(_claiming(tmp_path / "384k.wav", good, rate=384_000)).rate == 384_000  # the top is allowed
 
 
 def test_model_lookup_order_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

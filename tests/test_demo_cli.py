@@ -15,10 +15,11 @@ from ivr_flows.loader import load_flows
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["demo", "--calls", "0"], "--calls must be between 1 and 5000"),
-    (["demo", "--speed", "0"], "--speed must be between"),
-    (["demo", "--minutes", "90"], "--minutes must be between 1 and 60"),
-    (["demo", "--tap-sample", "2"], "--tap-sample must be between 0 and 1"),
+    (["demo", "--calls", "0"], "argument --calls: expected a whole number between 1 and 5000, got '0'"),
+    (["demo", "--speed", "0"], "argument --speed: expected a finite number between 0.5 and 200, got '0'"),
+    (["demo", "--minutes", "90"], "argument --minutes: expected a finite number between 1 and 60, got '90'"),
+    (["demo", "--tap-sample", "2"], "argument --tap-sample: expected a finite number between 0 and 1, got '2'"),
+    (["demo", "--speed", "nan"], "argument --speed: expected a finite number between 0.5 and 200, got 'nan'"),
     (["web", "--db", "/nonexistent/demo.sqlite"], "no store at /nonexistent/demo.sqlite"),
 ])
 def test_bad_arguments_are_one_line_errors(argv, message, capsys) -> None:

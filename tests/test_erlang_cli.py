@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from engine.cli import main
 from queueing.erlang import queue_metrics
 
@@ -45,6 +43,16 @@ def test_unstable_erlang_c_is_an_error_with_exit_code_1(capsys) -> None:
 
 def test_bad_numbers_exit_2(capsys) -> None:
     code, _, err = run(capsys, "erlang", "--rate", "-1", "--aht", "100", "--agents", "10")
-    assert code == 2 and "arrival rate" in err
-    with pytest.raises(SystemExit):
-        main(["erlang", "--rate", "1"])  # argparse: missing required flags
+    assert code == 2 and "argument --rate: expected a finite number >= 0, got '-1'" in err
+    code, _, err = run(capsys, "erlang", "--rate", "1")  # argparse: missing required flags
+    assert code == 2 and "required: --aht, --agents" in err
+
+
+def test_agents_beyond_the_cap_are_refused_at_once(capsys) -> None:
+    """Erlang B takes one step per agent: 10**15 agents never returned; the cap is a usage error."""
+    code, _, err = run(capsys, "erlang", "--rate", "1", "--aht", "300", "--agents", "1000001")
+    assert (code, err) == (2, "hotline erlang: 1,000,001 agents is more than the 1,000,000 these formulas "
+                              "are computed for\n")
+    code, _, err = run(capsys, "erlang", "--rate", "1e12", "--aht", "300", "--agents", str(10**15))
+    assert code == 2 and "1,000,000,000,000,000 agents is more than" in err
+    assert run(capsys, "erlang", "--rate", "1", "--aht", "300", "--agents", "1000000")[0] == 0

@@ -79,3 +79,24 @@ def test_run_masks_numbers_the_caller_says_or_gives_for_a_callback(capsys: pytes
     assert "caller says '我的电话是138****8000，身份证110***********001X'" in out
     assert "<digits 139****5678>" in out and "caller presses 025****4321#" in out
     assert "outcome: callback_booked" in out
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "reason"), [
+    ("holidays: [2026-01-01,", "holidays: [2026-02-30,", 14, "holidays", "day is out of range for month"),
+    ("holidays: [2026-01-01,", "holidays: [2026-13-01,", 14, "holidays", "month must be in 1..12"),
+    ('2026-02-16: "08:00-12:00"', '2026-02-31: "08:00-12:00"', 16, "special", "day is out of range for month"),
+])
+def test_impossible_dates_are_flow_errors_naming_file_line_and_date(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, old: str, new: str, line: int, field: str,
+        reason: str) -> None:
+    """``2026-02-30`` looks like a date to YAML but is none: an error at its line, no traceback."""
+    text = DEFAULT.read_text(encoding="utf-8")
+    assert old in text
+    flow = tmp_path / "hours.yaml"
+    flow.write_text(text.replace(old, new), encoding="utf-8")
+    bad_date = new.split("[")[-1].split(":")[0].rstrip(",")
+    expected = f"{flow}:{line}: node 'check_hours': {field}: '{bad_date}' is not a calendar date ({reason})"
+    assert main(["flow", "validate", "--no-prompts", str(flow)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == expected
+    assert main(["flow", "run", str(flow)]) == 2
+    assert capsys.readouterr().err.splitlines() == [expected, f"hotline flow: {flow}: fix the errors above first"]

@@ -294,4 +294,4 @@ nodes:
     with pytest.raises(FlowValidationError) as info:
         load_text(text, "h.yaml", check_prompts=False)
     (err,) = info.value.errors
-    assert err.format().startswith("h.yaml:7: YAML '2026-") and "cannot be read" in err.message
+    assert err.format().startswith("h.yaml:7: node 'hours': holidays: '2026-") and "is not a calendar date" in err.message

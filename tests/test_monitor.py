@@ -121,6 +121,25 @@ def test_cli_replay_of_a_file_with_a_line_over_the_codec_limit_is_a_usage_error(
     assert "not a readable AMI stream: AMI line longer than" in captured.err and "Traceback" not in captured.err
 
 
+@pytest.mark.parametrize(("header", "value"), [
+    ("Timestamp", "1e20"), ("Timestamp", "nan"), ("Timestamp", "inf"), ("Timestamp", "-5"),
+    ("EventTV", "9999-11-28T15:54:14.139+0000"),
+])
+def test_cli_replay_of_an_event_with_an_impossible_time_is_a_usage_error(asterisk_fixtures, tmp_path, capsys,
+                                                                          header, value):
+    """A corrupt ``Timestamp`` would drag the replay clock (which never goes back) with it, or
+    overflow the interval clock: one line naming the file, header, value and event instead."""
+    text = (asterisk_fixtures / "ami_queue_day.txt").read_text(encoding="utf-8")
+    first = "Event: Newchannel\nPrivilege: call,all\n"
+    path = tmp_path / "corrupt.txt"
+    path.write_text(text.replace(first, f"{first}{header}: {value}\n", 1), encoding="utf-8")
+    assert main(["monitor", "--replay", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"hotline monitor: --replay {path}: {header} {value!r} of Newchannel event is not a time "
+                            "(expected epoch seconds between 1970 and 3000)\n")
+    assert captured.out == ""
+
+
 def test_intervals_add_up_to_the_day(asterisk_fixtures):
     m = QueueMonitor(interval_minutes=15)
     end = replay(asterisk_fixtures / "ami_queue_day.txt", m)

@@ -83,3 +83,40 @@ async def test_a_stop_step_cancelled_from_inside_does_not_stop_the_shutdown(tmp_
     outer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await outer
+
+
+@pytest.mark.parametrize("busy", ["agi", "web", "same"])
+def test_serve_on_a_busy_port_is_one_line_naming_the_part_and_leaves_nothing_running(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, busy: str) -> None:
+    """``hotline serve`` where another program holds a port: one line naming the part, host:port and
+    config key (exit 2) instead of a 30-line traceback; what had started (AudioSocket) is closed."""
+    import threading
+
+    from engine.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        audiosocket = _closed_port()
+        ports = {"agi": port if busy == "agi" else (audiosocket if busy == "same" else 0),
+                 "web": port if busy == "web" else 0}
+        config = tmp_path / "hotline.toml"
+        config.write_text(f'[ami]\nport = {_closed_port()}\n[agi]\nport = {ports["agi"]}\n'
+                          f'[audiosocket]\nport = {audiosocket}\n[web]\nport = {ports["web"]}\n'
+                          f'[store]\npath = "{tmp_path / "h.sqlite"}"\n', encoding="utf-8")
+        monkeypatch.setenv("HOTLINE_AMI_SECRET", "pw")
+        monkeypatch.setenv("HOTLINE_WEB_TOKEN", "tok-123")
+        before = set(threading.enumerate())
+        code = main(["--config", str(config), "serve", "--log-format", "text"])
+        err = capsys.readouterr().err
+    expected = {
+        "agi": f"FastAGI cannot listen on 127.0.0.1:{port} ([agi] port or --agi-port): address already in use",
+        "web": f"web page cannot listen on 127.0.0.1:{port} ([web] port or --web-port): address already in use",
+        "same": f"FastAGI and AudioSocket are both set to listen on 127.0.0.1:{audiosocket} ([agi] port or "
+                "--agi-port; [audiosocket] port or --audiosocket-port): give each its own port",
+    }[busy]
+    assert code == 2 and err.splitlines()[-1] == f"hotline serve: {expected}" and "Traceback" not in err, err
+    with socket.socket() as again:  # the AudioSocket server had been listening: it is closed again
+        again.bind(("127.0.0.1", audiosocket))
+    assert [t for t in threading.enumerate() if t not in before and not t.daemon] == []

@@ -152,3 +152,47 @@ def test_situation_waits_match_the_erlang_c_tail_shape() -> None:
     assert idle.mean == 0.0
     impatient = waits_from_state(agents=2, queued=20, aht=100.0, patience=10.0, replications=2000)
     assert impatient.ahead_served < 20 and impatient.mean < 11 * 100.0 / 2
+
+
+@pytest.mark.parametrize(("scenario", "replications", "biggest"), [
+    (Scenario.stationary(0.001, 100.0, 100_000, hours=1.0, batches=200), 1, "roster"),  # many agents, few calls
+    (Scenario.stationary(50.0, 100.0, 1, 30.0, hours=100.0), 1, "waits"),  # everyone waits, batch means
+    (Scenario(rates=(50.0,) * 4, agents=(1,) * 4, interval_seconds=7200.0, patience=Distribution.exponential(30.0)),
+     2, "waits"),  # everyone waits, whole-run percentiles
+    (Scenario(rates=(0.0001,) * 48, agents=(1,) * 48), 600, "results"),  # many replications
+])
+def test_memory_estimate_bounds_what_a_run_really_takes(scenario: Scenario, replications: int, biggest: str) -> None:
+    """The estimate the memory check relies on is an upper bound of the measured peak, and not a
+    wild one (numpy's arrays are traced by tracemalloc)."""
+    import tracemalloc
+
+    from queueing.sim.memory import BUFFERS, memory_needed
+
+    simulate(Scenario(rates=(0.1,), agents=(2,)), seed=1)  # compiled kernel loaded before measuring
+    parts = memory_needed(scenario, replications)
+    tracemalloc.start()
+    try:
+        simulate(scenario, seed=1, replications=replications)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(parts, key=lambda k: parts[k]) == biggest
+    estimate = sum(parts.values()) - BUFFERS  # the fixed allowance is for what tracemalloc does not see
+    assert peak <= sum(parts.values()) and estimate <= 4 * peak, (peak, parts)
+
+
+def test_a_run_beyond_the_available_memory_is_refused_before_allocating(monkeypatch) -> None:
+    import tracemalloc
+
+    import queueing.sim.memory
+
+    monkeypatch.setattr(queueing.sim.memory, "available_memory", lambda: 500_000_000)
+    big = Scenario.stationary(0.001, 100.0, 3_000_000, hours=1.0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScenarioError, match=r"this simulation would need about 0\.9 GB of memory, more than "
+                           r"the 0\.5 GB available \(mostly for 3,000,000 agents x 21 intervals\)"):
+            simulate(big)
+        assert tracemalloc.get_traced_memory()[1] < 10_000_000
+    finally:
+        tracemalloc.stop()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
 
 ERLANG_KEYS = ("p_wait", "p_abandon", "mean_wait", "asa", "service_level", "occupancy")
@@ -69,3 +71,61 @@ def test_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
     assert code == 2 and "--agents" in err
     code, _, err = run(capsys, "simulate", "--profile", "weekday", "--hours", "5")
     assert code == 2 and "stationary" in err
+
+
+ONE_ROW = 'intervals = [["00:00", 100, 10]]\n'
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("minutes0.toml", "interval_minutes = 0\n" + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440, got 0"),
+    ("minutesneg.toml", "interval_minutes = -30\n" + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440"),
+    ("minutestext.toml", 'interval_minutes = "abc"\n' + ONE_ROW, "interval_minutes: expected a finite number between 1 and 1440, got 'abc'"),
+    ("sl.toml", 'sl_seconds = "x"\n' + ONE_ROW, "sl_seconds: expected a finite number >= 0, got 'x'"),
+    ("cap.toml", "queue_capacity = 1e400\n" + ONE_ROW, "queue_capacity: expected a whole number >= 0, got inf"),
+    ("threshold.toml", "callback_threshold = [1]\n" + ONE_ROW, "callback_threshold: expected a finite number >= 0, got [1]"),
+    ("agents.toml", 'intervals = [["00:00", 100, 1e400]]\n', "interval 1: agents: expected a whole number >= 0, got inf"),
+    ("agentsnan.toml", 'intervals = [["00:00", 100, nan]]\n', "interval 1: agents: expected a whole number >= 0, got nan"),
+    ("agents.csv", "start,calls_per_hour,agents\n00:00,100,1e400\n", "interval 1: agents: expected a whole number >= 0, got '1e400'"),
+])
+def test_bad_profile_values_are_one_line_errors(capsys, tmp_path: Path, name: str, text: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    for command in ("simulate", "staff"):
+        code, _, err = run(capsys, command, "--profile", str(path))
+        assert code == 2 and err.startswith(f"hotline {command}: {path}") and expected in err, err
+        assert err.count("\n") == 1, err
+
+
+def test_profile_that_is_no_utf8_file_is_a_one_line_error(capsys, tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes(('name = "Zürich"\n' + ONE_ROW).encode("latin-1"))
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    for path, expected in ((latin, "profile is not UTF-8 text"), (folder, "profile is a folder")):
+        code, _, err = run(capsys, "simulate", "--profile", str(path))
+        assert code == 2 and err.startswith(f"hotline simulate: {path}: {expected}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (["--rate", "0.001", "--aht", "100", "--agents", "3000000", "--hours", "1"], "3,000,000 agents x 21 intervals"),
+    (["--rate", "1000", "--aht", "0.5", "--agents", "400", "--patience", "30", "--hours", "10"],
+     "the waits of up to 3,428,571 calls"),
+    (["--rate", "0.001", "--aht", "100", "--agents", "2", "--hours", "0.1", "--replications", "10000"],
+     "10,000 replications x 21 intervals of results"),
+])
+def test_simulate_beyond_the_machine_is_refused_naming_what_makes_it_big(capsys, monkeypatch, argv, what) -> None:
+    """``--agents 100000000`` grew to 19.6 GB; sizes beyond the available memory are a usage error."""
+    import queueing.sim.memory
+
+    monkeypatch.setattr(queueing.sim.memory, "available_memory", lambda: 50_000_000)
+    code, out, err = run(capsys, "simulate", "--no-progress", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("hotline simulate: this simulation would need about ") and "more than the 50 MB available" in err
+    assert f"(mostly for {what}): use fewer agents, calls (rate x hours), intervals or replications" in err
+
+
+def test_simulate_of_absurd_sizes_is_refused_on_any_machine(capsys) -> None:
+    code, _, err = run(capsys, "simulate", "--rate", "1", "--aht", "300", "--agents", "1" + "0" * 30)
+    assert code == 2 and "TB of memory" in err and f"{10**30:,} agents x 21 intervals" in err
+    code, _, err = run(capsys, "simulate", "--profile", "weekday", "--replications", "10000000000")
+    assert code == 2 and "10,000,000,000 replications x 48 intervals of results" in err

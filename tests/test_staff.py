@@ -84,4 +84,24 @@ def test_staff_cli_json_and_compare(capsys, tmp_path: Path) -> None:
     out = capsys.readouterr().out
     assert code == 0 and "lagged-sipp" in out and "answered within 20 s / offered" in out
     code = main(["staff", "--profile", str(csv), "--target-sl", "1.5"])
-    assert code == 2 and "target service level" in capsys.readouterr().err
+    assert code == 2 and "argument --target-sl: expected a finite number > 0 and < 1, got '1.5'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("patience", ['patience = "none"\n', ""])
+def test_staff_for_a_load_beyond_the_erlang_cap_is_refused_at_once(capsys, tmp_path: Path, patience: str) -> None:
+    """100 million calls an hour: before, the Erlang search and then the simulation ran for minutes
+    and grew past 1.5 GB; now one line at once."""
+    profile = tmp_path / "huge.toml"
+    profile.write_text(patience + 'intervals = [["00:00", 1e8, 10], ["00:30", 100, 10]]\n')
+    assert main(["staff", "--profile", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hotline staff: a load of ")
+    assert "erlangs needs more than the 1,000,000 agents these formulas are computed for" in err
+
+
+def test_agents_needed_never_searches_past_the_cap() -> None:
+    from queueing.erlang import MAX_AGENTS, ScenarioError
+
+    # a load just under the cap whose target needs more agents than the cap allows
+    with pytest.raises(ScenarioError, match="needs more than the 1,000,000 agents"):
+        agents_needed((MAX_AGENTS - 10) / 300.0, 300.0, None, Target(0.99, 0.0))

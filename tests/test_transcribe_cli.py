@@ -86,6 +86,22 @@ def test_vad_command_prints_segments(recording, tmp_path: Path, capsys) -> None:
     assert f"{bad}: not a WAV file" in err and len(out.splitlines()) == 2
 
 
+def test_wav_claiming_5_mhz_is_one_line_per_file_in_vad_and_transcribe(recording, asr_model, tmp_path: Path,  # noqa: F811
+                                                                      capsys) -> None:
+    path, _ = recording
+    body = bytearray(path.read_bytes())
+    body[24:32] = (5_000_000).to_bytes(4, "little") + (20_000_000).to_bytes(4, "little")  # rate, byte rate
+    absurd = tmp_path / "5mhz.wav"
+    absurd.write_bytes(bytes(body))
+    expected = f"{absurd}: bad format: the header claims 5000000 Hz (expected 1000 to 384000 Hz)"
+    assert main(["vad", str(absurd)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [f"hotline vad: {expected}", "hotline vad: 1 of 1 files failed"]
+    assert main(["transcribe", "--no-progress", "--model", str(nodither_model_dir()), str(absurd)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [f"hotline transcribe: {expected}", "hotline transcribe: 1 of 1 files failed"]
+
+
 def test_progress_bar_on_long_batches(asr_model, tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: F811
     call = make_call([("silence", 50.0), ("say", SAY_2), ("silence", 12.0)])  # long, but mostly silence: cheap
     path = write_wav(tmp_path / "long.wav", call.samples, call.rate)

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.config import Config, load_config, parse_set_options
+from engine.config import Config, Number, load_config, parse_set_options
 from engine.errors import UsageError
+
+
+def number(rule: Number | type = float, **bounds: float) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a number option: ``number(float, gt=0)``, ``number(int, ge=1)``
+    or a shared rule (``number(LISTEN_PORT)``). Every command uses it, so ``nan``, ``inf`` and
+    values out of range are refused the same way before anything runs, with the rule
+    (``argument --sl: expected a finite number >= 0, got 'nan'``, exit 2)."""
+    checked = rule if isinstance(rule, Number) else Number(rule, **bounds)
+
+    def parse(text: str) -> Any:
+        try:
+            value = checked.kind(text)
+        except ValueError:
+            value = None
+        problem = checked.problem(float("nan") if value is None else value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+        return value
+
+    return parse
 
 
 def config_from_args(args: argparse.Namespace, **overrides: object) -> Config:

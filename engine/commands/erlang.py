@@ -8,12 +8,14 @@ HELP = "waits, abandonment and service level of one queue from Erlang C / Erlang
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=float, required=True, help="arrival rate, calls per second")
-    parser.add_argument("--aht", type=float, required=True, help="average handling time, seconds")
-    parser.add_argument("--agents", type=int, required=True, help="agents on duty")
-    parser.add_argument("--patience", type=float, default=None,
+    from engine.commands._common import number
+
+    parser.add_argument("--rate", type=number(float, ge=0), required=True, help="arrival rate, calls per second")
+    parser.add_argument("--aht", type=number(float, gt=0), required=True, help="average handling time, seconds")
+    parser.add_argument("--agents", type=number(int, ge=1), required=True, help="agents on duty")
+    parser.add_argument("--patience", type=number(float, ge=0), default=None,
                         help="mean patience in seconds (exponential): Erlang A; omit for Erlang C")
-    parser.add_argument("--sl-seconds", type=float, default=None,
+    parser.add_argument("--sl-seconds", type=number(float, ge=0), default=None,
                         help="service-level threshold T in seconds (default: config queueing.sl_seconds, 20)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 

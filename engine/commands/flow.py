@@ -12,6 +12,8 @@ HELP = "check, draw or dry-run IVR flow files (validate, graph, run)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+
     sub = parser.add_subparsers(dest="flow_command", metavar="ACTION", required=True)
     v = sub.add_parser("validate", help="load flow files and report every defect (file:line: node: message)")
     v.add_argument("files", nargs="*", metavar="FILE", help="flow files or folders (default: [flows] paths, "
@@ -33,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="what the caller says at each intake step (repeat for several)")
     r.add_argument("--now", help="call time, ISO 8601 (without offset: in the flow's time zone); default now")
     r.add_argument("--caller", default="13800000001", help="caller number (for the callback offer)")
-    r.add_argument("--position", type=int, default=3, help="queue position the engine would report")
-    r.add_argument("--wait", type=float, default=90.0, help="estimated wait in seconds (negative: unknown)")
+    r.add_argument("--position", type=number(int, ge=0), default=3, help="queue position the engine would report")
+    r.add_argument("--wait", type=number(float), default=90.0, help="estimated wait in seconds (negative: unknown)")
     r.add_argument("--hangup-at", default="", metavar="NODE", help="the caller hangs up when reaching NODE")
     r.add_argument("--json", action="store_true", help="print the run record as JSON after the steps")
 

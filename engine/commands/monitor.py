@@ -24,20 +24,20 @@ _UNIQUEID = re.compile(r"^(\d{9,11})\.\d+$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.commands._common import add_ami_options
+    from engine.commands._common import add_ami_options, number
 
     src = parser.add_mutually_exclusive_group()
     add_ami_options(parser, ami_into=src)
     src.add_argument("--replay", metavar="FILE", help="read a recorded AMI stream and print the final state")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per queue)")
     parser.add_argument("--once", action="store_true", help="live: print one snapshot and exit")
-    parser.add_argument("--refresh", type=float, default=2.0, help="live: seconds between refreshes")
+    parser.add_argument("--refresh", type=number(float, gt=0), default=2.0, help="live: seconds between refreshes")
     parser.add_argument("--queue", action="append", help="only these queues (repeatable)")
-    parser.add_argument("--sl", type=float, help="service-level threshold in seconds "
+    parser.add_argument("--sl", type=number(float, ge=0), help="service-level threshold in seconds "
                         "(default: the queue's ServiceLevel from QueueStatus, else queueing.sl_seconds)")
     parser.add_argument("--interval", type=int, choices=(15, 30, 60), help="interval minutes for --intervals")
     parser.add_argument("--intervals", action="store_true", help="include per-interval and per-day tables")
-    parser.add_argument("--wrapup", type=float, default=0.0, help="queue wrap-up seconds (AMI does not report it)")
+    parser.add_argument("--wrapup", type=number(float, ge=0), default=0.0, help="queue wrap-up seconds (AMI does not report it)")
     parser.add_argument("--surge-history", metavar="FILE.json",
                         help="offered calls of past days per interval: read for the surge baseline, "
                         "written back with today's counts at the end")
@@ -46,13 +46,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- replay ---------------------------------------------------------------------------------
 
 
+LATEST = 32503680000.0  # 3000-01-01 UTC: a recorded "time" beyond it (or before 1970) is corrupt
+
+
+class ImpossibleTime(Exception):
+    """A ``Timestamp`` or ``EventTV`` header that parses but is no time (``1e20``, ``nan``, ``-5``)."""
+
+
+def _stated_time(key: str, value: str, headers: tuple[tuple[str, str], ...]) -> float:
+    """``Timestamp``/``EventTV`` as epoch seconds: ValueError when it does not parse,
+    ImpossibleTime (naming the header, value and event) when it parses to no time."""
+    if key.lower() == "timestamp":
+        t = float(value)
+    else:
+        t = datetime.fromisoformat(value.replace("+0000", "+00:00")).timestamp()
+    if not 0.0 <= t < LATEST:  # nan fails too
+        event = next((v for h, v in headers if h.lower() == "event"), "an")
+        raise ImpossibleTime(f"{key} {value!r} of {event} event is not a time "
+                             "(expected epoch seconds between 1970 and 3000)")
+    return t
+
+
 class ReplayClock:
     """Estimates the time of recorded events, which carry no timestamps of their own.
 
     Uses, when present, ``Timestamp`` (``timestampevents = yes``) and ``EventTV``; otherwise
     the creation time in Uniqueids (``1795881255.252``: epoch seconds) and members' ``LastCall``
     / ``LastPause``; never goes backwards. Hold and talk times come from the events themselves,
-    so only waits-so-far and interval placement depend on this estimate.
+    so only waits-so-far and interval placement depend on this estimate. Headers that do not
+    parse are skipped; a ``Timestamp``/``EventTV`` outside 1970-3000 raises ``ImpossibleTime``
+    (the clock never goes back, so it would carry every later event with it).
     """
 
     def __init__(self) -> None:
@@ -63,17 +86,15 @@ class ReplayClock:
         for key, value in headers:
             k = key.lower()
             try:
-                if k == "timestamp":
-                    best = max(best, float(value))
-                elif k == "eventtv":
-                    best = max(best, datetime.fromisoformat(value.replace("+0000", "+00:00")).timestamp())
+                if k in ("timestamp", "eventtv"):
+                    best = max(best, _stated_time(key, value, headers))
                 elif k in ("uniqueid", "linkedid", "destuniqueid"):
                     m = _UNIQUEID.match(value)
                     if m:
                         best = max(best, float(m.group(1)))
                 elif k in ("lastcall", "lastpause"):
                     v = float(value or 0)
-                    if v > 1e9:
+                    if 1e9 < v < LATEST:
                         best = max(best, v)
             except ValueError:
                 continue
@@ -143,6 +164,8 @@ def replay(path: str | Path, monitor: Any) -> float:
             end = max(end, getattr(event, "received", 0.0) or getattr(event, "taken_at", 0.0))
     except AmiProtocolError as exc:  # a line or message over the codec's limits
         raise UsageError(f"--replay {path}: not a readable AMI stream: {exc}") from None
+    except ImpossibleTime as exc:
+        raise UsageError(f"--replay {path}: {exc}") from None
     if not seen:
         raise UsageError(f"--replay {path}: no AMI events in it (expected a recorded AMI stream "
                          "such as ami_queue_day.txt)")

@@ -28,21 +28,24 @@ def _arrival(text: str) -> tuple[str, float]:
         value = float(rate)
     except ValueError:
         value = -1.0
-    if not sep or not queue or value <= 0:
+    if not sep or not queue or not 0 < value < float("inf"):  # nan and inf fail too
         raise argparse.ArgumentTypeError(f"expected QUEUE:CALLS_PER_MINUTE, got {text!r}")
     return queue, value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+    from engine.config import LISTEN_PORT
+
     parser.add_argument("--ami-host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--ami-port", type=int, default=0, help="AMI port (default 0: one from the OS, printed)")
+    parser.add_argument("--ami-port", type=number(LISTEN_PORT), default=0, help="AMI port (default 0: one from the OS, printed)")
     parser.add_argument("--ami-user", default="hotline", help="AMI username clients must log in with")
     parser.add_argument("--ami-secret", help=f"AMI secret (default: $HOTLINE_AMI_SECRET, else {DEFAULT_SECRET!r})")
     parser.add_argument("--queues", metavar="FILE", help="queues TOML (default: engine/pbxsim/queues.toml)")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+    parser.add_argument("--speed", type=number(float, gt=0), default=1.0, help="simulated seconds per real second (default 1)")
     parser.add_argument("--arrivals", type=_arrival, action="append", metavar="QUEUE:PER_MIN",
                         help="generate Poisson callers into QUEUE at PER_MIN calls per minute (repeatable)")
-    parser.add_argument("--duration", type=float, help="stop after this many real seconds (default: until Ctrl-C)")
+    parser.add_argument("--duration", type=number(float, gt=0), help="stop after this many real seconds (default: until Ctrl-C)")
     parser.add_argument("--agi-target", type=host_port, metavar="HOST:PORT",
                         help="engine FastAGI server the simulated calls open sessions to")
     parser.add_argument("--agi-script", default="hotline",
@@ -68,8 +71,6 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
     for queue, _ in args.arrivals or []:
         if queue not in names:
             raise UsageError(f"--arrivals: no queue {queue!r} in {args.queues or 'the default queues'} (have {', '.join(names)})")
-    if args.speed <= 0:
-        raise UsageError(f"--speed must be positive, got {args.speed}")
     if args.audio and not (args.audiosocket_target or args.agi_target):
         raise UsageError("--audio needs --audiosocket-target HOST:PORT (or --agi-target HOST:PORT)")
     if args.audiosocket_target and not args.agi_target and not args.audio:

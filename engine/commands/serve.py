@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from typing import Any
 
 from engine.privacy import LOG_RECORD_ATTRS
 
@@ -52,11 +53,16 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+    from engine.config import LISTEN_PORT
+
     parser.add_argument("--log-format", choices=("json", "kv", "text"), default="kv",
                         help="log lines on stderr: json (one object per line), kv (key=value, default) or text")
-    parser.add_argument("--agi-port", type=int, help="FastAGI port (overrides [agi] port)")
-    parser.add_argument("--audiosocket-port", type=int, help="AudioSocket port (overrides [audiosocket] port)")
-    parser.add_argument("--web-port", type=int, help="supervisor page port (overrides [web] port)")
+    port = number(LISTEN_PORT)
+    parser.add_argument("--agi-port", type=port, help="FastAGI port (overrides [agi] port; 0 = any free port)")
+    parser.add_argument("--audiosocket-port", type=port,
+                        help="AudioSocket port (overrides [audiosocket] port; 0 = any free port)")
+    parser.add_argument("--web-port", type=port, help="supervisor page port (overrides [web] port; 0 = any free port)")
     parser.add_argument("--no-web", action="store_true", help="do not serve the supervisor page")
     parser.add_argument("--ready-file", metavar="FILE",
                         help="write the bound ports as JSON to FILE once everything listens (for supervisors/tests)")
@@ -89,6 +95,58 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(cfg, web=not args.no_web, ready_file=args.ready_file))
 
 
+_ANY_ADDRESS = {"", "0.0.0.0", "::"}  # a server on these listens on every address
+
+
+def _listeners(cfg: Any, web: bool) -> list[tuple[str, str, str, int]]:
+    """(part, config key, host, port) of every server ``hotline serve`` opens."""
+    parts = [("FastAGI", "[agi] port or --agi-port", cfg.agi.host, cfg.agi.port),
+             ("AudioSocket", "[audiosocket] port or --audiosocket-port", cfg.audiosocket.host, cfg.audiosocket.port)]
+    if web:
+        parts.append(("web page", "[web] port or --web-port", cfg.web.host, cfg.web.port))
+    return parts
+
+
+def _bind_problem(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on host:port now (bound the way asyncio binds), or None."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
+def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
+    """The OSError of a failed start as a one-line ConfigError naming the part and host:port that
+    cannot listen (taken by another program, or by another part of this config); ``exc`` itself
+    when no port explains it. Called after the engine stopped, so our own sockets are closed."""
+    from engine.errors import ConfigError
+
+    parts = _listeners(cfg, web)
+    for i, (name, key, host, port) in enumerate(parts):
+        for other, other_key, other_host, other_port in parts[i + 1:]:
+            if port and port == other_port and (host == other_host or {host, other_host} & _ANY_ADDRESS):
+                return ConfigError(f"{name} and {other} are both set to listen on {host}:{port} "
+                                   f"({key}; {other_key}): give each its own port")
+    for name, key, host, port in parts:
+        problem = _bind_problem(host, port)
+        if problem is not None:
+            reason = (problem.strerror or str(problem)).lower()
+            return ConfigError(f"{name} cannot listen on {host}:{port} ({key}): {reason}")
+    return exc
+
+
 async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
     """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
     import asyncio
@@ -110,7 +168,11 @@ async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
-        await engine.start()
+        try:
+            await engine.start()
+        except OSError as exc:
+            await engine.stop()  # our own sockets closed first, so the probe sees only other programs
+            raise listen_error(cfg, web, exc) from None
         if ready_file:
             ports = {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port, "web": engine.web_port,
                      "pid": __import__("os").getpid()}

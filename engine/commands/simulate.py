@@ -10,26 +10,28 @@ PROGRESS_CALLS = 2_000_000  # show a progress bar when a run simulates more call
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+
     parser.add_argument("--profile", help="day profile: a .toml or .csv file, or 'weekday' (built-in)")
-    parser.add_argument("--rate", type=float, help="arrival rate, calls per second (stationary run)")
-    parser.add_argument("--aht", type=float, help="average handling time, seconds (exponential unless --service)")
-    parser.add_argument("--agents", type=int, help="agents on duty (stationary run)")
-    parser.add_argument("--patience", type=float, default=None,
+    parser.add_argument("--rate", type=number(float, ge=0), help="arrival rate, calls per second (stationary run)")
+    parser.add_argument("--aht", type=number(float, gt=0), help="average handling time, seconds (exponential unless --service)")
+    parser.add_argument("--agents", type=number(int, ge=0), help="agents on duty (stationary run)")
+    parser.add_argument("--patience", type=number(float, ge=0), default=None,
                         help="mean patience in seconds (exponential); omit: callers never hang up")
     parser.add_argument("--service", metavar="DIST", help="service time, e.g. lognormal:300:0.8, gamma:300:0.5, "
                         "deterministic:300, empirical:120,300,540 (overrides --aht)")
     parser.add_argument("--patience-dist", metavar="DIST", help="patience distribution (overrides --patience)")
-    parser.add_argument("--sl-seconds", type=float, default=None, help="service-level threshold T, seconds")
-    parser.add_argument("--hours", type=float, default=None, help="stationary run length in hours (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
-    parser.add_argument("--replications", type=int, default=None,
+    parser.add_argument("--sl-seconds", type=number(float, ge=0), default=None, help="service-level threshold T, seconds")
+    parser.add_argument("--hours", type=number(float, gt=0), default=None, help="stationary run length in hours (default 100)")
+    parser.add_argument("--seed", type=number(int, ge=0), default=0, help="random seed (same seed, same result)")
+    parser.add_argument("--replications", type=number(int, ge=1), default=None,
                         help="independent replications (default: 1 with batch means when stationary, 10 for a profile)")
-    parser.add_argument("--redial-prob", type=float, default=None, help="probability an abandoning/busy caller calls again")
-    parser.add_argument("--redial-delay", type=float, default=None, help="mean delay before a redial, seconds")
-    parser.add_argument("--callback-threshold", type=float, default=None,
+    parser.add_argument("--redial-prob", type=number(float, ge=0, lt=1), default=None, help="probability an abandoning/busy caller calls again")
+    parser.add_argument("--redial-delay", type=number(float, ge=0), default=None, help="mean delay before a redial, seconds")
+    parser.add_argument("--callback-threshold", type=number(float, ge=0), default=None,
                         help="offer a callback when the estimated wait exceeds this many seconds")
-    parser.add_argument("--callback-accept", type=float, default=None, help="share of callers who accept a callback")
-    parser.add_argument("--queue-capacity", type=int, default=None, help="callers allowed to wait; more get busy")
+    parser.add_argument("--callback-accept", type=number(float, ge=0, le=1), default=None, help="share of callers who accept a callback")
+    parser.add_argument("--queue-capacity", type=number(int, ge=0), default=None, help="callers allowed to wait; more get busy")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw waits, abandonment and staffing by interval")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -82,8 +84,6 @@ def build(args: argparse.Namespace):
     if missing:
         raise UsageError("give --profile, or --rate, --aht and --agents (missing: " + ", ".join("--" + m for m in missing) + ")")
     hours = 100.0 if args.hours is None else args.hours
-    if hours <= 0:
-        raise UsageError(f"--hours must be > 0, got {hours}")
     service = kw.pop("service")
     patience = kw.pop("patience", None)
     scenario = Scenario.stationary(args.rate, service, args.agents, patience, hours=hours,

@@ -8,16 +8,18 @@ HELP = "agents needed per interval of a day profile (Erlang A, then corrected by
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+
     parser.add_argument("--profile", required=True, help="day profile: a .toml or .csv file, or 'weekday' (built-in)")
-    parser.add_argument("--target-sl", type=float, default=0.8,
+    parser.add_argument("--target-sl", type=number(float, gt=0, lt=1), default=0.8,
                         help="target service level: answered within T / offered (default 0.8)")
-    parser.add_argument("--sl-seconds", type=float, default=None, help="T in seconds (default: the profile's)")
-    parser.add_argument("--max-abandon", type=float, default=None, help="most abandoned / offered allowed per interval")
+    parser.add_argument("--sl-seconds", type=number(float, ge=0), default=None, help="T in seconds (default: the profile's)")
+    parser.add_argument("--max-abandon", type=number(float, gt=0, lt=1), default=None, help="most abandoned / offered allowed per interval")
     parser.add_argument("--method", choices=("sipp", "lagged-sipp", "mol"), default="lagged-sipp",
                         help="effective load per interval: plain SIPP, SIPP lagged by one AHT, or modified offered load")
-    parser.add_argument("--replications", type=int, default=None,
+    parser.add_argument("--replications", type=number(int, ge=2), default=None,
                         help="replications per simulation (default 40; 200 with --compare)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=number(int, ge=0), default=0, help="random seed")
     parser.add_argument("--no-correct", action="store_true", help="Erlang A only: simulate the roster but do not correct it")
     parser.add_argument("--compare", action="store_true",
                         help="simulate the Erlang roster of every method on the same day and show where each misses")
@@ -46,8 +48,6 @@ def run(args: argparse.Namespace) -> int:
         target = Target(args.target_sl, sl_t, args.max_abandon)
         if args.replications is None:
             args.replications = 200 if args.compare else 40
-        if args.replications < 2:
-            raise ScenarioError(f"--replications must be at least 2, got {args.replications}")
         if args.compare:
             plans = compare_methods(profile, target, replications=args.replications, seed=args.seed)
         else:

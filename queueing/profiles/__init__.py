@@ -4,20 +4,22 @@ Why a file format of its own: planners keep the day as a table (interval start, 
 agents); the rest (AHT, patience, redials) rarely changes and sits in the TOML header or comes
 from command flags.
 
-TOML keys: ``name``, ``interval_minutes`` (15, 30 or 60 typical), ``start`` ("HH:MM"),
+TOML keys: ``name``, ``interval_minutes`` (15, 30 or 60 typical; 1-1440), ``start`` ("HH:MM"),
 ``sl_seconds``, ``service``, ``patience`` (distributions: a table ``{kind, mean, cv, values}``,
 a string ``"lognormal:300:0.8"`` or a number = exponential mean; ``patience = "none"`` for
 callers who never hang up), ``redial_prob``, ``redial_delay``, ``callback_threshold``,
 ``callback_accept``, ``queue_capacity``, ``shape`` ("steps", the default, or "smooth": arrivals
 follow a curve through the interval rates), and ``intervals = [["HH:MM", calls_per_hour, agents],
 ...]``. CSV: a header ``start,calls_per_hour,agents`` then one row per interval (``#`` comments
-allowed); everything else takes the defaults below or command flags.
+allowed); everything else takes the defaults below or command flags. Numbers are checked (finite,
+in range: ``_NUMBERS``) and errors name the file, the key or row, and the value.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -25,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.config import COUNT, NOT_NEGATIVE, Number, read_text_file
+from engine.errors import ConfigError
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
 from queueing.sim.scenario import Scenario
@@ -32,6 +36,10 @@ from queueing.sim.scenario import Scenario
 BUILTIN = ("weekday",)
 SHAPES = ("steps", "smooth")
 SUBSTEPS = 10
+_NUMBERS = {  # header keys that are numbers, and the values each takes
+    "interval_minutes": Number(ge=1, le=1440), "sl_seconds": NOT_NEGATIVE, "redial_prob": Number(ge=0, lt=1),
+    "callback_threshold": NOT_NEGATIVE, "callback_accept": Number(ge=0, le=1), "queue_capacity": COUNT,
+}
 _KEYS = {
     "name", "interval_minutes", "start", "sl_seconds", "service", "patience", "redial_prob",
     "redial_delay", "callback_threshold", "callback_accept", "queue_capacity", "intervals", "shape",
@@ -132,6 +140,18 @@ def _clock(text: object, where: str) -> float:
     return h * 3600.0 + m * 60.0
 
 
+def _number(value: object, rule: Number, where: str) -> float:
+    """``value`` as a float that ``rule`` allows (numbers or numeric text), else a ScenarioError naming ``where``."""
+    try:
+        x = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        x = math.nan
+    problem = rule.problem(x)
+    if problem:
+        raise ScenarioError(f"{where}: {problem}, got {value!r}")
+    return x
+
+
 def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float, tuple[float, ...], tuple[int, ...], float]:
     """Check rows are consecutive and equally spaced; return (start, calls/h, agents, step minutes)."""
     if not rows:
@@ -140,14 +160,8 @@ def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float,
     for i, (s, c, a) in enumerate(rows):
         here = f"{where}, interval {i + 1}"
         starts.append(_clock(s, here))
-        try:
-            calls.append(float(c))
-            an = float(a)
-        except (TypeError, ValueError):
-            raise ScenarioError(f"{here}: calls per hour and agents must be numbers, got {c!r}, {a!r}") from None
-        if calls[-1] < 0 or an < 0 or an != int(an):
-            raise ScenarioError(f"{here}: need calls per hour >= 0 and a whole number of agents >= 0")
-        agents.append(int(an))
+        calls.append(_number(c, NOT_NEGATIVE, f"{here}: calls per hour"))
+        agents.append(int(_number(a, COUNT, f"{here}: agents")))
     if len(starts) > 1:
         step = (starts[1] - starts[0]) % 86400.0
         for i in range(1, len(starts)):
@@ -180,20 +194,16 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
     if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 3 for r in rows):
         raise ScenarioError(f"{source}: 'intervals' must be a list of [\"HH:MM\", calls_per_hour, agents]")
     start, calls, agents, step = _rows([tuple(r) for r in rows], source)
-    minutes = float(data.get("interval_minutes", step))
+    num = {k: _number(data[k], rule, f"{source}: {k}") for k, rule in _NUMBERS.items() if k in data}
+    minutes = num.get("interval_minutes", step)
     if len(rows) > 1 and abs(minutes - step) > 1e-9:
         raise ScenarioError(f"{source}: interval_minutes = {minutes:g} but the rows are {step:g} minutes apart")
     if "start" in data and _clock(data["start"], f"{source}: start") != start:
         raise ScenarioError(f"{source}: 'start' = {data['start']} but the first interval starts at another time")
     patience = data.get("patience", 180.0)
-    kw: dict[str, object] = {}
-    for key in ("redial_prob", "callback_accept", "sl_seconds"):
-        if key in data:
-            kw[key] = float(data[key])
-    if "callback_threshold" in data:
-        kw["callback_threshold"] = float(data["callback_threshold"])
-    if "queue_capacity" in data:
-        kw["queue_capacity"] = int(data["queue_capacity"])
+    kw: dict[str, object] = {k: v for k, v in num.items() if k != "interval_minutes"}
+    if "queue_capacity" in num:
+        kw["queue_capacity"] = int(num["queue_capacity"])
     if "shape" in data:
         kw["shape"] = str(data["shape"])
     if "redial_delay" in data:
@@ -238,7 +248,10 @@ def load_profile(path: str | Path) -> Profile:
         if name in BUILTIN:
             return builtin_profile(name)
         raise ScenarioError(f"profile {str(path)!r} not found (a .toml or .csv file, or built-in: weekday)")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = read_text_file(p, "profile")
+    except ConfigError as exc:  # a folder, unreadable, not UTF-8
+        raise ScenarioError(str(exc)) from None
     if p.suffix.lower() == ".csv":
         return parse_csv(text, str(p))
     return parse_toml(text, str(p))

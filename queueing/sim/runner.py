@@ -31,6 +31,7 @@ from queueing.sim.kernel import (
     run_chunk,
     winner_tree,
 )
+from queueing.sim.memory import check_memory
 from queueing.sim.scenario import Scenario
 
 # Metrics derived from the sums; service levels are named by definition (see queueing.erlang).
@@ -367,12 +368,14 @@ def simulate(
     """Run ``replications`` independent replications (streams spawned from ``seed``).
 
     Confidence intervals come from the replications, or, for a single replication of a
-    stationary scenario (``Scenario.stationary``), from its batch means.
+    stationary scenario (``Scenario.stationary``), from its batch means. A run that would need
+    more memory than the machine has is refused before anything is allocated (``memory.py``).
     """
     if int(replications) != replications or replications < 1:
         from queueing.erlang import ScenarioError
 
         raise ScenarioError(f"replications must be a whole number >= 1, got {replications!r}")
+    check_memory(scenario, int(replications))
     t0 = time.perf_counter()
     streams = np.random.SeedSequence(seed).spawn(int(replications))
     bar = None
