@@ -238,13 +238,19 @@ def caller_audio(asterisk_fixtures) -> bytes:
     return wav + bytes(np.zeros(8000 * 2, dtype=np.int16).tobytes())  # 2 s of silence after the request
 
 
-async def test_intake_with_recorded_speech_gives_a_transcript(asr_model, caller_audio, tmp_path) -> None:  # noqa: F811
+async def _intake(asr_model, tmp_path, caller_audio, **kwargs):  # noqa: F811
+    """One call through the intake step with its own speech pipeline: (result, record, speech events)."""
     pipeline = SpeechPipeline(asr_model, workers=1)
     rig = Rig(pipeline=pipeline, tmp_path=tmp_path)
     try:
-        result, rec = await rig.call(["1", "1"], audio=caller_audio)
+        result, rec = await rig.call(["1", "1"], audio=caller_audio, **kwargs)
     finally:
         await pipeline.aclose()
+    return result, rec, rig.speech
+
+
+async def test_intake_with_recorded_speech_gives_a_transcript(asr_model, caller_audio, tmp_path) -> None:  # noqa: F811
+    result, rec, _ = await _intake(asr_model, tmp_path, caller_audio)
     assert rec.outcome == "queued" and rec.transcript, rec
     assert result.variables["HOTLINE_TRANSCRIPT"] == rec.transcript[:200]
     (session,) = result.audiosocket
@@ -252,24 +258,17 @@ async def test_intake_with_recorded_speech_gives_a_transcript(asr_model, caller_
     assert result.variables["HOTLINE_INTAKE_ID"].replace("-", "") == session.uuid.replace("-", "")
     assert [v.result for v in rec.path if v.node == "intake"] == ["heard"]
     print("intake transcript:", rec.transcript)
-    # on a Local pair the intake's speech is the call's (its Linkedid), not the ;2 channel's
-    pipeline = SpeechPipeline(asr_model, workers=1)
-    rig = Rig(pipeline=pipeline, tmp_path=tmp_path)
-    try:
-        result, rec = await rig.call(["1", "1"], audio=caller_audio, local_pair=True)
-    finally:
-        await pipeline.aclose()
-    assert rec.transcript and rig.speech
-    assert {e.call_id for e in rig.speech} == {"1796448575.0"}
     # the caller hangs up in the middle of the intake step (during EXEC AudioSocket)
     k = next(i for i, c in enumerate(commands(result), 1) if c.startswith("EXEC AudioSocket"))
-    pipeline = SpeechPipeline(asr_model, workers=1)
-    rig = Rig(pipeline=pipeline, tmp_path=tmp_path)
-    try:
-        result, rec = await rig.call(["1", "1"], audio=caller_audio, hangup_at=k)
-    finally:
-        await pipeline.aclose()
+    _, rec, _ = await _intake(asr_model, tmp_path, caller_audio, hangup_at=k)
     assert rec.end_node == "intake" and rec.outcome == "abandoned_in_ivr" and rec.transcript == ""
+
+
+async def test_intake_on_a_local_pair_is_the_calls_speech(asr_model, caller_audio, tmp_path) -> None:  # noqa: F811
+    """On the ;2 half of a Local pair the intake's speech is the call's (its Linkedid), not ;2's."""
+    _, rec, speech = await _intake(asr_model, tmp_path, caller_audio, local_pair=True)
+    assert rec.transcript and speech
+    assert {e.call_id for e in speech} == {"1796448575.0"}
 
 
 async def test_after_hours_message_is_recorded_and_transcribed(asr_model, caller_audio, tmp_path) -> None:  # noqa: F811
