@@ -3,7 +3,6 @@ leave its file byte for byte as it was, and ``web`` announces its address only o
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -114,8 +113,7 @@ def test_a_read_only_store_refuses_writes(db):
     (["web", "--port", "1e400"], "invalid int value: '1e400'"),
 ])
 def test_out_of_range_numbers_are_one_line_errors(argv, message, db, capsys):
-    with pytest.raises(SystemExit) if "invalid" in message else contextlib.nullcontext():  # argparse's own
-        assert main(["--config", "/dev/null", *argv, "--db", str(db)]) == 2
+    assert main(["--config", "/dev/null", *argv, "--db", str(db)]) == 2  # argparse's own errors too
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
