@@ -109,6 +109,29 @@ async def test_dtmf_eof_and_wait_session():
     assert server.stats["eof"] == 1
 
 
+async def test_a_cancelled_wait_for_a_key_leaves_no_task_behind():
+    """An IVR turn that ends (speech heard) cancels its wait for a key: the queue read it started
+    must go too, or it is destroyed pending when the freed session is collected (seen in the demo
+    as 'Task was destroyed but it is pending! ... Queue.get()')."""
+    uid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0) as server:
+        waiting = asyncio.ensure_future(server.wait_session(uid.replace("-", ""), 5))
+        await asyncio.sleep(0)
+        client = AudioSocketClient("127.0.0.1", server.port, uid, pace=0, linger=0.5)
+        streaming = asyncio.ensure_future(client.stream(bytes(320 * 5)))
+        session = await waiting
+        before = asyncio.all_tasks()
+        keys = asyncio.ensure_future(session.next_dtmf(None))
+        await asyncio.sleep(0.05)
+        keys.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keys
+        await asyncio.sleep(0)
+        left = [t for t in asyncio.all_tasks() - before if not t.done() and "Queue.get" in repr(t.get_coro())]
+        assert left == []
+        await streaming
+
+
 @pytest.mark.parametrize(
     "garbage, reason",
     [

@@ -165,13 +165,12 @@ class AudioSocketSession:
         get = asyncio.ensure_future(self._dtmf.get())
         closed = asyncio.ensure_future(self._closed.wait())
         try:
-            done, _ = await asyncio.wait({get, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
+            await asyncio.wait({get, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the caller is cancelled (an IVR turn ending): no task is left waiting
             closed.cancel()
-        if get in done:
-            return get.result()
-        get.cancel()
-        return None
+            if not get.done():
+                get.cancel()
+        return get.result() if get.done() and not get.cancelled() else None
 
     def play(self, pcm: bytes, rate: int | None = None) -> int:
         """Queue PCM to be sent at 20 ms a frame; returns frames queued (the rest is dropped, counted)."""
