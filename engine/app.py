@@ -164,6 +164,7 @@ class Engine:
         self.store: Any = None
         self.hub: Any = None
         self.feed: Any = None
+        self.recorder: Any = None
         self.monitor: Any = None
         self.bus: Any = None
         self.audiosocket: Any = None
@@ -184,12 +185,14 @@ class Engine:
         from engine.asterisk.ami_client import AmiClient
         from engine.asterisk.audiosocket_server import AudioSocketServer
         from engine.bus import bus_from_config
+        from engine.recording import Recorder
         from engine.store import AsyncStore
         from engine.store.feed import StoreFeed
         from engine.web import LiveHub
         from ivr_flows.callback import QueueState
         from ivr_flows.service import live_queue_info, load_configured_flows, services_from_config
         from queueing.monitor import QueueMonitor
+        from queueing.surge import SurgeDetector
 
         cfg = self.cfg
         loop = asyncio.get_running_loop()
@@ -205,7 +208,8 @@ class Engine:
         self.store = await AsyncStore.open(cfg.store.path)
         self.hub = LiveHub(clock=self.clock)
         self.feed = StoreFeed(self.store, self.hub, self.calls)
-        self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds,
+        self.recorder = Recorder.from_config(cfg, self.store, self.clock)  # tapped legs as WAV files
+        self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds, surge=SurgeDetector(),
                                     interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone)
         self.bus = bus_from_config(cfg)
         await self.bus.start()
@@ -233,10 +237,12 @@ class Engine:
         self._spawn(self._ticker(), "ticker")
         if web_settings is not None:
             from engine.web import create_app, start_site
-            from engine.web.app import COMPONENTS
+            from engine.web.app import COMPONENTS, WALLBOARD
+            from queueing.wallboard import Wallboard
 
             app = create_app(self.store, web_settings, self.hub)
             app[COMPONENTS] = self.health
+            app[WALLBOARD] = Wallboard(self.monitor, cfg.wallboard, clock=self.clock)
             self.web_runner, self.web_port = await start_site(app, cfg.web.host, cfg.web.port)
         log.info("engine started: flows=%s agi=%s:%d audiosocket=%s ami=%s:%d web=%s",
                  ",".join(self.flows), cfg.agi.host, self.agi.port, self.audiosocket.target, cfg.ami.host,
@@ -511,11 +517,14 @@ class Engine:
                 settings = dataclasses.replace(settings, partial_interval=0.0)
             return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
 
-        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock)
+        recording = self.recorder.leg(tap.call_id, tap.side, tap.offset)
+        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock,
+                         on_pcm=lambda pcm: recording.write(pcm, pump.leg.rate, pump.now))
         try:
             await pump.run(session.audio())
         finally:
             await pump.close()  # the open utterance's final is decoded and stored
+            recording.close()
 
     # -- callbacks ----------------------------------------------------------------------------
 
