@@ -14,7 +14,17 @@ from engine.errors import ConfigError
 from engine.events.ami import AgentComplete, AgentConnect, QueueCallerJoin, QueueCallerLeave, QueueMemberAdded
 from queueing.monitor import QueueMonitor
 from queueing.surge import SurgeDetector
-from queueing.wallboard import ACKNOWLEDGED, ALARM, OK, RAISED, RESOLVED, WARN, Rule, Wallboard, rules_from_config
+from queueing.wallboard import (
+    ACKNOWLEDGED,
+    ALARM,
+    OK,
+    RAISED,
+    RESOLVED,
+    WARN,
+    Rule,
+    Wallboard,
+    rules_from_config,
+)
 
 T = 1795863600.0  # 2026-11-28 19:00 Beijing time
 Q = "citizen"
