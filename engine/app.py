@@ -10,10 +10,12 @@ It wires the parts the other packages provide and owns nothing but the wiring:
 - live taps: on ``AgentConnect`` the engine originates one ChanSpy leg per side into its own
   AudioSocket server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
   ``Data: <spied channel>,qEo``, as ``ami_spy.txt`` recorded) and transcribes it on the call's
-  clock; how many legs at once is bounded (``[tap] max_legs``) because decoding is what costs CPU;
+  clock (and records it, ``engine.recording``); how many legs at once is bounded (``[tap] max_legs``)
+  because decoding is what costs CPU;
 - callbacks: the callback manager says when a booked caller would have reached an agent; the
   engine originates the call back and reports the outcome to it;
-- the supervisor page (``engine.web``) with ``/healthz`` reporting each component.
+- the supervisor page (``engine.web``) with ``/healthz`` reporting each component and the live
+  wallboard over the queue monitor (``queueing.wallboard``).
 
 Time: ``clock`` is passed in (``time.time`` for a real PBX; the simulator's scaled clock in the
 demo), and every timestamp the engine produces (AMI ``received``, IVR records, store events)
