@@ -1,9 +1,12 @@
-"""The supervisor web app (aiohttp): calls, search, a call's timeline with its audio, live calls.
+"""The supervisor web app (aiohttp): calls, search, a call's timeline with its audio, live calls,
+the wallboard and per-interval statistics.
 
 Build it with ``create_app(store, settings, hub)``; the composition root owns the store and the
 ``LiveHub`` and calls ``hub.publish(event)`` for live updates, then serves the app with
 ``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz`` and
-``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs.
+``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs but the
+acknowledgement of a wallboard alert (a POST with a JSON body, ``engine.web.reports``). The call
+list's API is in ``engine.web.calllist``, the statistics and wallboard in ``engine.web.reports``.
 """
 
 from __future__ import annotations
