@@ -221,3 +221,12 @@ async def test_an_older_store_without_languages_is_served_read_only(db):
         await client.close()
         await store.close()
     assert Store.open(db, readonly=True).schema_version == 2  # read as it was, never migrated
+
+
+def test_a_bad_zone_or_interval_is_a_config_error_at_start():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="interval must be one of"):
+        WebSettings(token=TOKEN, interval_minutes=20)
+    with pytest.raises(ConfigError, match="No time zone found with key Mars/Base"):
+        WebSettings(token=TOKEN, timezone="Mars/Base")

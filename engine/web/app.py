@@ -29,6 +29,7 @@ from engine.store import AsyncStore
 from engine.web import auth
 from engine.web.live import LiveHub
 from engine.web.present import hit_json, live_json, timeline_json
+from queueing.intervals import IntervalClock
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -52,6 +53,10 @@ class WebSettings:
             raise ConfigError("web: no access token configured; set web.token_env's variable (HOTLINE_WEB_TOKEN)")
         if self.privileged_token and self.privileged_token == self.token:
             raise ConfigError("web: privileged_token must differ from token")
+        try:  # the statistics page's intervals: fail at start, not on the first request
+            IntervalClock(self.interval_minutes, self.timezone)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"web: [site] timezone / [queueing] interval_minutes: {exc}") from None
 
     def __repr__(self) -> str:  # tokens never reach a log line
         return f"WebSettings(show_personal_data={self.show_personal_data}, audio_dir={self.audio_dir})"
