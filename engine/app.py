@@ -11,10 +11,11 @@ It wires the parts the other packages provide and owns nothing but the wiring:
   and its end; the store feed runs AMI events and IVR records through it, the engine FastAGI
   sessions and tap UUIDs, and everything else asks it;
 - live taps (``engine.taps``): on ``AgentConnect`` one ChanSpy leg per side into the engine's
-  AudioSocket server, transcribed on the call's clock;
+  AudioSocket server, transcribed on the call's clock and recorded (``engine.recording``);
 - callbacks: the callback manager says when a booked caller would have reached an agent; the
   engine originates the call back and reports the outcome to it;
-- the supervisor page (``engine.web``) with ``/healthz`` reporting each component.
+- the supervisor page (``engine.web``) with ``/healthz`` reporting each component and the live
+  wallboard over the queue monitor (``queueing.wallboard``).
 
 Time: ``clock`` is passed in (``time.time`` for a real PBX; the simulator's scaled clock in the
 demo), and every timestamp the engine produces (AMI ``received``, IVR records, store events)
@@ -131,6 +132,7 @@ class Engine:
         self.store: Any = None
         self.hub: Any = None
         self.feed: Any = None
+        self.recorder: Any = None
         self.monitor: Any = None
         self.bus: Any = None
         self.audiosocket: Any = None
@@ -151,12 +153,14 @@ class Engine:
         from engine.asterisk.ami_client import AmiClient
         from engine.asterisk.audiosocket_server import AudioSocketServer
         from engine.bus import bus_from_config
+        from engine.recording import Recorder
         from engine.store import AsyncStore
         from engine.store.feed import StoreFeed
         from engine.web import LiveHub
         from ivr_flows.callback import QueueState
         from ivr_flows.service import live_queue_info, load_configured_flows, services_from_config
         from queueing.monitor import QueueMonitor
+        from queueing.surge import SurgeDetector
 
         cfg = self.cfg
         loop = asyncio.get_running_loop()
@@ -172,7 +176,8 @@ class Engine:
         self.store = await AsyncStore.open(cfg.store.path)
         self.hub = LiveHub(clock=self.clock)
         self.feed = StoreFeed(self.store, self.hub, self.calls)
-        self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds,
+        self.recorder = Recorder.from_config(cfg, self.store, self.clock)  # tapped legs as WAV files
+        self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds, surge=SurgeDetector(),
                                     interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone)
         self.bus = bus_from_config(cfg)
         await self.bus.start()
@@ -195,16 +200,18 @@ class Engine:
         self.ami = AmiClient.from_config(cfg, clock=self.clock)
         self.taps = Taps(cfg, ami=self.ami, audiosocket=self.audiosocket, pipeline=self.pipeline, calls=self.calls,
                          feed=self.feed, stats=self.stats, spawn=self._spawn, on_speech=self._on_speech,
-                         clock=self.clock, rng=self._rng)
+                         clock=self.clock, rng=self._rng, recorder=self.recorder)
         self.ami.subscribe(self._on_ami)
         self._spawn(self._connect_ami(), "ami-connect")
         self._spawn(self._ticker(), "ticker")
         if web_settings is not None:
             from engine.web import create_app, start_site
-            from engine.web.app import COMPONENTS
+            from engine.web.app import COMPONENTS, WALLBOARD
+            from queueing.wallboard import Wallboard
 
             app = create_app(self.store, web_settings, self.hub)
             app[COMPONENTS] = self.health
+            app[WALLBOARD] = Wallboard(self.monitor, cfg.wallboard, clock=self.clock)
             self.web_runner, self.web_port = await start_site(app, cfg.web.host, cfg.web.port)
         log.info("engine started: flows=%s agi=%s:%d audiosocket=%s ami=%s:%d web=%s",
                  ",".join(self.flows), cfg.agi.host, self.agi.port, self.audiosocket.target, cfg.ami.host,

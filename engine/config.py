@@ -168,6 +168,7 @@ class TapConfig:
     partials: bool = True  # partial transcripts of tapped legs (the live page); off saves decoding CPU
     max_backlog: float = 5.0  # seconds of audio waiting for decoding above which new calls are not tapped
     # (the IVR's speech steps wait for their transcripts; taps must not slow them down); 0 = no limit
+    record: bool = True  # keep each tapped leg's audio as a WAV under [store] audio_dir, linked to the call
 
 
 @dataclass
@@ -196,6 +197,8 @@ class MqttConfig:
 class StoreConfig:
     path: str = "var/hotline.sqlite"  # SQLite file (WAL mode)
     audio_dir: str = "var/audio"  # where call audio is written when recorded
+    audio_retention_days: float = 90.0  # `hotline purge` deletes recordings of calls older than this; 0 keeps them
+    transcript_retention_days: float = 365.0  # ... and their transcripts and IVR inputs; 0 keeps them
 
 
 @dataclass
@@ -212,6 +215,29 @@ class WebConfig:
 
 
 @dataclass
+class WallboardConfig:
+    """Traffic lights of the live wallboard (the supervisor page's /wallboard). A KPI is amber past
+    its ``warn`` level and red past its ``alarm`` level; red raises an alert. A level of 0 is off."""
+
+    refresh_seconds: float = 5.0  # how often the page asks for new figures
+    sl_warn_pct: float = 80.0  # service level (answered within [queueing] sl_seconds) below this: amber
+    sl_alarm_pct: float = 60.0  # ... below this: red
+    abandon_warn_pct: float = 5.0  # abandoned / calls that left the queue, above this: amber
+    abandon_alarm_pct: float = 10.0
+    wait_warn_seconds: float = 60.0  # the longest wait of a caller waiting now
+    wait_alarm_seconds: float = 180.0
+    waiting_warn: int = 5  # callers waiting now
+    waiting_alarm: int = 15
+    asa_warn_seconds: float = 30.0  # average speed of answer
+    asa_alarm_seconds: float = 90.0
+    occupancy_warn_pct: float = 90.0  # call-takers on a call or in wrap-up / staffed call-takers
+    occupancy_alarm_pct: float = 98.0
+    min_calls: int = 10  # rates (SL, abandon rate, ASA) are rated once the day has this many calls answered or lost
+    alert_clear_seconds: float = 60.0  # an alert resolves once its KPI has been out of red this long
+    alerts_kept: int = 100  # resolved alerts listed (newest first)
+
+
+@dataclass
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     ami: AmiConfig = field(default_factory=AmiConfig)
@@ -224,6 +250,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    wallboard: WallboardConfig = field(default_factory=WallboardConfig)
     source: str = "defaults"  # where the values came from, for messages
 
     def ami_secret(self) -> str:

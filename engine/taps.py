@@ -6,7 +6,8 @@ server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
 the call in the call core, and its audio goes through the frame pump to a speech leg on the call's
 clock (the tap's first sample is the call time of the answer). How many legs at once is bounded
 (``[tap] max_legs``, and no new taps while decoding lags more than ``[tap] max_backlog``) because
-decoding is what costs CPU; ``[tap] sample`` taps a share of calls.
+decoding is what costs CPU; ``[tap] sample`` taps a share of calls. With ``[tap] record`` each
+leg is also written as a WAV file (``engine.recording``), in step with its transcript.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Taps:
 
     def __init__(self, cfg: Config, *, ami: Any, audiosocket: Any, pipeline: Any, calls: Any, feed: Any,
                  stats: Any, spawn: Callable[[Any, str], Any], on_speech: Callable[[Any], None],
-                 clock: Callable[[], float], rng: random.Random) -> None:
+                 clock: Callable[[], float], rng: random.Random, recorder: Any = None) -> None:
         self.cfg = cfg.tap
         self.ami = ami
         self.audiosocket = audiosocket
@@ -82,6 +83,7 @@ class Taps:
         self._on_speech = on_speech
         self.clock = clock
         self._rng = rng
+        self.recorder = recorder  # engine.recording.Recorder: each tapped leg also as a WAV file
         self._taps: dict[str, _Tap] = {}
 
     @property
@@ -164,11 +166,15 @@ class Taps:
                 settings = dataclasses.replace(settings, partial_interval=0.0)
             return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
 
-        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock)
+        recording = self.recorder.leg(tap.call_id, tap.side, tap.offset) if self.recorder is not None else None
+        pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock,
+                         on_pcm=None if recording is None else lambda pcm: recording.write(pcm, pump.leg.rate, pump.now))
         try:
             await pump.run(session.audio())
         finally:
             await pump.close()  # the open utterance's final is decoded and stored
+            if recording is not None:
+                recording.close()
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Every tap ends as if its spied channel hung up: each closes its leg, whose open

@@ -61,13 +61,18 @@ class IntervalClock:
         return self._local(start).isoformat(timespec="minutes")
 
     def split(self, start: float, end: float) -> list[tuple[float, float]]:
-        """``[start, end)`` cut at interval boundaries: ``(interval_start, seconds in it)``."""
+        """``[start, end)`` cut at interval boundaries: ``(interval_start, seconds in it)``.
+
+        Each interval is ``minutes`` long in elapsed time, so on the night clocks go back the
+        repeated hour has its own intervals, with the same keys ``interval_start`` gives the
+        times in it (wall-clock arithmetic would make one two-hour interval of it).
+        """
         out: list[tuple[float, float]] = []
         t = start
         while t < end:
             istart = self.interval_start(t)
-            nxt = min(end, (self._local(istart) + timedelta(minutes=self.minutes)).timestamp())
-            if nxt <= t:  # a DST fold could stall; never loop forever
+            nxt = min(end, istart + self.seconds)
+            if nxt <= t:  # never loop forever, whatever a zone's rules do
                 nxt = end
             out.append((istart, nxt - t))
             t = nxt

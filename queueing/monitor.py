@@ -611,11 +611,13 @@ class QueueMonitor:
                 out.setdefault(name, {}).setdefault(label[:10], {})[label[11:16]] = tally.offered
         return out
 
+    def queue_names(self) -> list[str]:
+        """The queues watched, sorted (all seen, or those given as ``queues=``)."""
+        return sorted(name for name in self.queues if self._wanted(name))
+
     def views(self, now: float | None = None, *, intervals: bool = False) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(self.queues):
-            if not self._wanted(name):
-                continue
+        for name in self.queue_names():
             v = self.queue_view(name, now)
             v["alerts"] = [a.as_dict() for a in self.alerts if a.queue == name]
             if intervals:

@@ -100,3 +100,10 @@ def test_transcripts_exist_for_calls_with_speech(demo_run) -> None:
             if agent and rec.answered_at and rec.started_at:
                 assert min(s.start for s in agent) >= rec.answered_at - rec.started_at - 1.0
         assert report["transcribed_calls"] == store.counts()["transcribed_calls"] >= len(spoke)
+        # the tapped sides are recorded next to the store, and the page can play them
+        audio_dir = db.with_name("demo-audio")
+        for t in world.truth.values():
+            recorded = store.audio(t.uniqueid)
+            assert {a.leg for a in recorded} == set(t.tapped), t.uniqueid
+            assert all((audio_dir / a.path).stat().st_size > 44 for a in recorded)
+        assert report["recorded_calls"] == store.counts()["recorded_calls"] == sum(1 for t in world.truth.values() if t.tapped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,15 @@ async def test_calls_end_and_join_up_whatever_the_channels(tmp_path: Path, chann
         rec = store.get_call(truths[0].uniqueid)
         intake_end = min(s.start for s in spoken if s.leg == "agent")
         assert intake_end >= rec.answered_at - rec.started_at - 1.0  # taps sit after the answer on the call's clock
+        assert rec.language == "zh"  # chosen in the IVR (1 = Mandarin): the call list filters on it
+        # the tapped legs are recorded: one WAV per side, linked to the call, starting at the answer
+        recorded = store.audio(truths[0].uniqueid)
+        assert sorted(a.leg for a in recorded) == ["agent", "caller"]
+        for a in recorded:
+            assert a.offset == pytest.approx(rec.answered_at - rec.started_at, abs=1.0)
+            with wave.open(str(tmp_path / "a" / a.path)) as w:
+                assert w.getframerate() == 8000 and w.getnframes() >= 8000 * (seconds - 1.0)
+        assert store.audio(truths[2].uniqueid) == []  # hung up in the menu: never answered, never tapped
 
 
 async def test_a_call_that_ends_while_ami_is_down_ends_after_the_reconnect(tmp_path: Path) -> None:

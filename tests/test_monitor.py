@@ -354,6 +354,16 @@ def test_interval_clock_splits_at_local_boundaries():
         IntervalClock(20)
 
 
+def test_interval_clock_split_agrees_with_interval_start_when_clocks_go_back():
+    """2026-10-25 in Berlin: 02:00-03:00 happens twice. Each pass is its own interval, keyed as
+    ``interval_start`` keys the times in it (it was one two-hour interval under the first key)."""
+    c = IntervalClock(60, "Europe/Berlin")
+    day, start, end = c.day_span(1792900000.0)
+    parts = c.split(start, end)
+    assert len(parts) == 25 and all(secs == 3600.0 for _, secs in parts)
+    assert [s for s, _ in parts] == [c.interval_start(s + 1800) for s, _ in parts]
+
+
 @pytest.mark.parametrize(("zone", "ts", "hours"), [
     ("Asia/Shanghai", 1795863600.0, 24),
     ("Europe/Berlin", 1774746000.0, 23),  # 2026-03-29, clocks go forward

@@ -91,6 +91,7 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
     call = await astore.get_call("100.2")
     assert call.id == "100.1" and call.ivr_path == ("welcome", "main_menu", "intake")
     assert call.ivr_outcome == "queued" and call.queue == "citizen" and call.started_at == 100.0
+    assert call.language == "zh"  # the call list filters on it
     assert call.caller_number is None  # the run record's caller is masked: never stored as the number
     tl = await astore.call_timeline("100.1")
     assert [(i.t, i.kind) for i in tl.items][:5] == [(0.0, "call.start"), (0.4, "ivr.node"), (5.8, "ivr.node"), (8.9, "ivr.input"), (9.2, "ivr.node")]

@@ -12,6 +12,7 @@ HELP = "serve the supervisor page over a store file (e.g. the demo's) until Ctrl
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="store file (default: config store.path)")
     parser.add_argument("--port", type=int, help="port (default: [web] port; 0: any free port)")
+    parser.add_argument("--audio-dir", help="where the store's recordings are (default: config store.audio_dir)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535 (0: any free port), got {args.port}")
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, **{"store.audio_dir": args.audio_dir})
     db = existing_store(args, cfg)
     cfg.store.path = str(db)
     token = cfg.web_token()

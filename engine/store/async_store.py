@@ -92,6 +92,12 @@ class AsyncStore:
     async def get_audio(self, audio_id: int) -> Audio | None:
         return await self._run(self.store.get_audio, audio_id)
 
+    async def queue_calls(self, since: float, until: float, *, queue: str | None = None) -> list[CallRecord]:
+        return await self._run(self.store.queue_calls, since, until, queue=queue)
+
+    async def facets(self) -> dict[str, list[str]]:
+        return await self._run(self.store.facets)
+
     async def healthy(self) -> bool:
         return await self._run(self.store.healthy)
 
@@ -104,6 +110,9 @@ class AsyncStore:
 
     def submit_call(self, call_id: str, **fields: Any) -> Future[Any]:
         return self._submit("call", self.store.upsert_call, call_id, **fields)
+
+    def submit_audio(self, call_id: str, leg: str, path: str, offset: float = 0.0) -> Future[Any]:
+        return self._submit("audio", self.store.add_audio, call_id, leg, path, offset)
 
     def submit_link(self, call_id: str, alias: str, kind: str, channel: str | None = None) -> Future[Any]:
         return self._submit("link", self.store.link, call_id, alias, kind, channel)

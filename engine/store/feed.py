@@ -153,6 +153,8 @@ class StoreMapper:
         }
         if getattr(r, "queue", ""):
             fields["queue"] = r.queue
+        if getattr(r, "language", ""):
+            fields["language"] = r.language
         if r.outcome in IVR_OUTCOMES:
             fields["outcome"] = IVR_OUTCOMES[r.outcome]
         out.append(Op("upsert_call", (call,), fields))

@@ -114,6 +114,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         readers_need_it=False,  # a store without it has no related calls: readers show none
     ),
+    Migration(
+        4,
+        "the caller's language (from the IVR), for the call list's filter",
+        """
+        ALTER TABLE calls ADD COLUMN language TEXT;
+        CREATE INDEX calls_language ON calls (language, started_at);
+        """,
+        # readers of an older file show no language (Store selects NULL when the column is missing)
+        readers_need_it=False,
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

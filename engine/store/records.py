@@ -28,6 +28,7 @@ CALL_FIELDS = (
     "wait_seconds",
     "agent",
     "outcome",
+    "language",
 )
 
 
@@ -50,6 +51,7 @@ class CallRecord:
     wait_seconds: float | None = None
     agent: str | None = None
     outcome: str | None = None
+    language: str | None = None  # the IVR's language for the caller (zh, en, ...)
     updated_at: float = 0.0
     segment_count: int = 0
     has_audio: bool = False

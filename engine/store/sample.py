@@ -91,6 +91,7 @@ def seed_sample_calls(store: Store, audio: Path | None = None, *, start: float =
         ivr_path=["welcome", "main_menu", "intake", "queue_citizen"],
         ivr_inputs={"main_menu": "2", "intake": "我要报修路灯坏了"},
         ivr_outcome="queued",
+        language="zh",
         queue="citizen",
         queue_joined_at=t0 + 14.2,
         queue_answered_at=t0 + 44.0,
@@ -107,7 +108,7 @@ def seed_sample_calls(store: Store, audio: Path | None = None, *, start: float =
     ab = "1795881301.260"
     store.upsert_call(ab, started_at=t0 + 46, caller_number="0755-86123456", ivr_flow="hotline_main",
                       ivr_path=["welcome", "main_menu", "queue_citizen"], ivr_inputs={"main_menu": "1"},
-                      ivr_outcome="queued", queue="citizen", queue_joined_at=t0 + 58,
+                      ivr_outcome="queued", language="en", queue="citizen", queue_joined_at=t0 + 58,
                       queue_abandoned_at=t0 + 105, outcome="abandoned", ended_at=t0 + 105)
     store.add_event(ab, "queue.join", t0 + 58, {"queue": "citizen", "position": 2}, dedupe=f"{ab}/join")
     store.add_event(ab, "queue.abandon", t0 + 105, {"queue": "citizen", "wait": 47}, dedupe=f"{ab}/abandon")
@@ -116,7 +117,7 @@ def seed_sample_calls(store: Store, audio: Path | None = None, *, start: float =
     store.upsert_call(cb, started_at=t0 + 135, caller_number="13800138000", ivr_flow="hotline_main",
                       ivr_path=["welcome", "main_menu", "queue_noise", "callback_offer"],
                       ivr_inputs={"main_menu": "3", "callback_offer": "1"}, ivr_outcome="callback",
-                      queue="noise", queue_joined_at=t0 + 149, queue_abandoned_at=t0 + 209,
+                      language="zh", queue="noise", queue_joined_at=t0 + 149, queue_abandoned_at=t0 + 209,
                       outcome="callback", ended_at=t0 + 221)
     store.add_segment(cb, "caller", 9.0, 12.5, "楼下工地晚上十一点还在施工，噪音太大了")
     store.add_event(cb, "callback.offer", t0 + 209, {"queue": "noise"}, dedupe=f"{cb}/offer")

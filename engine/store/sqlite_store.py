@@ -46,9 +46,14 @@ _MAX_ROWS = 2**63 - 1  # SQLite's largest integer: a larger limit means "all", a
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
 _QUEUE_TIMES = {"queue_joined_at", "queue_answered_at", "queue_abandoned_at"}
-_CALL_COLUMNS = ", ".join(f"c.{f}" for f in ("id", *CALL_FIELDS, "updated_at"))
-_CALL_SELECT = f"""
-    SELECT {_CALL_COLUMNS},
+_START = "COALESCE(c.started_at, c.updated_at)"  # when a call (or a stub) happened, for ordering and ranges
+
+
+def _call_select(columns: set[str]) -> str:
+    """The SELECT of call records; a column an older schema lacks (read-only opening) reads as NULL."""
+    cols = ", ".join(f"c.{f}" if f in columns else f"NULL AS {f}" for f in ("id", *CALL_FIELDS, "updated_at"))
+    return f"""
+    SELECT {cols},
            (SELECT count(*) FROM segments s WHERE s.call_id = c.id) AS segment_count,
            EXISTS (SELECT 1 FROM audio a WHERE a.call_id = c.id) AS has_audio
     FROM calls c
@@ -115,6 +120,8 @@ class Store:
         self._clock = clock
         self._readonly = readonly
         self._lock = threading.RLock()
+        self._columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(calls)")}
+        self._call_select = _call_select(self._columns)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -473,6 +480,48 @@ class Store:
             )
             return int(cur.lastrowid) if cur.rowcount else None
 
+    # -- retention ------------------------------------------------------------------------
+
+    def audio_before(self, before: float) -> list[Audio]:
+        """Recordings of calls that started before ``before`` (epoch seconds): what an audio
+        retention purges (``engine.store.retention``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT a.* FROM audio a JOIN calls c ON c.id = a.call_id
+                    WHERE {_START} < ? ORDER BY a.id""", (_finite("before", before),)).fetchall()
+        return [self._audio_from_row(r) for r in rows]
+
+    def delete_audio(self, ids: Iterable[int]) -> int:
+        """Forget these recordings (their files are the caller's business); returns rows deleted."""
+        wanted = [(int(i),) for i in ids]
+        with self._tx() as conn:
+            return sum(conn.execute("DELETE FROM audio WHERE id = ?", row).rowcount for row in wanted)
+
+    def delete_transcripts(self, before: float, *, dry_run: bool = False) -> dict[str, int]:
+        """Transcripts of calls that started before ``before``: segments with their search index
+        rows, and what the caller typed or said in the IVR (``ivr_inputs``, ``ivr.input`` events).
+        The call records stay, so statistics keep working. Returns what was (or, with
+        ``dry_run``, would be) deleted."""
+        t = _finite("before", before)
+        old = f"SELECT c.id FROM calls c WHERE {_START} < ?"
+        parts = {
+            "segments": f"FROM segments WHERE call_id IN ({old})",
+            "ivr_input_events": f"FROM events WHERE kind = 'ivr.input' AND call_id IN ({old})",
+            "calls_with_ivr_inputs": f"FROM calls WHERE ivr_inputs IS NOT NULL AND id IN ({old})",
+        }
+        with self._lock:
+            counts = {k: int(self._conn.execute(f"SELECT count(*) {where}", (t,)).fetchone()[0])
+                      for k, where in parts.items()}
+        if dry_run or not any(counts.values()):
+            return counts
+        with self._tx() as conn:
+            conn.execute(f"DELETE FROM segments_fts WHERE rowid IN (SELECT id {parts['segments']})", (t,))
+            counts["segments"] = conn.execute(f"DELETE {parts['segments']}", (t,)).rowcount
+            counts["ivr_input_events"] = conn.execute(f"DELETE {parts['ivr_input_events']}", (t,)).rowcount
+            counts["calls_with_ivr_inputs"] = conn.execute(
+                f"UPDATE calls SET ivr_inputs = NULL WHERE ivr_inputs IS NOT NULL AND id IN ({old})", (t,)).rowcount
+        return counts
+
     # -- reads ----------------------------------------------------------------------------
 
     @staticmethod
@@ -500,7 +549,7 @@ class Store:
         return Audio(id=r["id"], call_id=r["call_id"], leg=r["leg"], path=r["path"], offset=r["offset"])
 
     def _get(self, conn: sqlite3.Connection, cid: str) -> CallRecord | None:
-        row = conn.execute(_CALL_SELECT + " WHERE c.id = ?", (cid,)).fetchone()
+        row = conn.execute(self._call_select + " WHERE c.id = ?", (cid,)).fetchone()
         return self._call_from_row(row) if row else None
 
     def get_call(self, call_id: str) -> CallRecord | None:
@@ -516,30 +565,68 @@ class Store:
         queue: str | None = None,
         agent: str | None = None,
         caller_number: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        outcome: str | None = None,
+        language: str | None = None,
     ) -> list[CallRecord]:
-        """Calls, newest first (by start, or last update for stubs); filters are ANDed."""
+        """Calls, newest first (by start, or last update for stubs); filters are ANDed.
+
+        ``since``/``until``: the call started in ``[since, until)`` (epoch seconds); ``before``
+        pages back (started before it). ``caller_number`` matches the stored number exactly.
+        """
         where, params = [], []
-        order_key = "COALESCE(c.started_at, c.updated_at)"
-        if before is not None:
-            where.append(f"{order_key} < ?")
-            params.append(_finite("before", before))
+        for op, name, value in (("<", "before", before), (">=", "since", since), ("<", "until", until)):
+            if value is not None:
+                where.append(f"{_START} {op} ?")
+                params.append(_finite(name, value))
         if live is not None:
             where.append("c.ended_at IS NULL" if live else "c.ended_at IS NOT NULL")
-        for col, value in (("queue", queue), ("agent", agent), ("caller_number", caller_number)):
-            if value is not None:
-                where.append(f"c.{col} = ?")
-                params.append(value)
-        sql = _CALL_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY {order_key} DESC, c.id LIMIT ?"
+        for col, value in (("queue", queue), ("agent", agent), ("caller_number", caller_number),
+                           ("outcome", outcome), ("language", language)):
+            if value is None:
+                continue
+            if col not in self._columns:  # an older schema (read-only): nothing has that value
+                where.append("0")
+                continue
+            where.append(f"c.{col} = ?")
+            params.append(value)
+        sql = self._call_select + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY {_START} DESC, c.id LIMIT ?"
         params.append(max(0, min(int(limit), _MAX_ROWS)))
         with self._lock:
             return [self._call_from_row(r) for r in self._conn.execute(sql, params)]
+
+    def queue_calls(self, since: float, until: float, *, queue: str | None = None) -> list[CallRecord]:
+        """Calls that joined a queue in ``[since, until)`` (by ``queue_joined_at``), oldest first:
+        what per-interval queue statistics count (a call belongs to the interval it arrived in)."""
+        where = ["c.queue_joined_at >= ?", "c.queue_joined_at < ?"]
+        params: list[Any] = [_finite("since", since), _finite("until", until)]
+        if queue is not None:
+            where.append("c.queue = ?")
+            params.append(queue)
+        sql = self._call_select + " WHERE " + " AND ".join(where) + " ORDER BY c.queue_joined_at, c.id"
+        with self._lock:
+            return [self._call_from_row(r) for r in self._conn.execute(sql, params)]
+
+    def facets(self) -> dict[str, list[str]]:
+        """The values the call list can be filtered on: queues, call-takers, outcomes, languages."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for col, key in (("queue", "queues"), ("agent", "agents"), ("outcome", "outcomes"),
+                             ("language", "languages")):
+                if col not in self._columns:
+                    out[key] = []
+                    continue
+                rows = self._conn.execute(f"SELECT DISTINCT {col} FROM calls WHERE {col} IS NOT NULL ORDER BY {col}")
+                out[key] = [str(r[0]) for r in rows]
+        return out
 
     def counts(self, *, since: float | None = None) -> dict[str, int]:
         """Totals for a report (``hotline demo``): calls, per outcome, transcribed calls, segments."""
         where, params = "", []
         if since is not None:
-            where, params = "WHERE COALESCE(c.started_at, c.updated_at) >= ?", [_finite("since", since)]
+            where, params = f"WHERE {_START} >= ?", [_finite("since", since)]
         with self._lock:
             row = self._conn.execute(
                 f"""SELECT count(*) AS calls,

@@ -1,9 +1,12 @@
-"""The supervisor web app (aiohttp): calls, search, a call's timeline with its audio, live calls.
+"""The supervisor web app (aiohttp): calls, search, a call's timeline with its audio, live calls,
+the wallboard and per-interval statistics.
 
 Build it with ``create_app(store, settings, hub)``; the composition root owns the store and the
 ``LiveHub`` and calls ``hub.publish(event)`` for live updates, then serves the app with
 ``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz`` and
-``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs.
+``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs but the
+acknowledgement of a wallboard alert (a POST with a JSON body, ``engine.web.reports``). The call
+list's API is in ``engine.web.calllist``, the statistics and wallboard in ``engine.web.reports``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from engine.errors import ConfigError
 from engine.store import AsyncStore
 from engine.web import auth
 from engine.web.live import LiveHub
-from engine.web.present import call_json, hit_json, live_json, timeline_json
+from engine.web.present import hit_json, live_json, timeline_json
+from queueing.intervals import IntervalClock
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -40,12 +44,19 @@ class WebSettings:
     audio_dir: Path | None = None  # relative audio paths are under it; served files must be under it or audio_roots
     audio_roots: tuple[Path, ...] = ()
     heartbeat: float = 15.0  # seconds between keep-alive comments on event streams
+    timezone: str = "Asia/Shanghai"  # the site's zone: times on the page, days and intervals of the statistics
+    interval_minutes: int = 30  # reporting interval of the statistics page
+    sl_seconds: float = 20.0  # service-level threshold of the statistics page
 
     def __post_init__(self) -> None:
         if not self.token:
             raise ConfigError("web: no access token configured; set web.token_env's variable (HOTLINE_WEB_TOKEN)")
         if self.privileged_token and self.privileged_token == self.token:
             raise ConfigError("web: privileged_token must differ from token")
+        try:  # the statistics page's intervals: fail at start, not on the first request
+            IntervalClock(self.interval_minutes, self.timezone)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"web: [site] timezone / [queueing] interval_minutes: {exc}") from None
 
     def __repr__(self) -> str:  # tokens never reach a log line
         return f"WebSettings(show_personal_data={self.show_personal_data}, audio_dir={self.audio_dir})"
@@ -57,6 +68,9 @@ def settings_from_config(cfg: Config, **extra: Any) -> WebSettings:
         privileged_token=cfg.web_privileged_token(),
         show_personal_data=cfg.web.show_personal_data,
         audio_dir=Path(cfg.store.audio_dir),
+        timezone=cfg.site.timezone,
+        interval_minutes=cfg.queueing.interval_minutes,
+        sl_seconds=cfg.queueing.sl_seconds,
         **extra,
     )
 
@@ -67,6 +81,9 @@ SETTINGS = web.AppKey("settings", WebSettings)
 VIEWER = web.RequestKey("viewer", auth.Viewer)
 # optional, set by the composition root (hotline serve): () -> {component: {"ok": bool, ...}}
 COMPONENTS = web.AppKey("components", object)
+# optional, set by the composition root: the live wallboard (queueing.wallboard.Wallboard: snapshot(),
+# acknowledge(alert_id)); without it (``hotline web`` over a store file) the page says there is no live engine
+WALLBOARD = web.AppKey("wallboard", object)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -237,22 +254,20 @@ async def call_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "call.html")
 
 
+async def wallboard_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "wallboard.html")
+
+
+async def stats_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "stats.html")
+
+
 async def api_me(request: web.Request) -> web.Response:
     viewer: auth.Viewer = request[VIEWER]
-    return _json({"privileged": viewer.privileged, "personal_data_shown": viewer.reveal})
-
-
-async def api_calls(request: web.Request) -> web.Response:
-    reveal = request[VIEWER].reveal
-    live_q = request.query.get("live")
-    calls = await request.app[STORE].list_calls(
-        limit=_int(request, "limit", 100, 1, 1000),
-        before=_float(request, "before"),
-        live=None if live_q in (None, "") else live_q in ("1", "true", "yes"),
-        queue=request.query.get("queue") or None,
-        agent=request.query.get("agent") or None,
-    )
-    return _json({"calls": [call_json(c, reveal) for c in calls]})
+    settings = request.app[SETTINGS]
+    return _json({"privileged": viewer.privileged, "personal_data_shown": viewer.reveal,
+                  "timezone": settings.timezone, "interval_minutes": settings.interval_minutes,
+                  "sl_seconds": settings.sl_seconds, "live_engine": request.app.get(WALLBOARD) is not None})
 
 
 async def api_search(request: web.Request) -> web.Response:
@@ -384,10 +399,20 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_post("/login", login)
     app.router.add_get("/logout", logout)
+    # the call list, statistics and wallboard handlers use this module's keys and helpers: imported here
+    from engine.web import calllist, reports
+
     app.router.add_get("/", index)
     app.router.add_get("/calls/{call_id}", call_page)
+    app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_get("/stats", stats_page)
     app.router.add_get("/api/me", api_me)
-    app.router.add_get("/api/calls", api_calls)
+    app.router.add_get("/api/calls", calllist.api_calls)
+    app.router.add_get("/api/calls.csv", calllist.api_calls_csv)
+    app.router.add_get("/api/facets", calllist.api_facets)
+    app.router.add_get("/api/stats/intervals", reports.api_intervals)
+    app.router.add_get("/api/wallboard", reports.api_wallboard)
+    app.router.add_post("/api/alerts/{alert_id}/ack", reports.api_acknowledge)
     app.router.add_get("/api/calls/{call_id}", api_call)
     app.router.add_get("/api/search", api_search)
     app.router.add_get("/api/audio/{audio_id}", api_audio)

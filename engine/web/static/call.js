@@ -76,15 +76,14 @@ function highlight(t) {
   }
 }
 
-const LATIN = /[A-Za-z0-9]/;
-
-/* the text, or its words as spans (so the word being spoken can be highlighted and clicked) */
+/* the text, or its words as spans (so the word being spoken can be highlighted and clicked);
+   words are spaced as their script is written (H.spaceBetween: none between Chinese characters) */
 function speechText(item) {
   const words = (item.words || []).filter((w) => typeof w.start === "number");
   if (!words.length) return [item.text];
   const out = [];
   words.forEach((w, i) => {
-    if (i && (LATIN.test(words[i - 1].word.slice(-1)) || LATIN.test(w.word.charAt(0)))) out.push(" ");
+    if (i && H.spaceBetween(words[i - 1].word, w.word)) out.push(" ");
     const span = H.el("span", { class: "word", dataset: { t: w.start, end: w.end ?? w.start } }, w.word);
     span.addEventListener("click", (ev) => { ev.stopPropagation(); seek(w.start); });
     out.push(span);
@@ -230,4 +229,4 @@ async function load() {
 player.addEventListener("timeupdate", () => highlight(player.currentTime + audioOffset));
 player.addEventListener("seeked", () => highlight(player.currentTime + audioOffset));
 
-document.addEventListener("DOMContentLoaded", () => { H.who(); load(); });
+document.addEventListener("DOMContentLoaded", async () => { await H.who(); load(); });

@@ -27,12 +27,55 @@ const H = {
     return body;
   },
 
+  async send(url, body) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+    });
+    if (r.status === 401) { location.reload(); throw new Error("token required"); }
+    const out = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(out.error || `HTTP ${r.status}`);
+    return out;
+  },
+
   pad(n) { return String(n).padStart(2, "0"); },
+
+  /* the site's time zone ([site] timezone, from /api/me); times on every page are shown in it */
+  tz: undefined,
+  me: null,
+
+  _parts(epoch) {
+    const f = new Intl.DateTimeFormat("en-GB", {
+      timeZone: H.tz, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
+    const p = {};
+    for (const { type, value } of f.formatToParts(new Date(epoch * 1000))) p[type] = value;
+    return p;
+  },
 
   time(epoch) {
     if (epoch === null || epoch === undefined) return "—";
-    const d = new Date(epoch * 1000);
-    return `${d.getFullYear()}-${H.pad(d.getMonth() + 1)}-${H.pad(d.getDate())} ${H.pad(d.getHours())}:${H.pad(d.getMinutes())}:${H.pad(d.getSeconds())}`;
+    const p = H._parts(epoch);
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  },
+
+  /* HH:MM in the site's zone */
+  hm(epoch) {
+    if (epoch === null || epoch === undefined) return "—";
+    const p = H._parts(epoch);
+    return `${p.hour}:${p.minute}`;
+  },
+
+  /* today's date (YYYY-MM-DD) in the site's zone */
+  today() {
+    const p = H._parts(Date.now() / 1000);
+    return `${p.year}-${p.month}-${p.day}`;
+  },
+
+  num(v, digits) {
+    if (v === null || v === undefined) return "—";
+    return digits === undefined ? String(v) : Number(v).toFixed(digits);
   },
 
   /* seconds from call start, as m:ss.s */
@@ -40,6 +83,13 @@ const H = {
     if (t === null || t === undefined) return "";
     const s = Math.max(0, t);
     return `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`;
+  },
+
+  /* a duration for a small tile: 45 s, 2m 10s */
+  short(s) {
+    if (s === null || s === undefined) return "—";
+    if (s < 60) return `${Math.round(s)} s`;
+    return `${Math.floor(s / 60)}m ${H.pad(Math.round(s % 60))}s`;
   },
 
   dur(s) {
@@ -61,17 +111,31 @@ const H = {
     return out;
   },
 
+  /* Whether two recognised words are written with a space between them. Chinese and Japanese
+     (Han, kana, full-width forms) are written without spaces; every other script keeps them:
+     Latin, digits, and Korean (Hangul separates words with spaces). */
+  UNSPACED: /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff00-\uffef]/u,
+
+  spaceBetween(before, after) {
+    if (!before || !after) return false;
+    return !(H.UNSPACED.test(before.slice(-1)) && H.UNSPACED.test(after.charAt(0)));
+  },
+
   legName(leg) { return { caller: "Caller", agent: "Call-taker", mixed: "Both legs" }[leg] || leg; },
 
   outcome(o) {
     return H.el("span", { class: `outcome ${o || "none"}` }, o || "—");
   },
 
+  /* who is looking and the site's settings; every page awaits it before showing times */
   async who() {
     try {
       const me = await H.json("/api/me");
+      H.me = me;
+      H.tz = me.timezone || undefined;
       const w = document.getElementById("who");
-      if (w) w.textContent = me.personal_data_shown ? "personal data shown" : "personal data masked";
+      if (w) w.textContent = `${me.personal_data_shown ? "personal data shown" : "personal data masked"} · ${me.timezone}`;
     } catch (e) { /* the page itself reports errors */ }
+    return H.me;
   },
 };

@@ -11,37 +11,103 @@ function callRow(c) {
   const tr = H.el("tr", { class: c.live ? "live" : "", onclick: () => { location.href = href; } },
     H.el("td", {}, H.el("a", { href }, H.time(c.started_at))),
     H.el("td", { class: "mono" }, c.caller_number || "—"),
-    H.el("td", {}, ivrPath(c.ivr_path)),
+    H.el("td", { class: "path-cell" }, ivrPath(c.ivr_path)),
     H.el("td", {}, c.queue || "—"),
     H.el("td", { class: "num" }, H.dur(c.wait_seconds)),
     H.el("td", {}, c.agent || "—"),
     H.el("td", {}, c.live ? H.el("span", { class: "outcome live" }, "live") : H.outcome(c.outcome)),
+    H.el("td", {}, c.language || "—"),
     H.el("td", { class: "num" }, String(c.segment_count), c.has_audio ? " ♪" : ""),
   );
   return tr;
 }
 
 const PAGE = 100;
+const COLS = 9;
+const FILTERS = ["from", "to", "queue", "agent", "outcome", "language"];
 
-/* the first page, or (older=true) the next older page appended */
-async function loadCalls(older) {
+/* the filter form as a query string (only the fields set) */
+function filterQuery() {
+  const form = document.getElementById("filters");
+  const q = new URLSearchParams();
+  for (const name of FILTERS) {
+    const v = form.elements[name].value;
+    if (v) q.set(name, v);
+  }
+  return q;
+}
+
+function filtersChanged() {
+  const q = filterQuery();
+  document.getElementById("csv").href = `/api/calls.csv${q.toString() ? "?" + q : ""}`;
+  const url = new URLSearchParams(location.search);  // keeps ?q= (a search) as it is
+  for (const name of FILTERS) url.delete(name);
+  for (const [k, v] of q) url.set(k, v);
+  history.replaceState(null, "", url.toString() ? `/?${url}` : "/");
+  const note = document.getElementById("calls-note");
+  note.textContent = q.toString() ? "filtered" : "";
+}
+
+function emptyRow(text, cls) {
+  return H.el("tr", {}, H.el("td", { colspan: COLS, class: cls || "muted" }, text));
+}
+
+/* the first page, or (older=true) the next older page appended; ``extra`` replaces the filters (a lookup) */
+async function loadCalls(older, extra) {
   const tbody = document.querySelector("#calls tbody");
   const more = document.getElementById("more");
-  let url = `/api/calls?limit=${PAGE}`;
-  if (older && tbody.dataset.before) url += `&before=${tbody.dataset.before}`;
+  const q = extra || filterQuery();
+  q.set("limit", String(PAGE));
+  if (older && tbody.dataset.before) q.set("before", tbody.dataset.before);
   try {
-    const { calls } = await H.json(url);
+    const { calls } = await H.json(`/api/calls?${q}`);
     const rows = calls.map(callRow);
     if (older) tbody.append(...rows);
-    else tbody.replaceChildren(...(rows.length ? rows
-      : [H.el("tr", {}, H.el("td", { colspan: 8, class: "muted" }, "No calls stored yet."))]));
+    else tbody.replaceChildren(...(rows.length ? rows : [emptyRow(extra || filterQuery().toString()
+      ? "No call matches." : "No calls stored yet.")]));
     if (calls.length) {
       const last = calls[calls.length - 1];
       tbody.dataset.before = String(last.started_at ?? last.updated_at);
     }
-    more.hidden = calls.length < PAGE;
+    more.hidden = calls.length < PAGE || Boolean(extra);
   } catch (e) {
-    tbody.replaceChildren(H.el("tr", {}, H.el("td", { colspan: 8, class: "error" }, `Could not load calls: ${e.message}`)));
+    tbody.replaceChildren(emptyRow(`Could not load calls: ${e.message}`, "error"));
+  }
+}
+
+/* the filter menus, from the values the store holds */
+async function loadFacets() {
+  try {
+    const f = await H.json("/api/facets");
+    const form = document.getElementById("filters");
+    for (const [name, values] of [["queue", f.queues], ["agent", f.agents], ["outcome", f.outcomes], ["language", f.languages]]) {
+      const select = form.elements[name];
+      const chosen = select.value;
+      select.replaceChildren(H.el("option", { value: "" }, "all"), ...values.map((v) => H.el("option", { value: v }, v)));
+      select.value = chosen;
+    }
+  } catch (e) { /* the menus stay at "all" */ }
+}
+
+const NUMBER = /^\+?[0-9][0-9 ()-]{5,}$/;
+
+/* a call id opens the call; a caller number (privileged token only) lists that caller's calls */
+async function lookup(text) {
+  const msg = document.getElementById("lookup-msg");
+  msg.textContent = "";
+  if (!text) return;
+  try {
+    if (H.me && H.me.privileged && NUMBER.test(text)) {
+      const q = new URLSearchParams({ number: text });
+      await loadCalls(false, q);
+      msg.textContent = "calls from that number (clear the box and Filter to go back)";
+      return;
+    }
+    const { calls } = await H.json(`/api/calls?${new URLSearchParams({ id: text })}`);
+    if (calls.length) location.href = `/calls/${encodeURIComponent(calls[0].id)}`;
+    else msg.textContent = `No call has the id “${text}”.`;
+  } catch (e) {
+    msg.textContent = `Lookup failed: ${e.message}`;
   }
 }
 
@@ -120,14 +186,31 @@ function connectLive() {
   es.onerror = () => { state.textContent = "reconnecting…"; };
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  H.who();
+document.addEventListener("DOMContentLoaded", async () => {
+  const me = await H.who();
+  const form = document.getElementById("filters");
+  const params = new URLSearchParams(location.search);
+  for (const name of FILTERS) {  // filters kept in the address (a reload or a shared link keeps them)
+    const value = params.get(name);
+    if (!value) continue;
+    const field = form.elements[name];
+    if (field.tagName === "SELECT") field.append(H.el("option", { value }, value));
+    field.value = value;
+  }
+  if (me && me.privileged) document.getElementById("lookup-q").placeholder = "call id or caller number";
+  filtersChanged();
+  loadFacets();
   loadCalls(false);
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); filtersChanged(); loadCalls(false); });
+  document.getElementById("clear-filters").addEventListener("click", () => { form.reset(); filtersChanged(); loadCalls(false); });
+  document.getElementById("lookup").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    lookup(document.getElementById("lookup-q").value.trim());
+  });
   document.getElementById("more").addEventListener("click", () => loadCalls(true));
   connectLive();
-  const form = document.getElementById("search-form");
   const q = document.getElementById("q");
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); search(q.value.trim()); });
+  document.getElementById("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(q.value.trim()); });
   document.getElementById("clear").addEventListener("click", () => { q.value = ""; search(""); });
   const initial = new URLSearchParams(location.search).get("q");
   if (initial) { q.value = initial; search(initial); }
