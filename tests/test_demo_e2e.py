@@ -10,8 +10,10 @@ then compared with what really happened.
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
+import logging
 
 import pytest
 
@@ -36,8 +38,32 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     # 16 calls in the first 20 minutes of the peak at x40 (30 s), every conversation tapped
     options = DemoOptions(calls=CALLS, minutes=20, speed=40, seed=7, store=str(tmp / "demo.sqlite"), serve=False,
                           json=True, live=False, drain_limit=40, max_tap_legs=0, out=out)
-    result = asyncio.run(run_demo(cfg, options, ready=ready))
+    logging.getLogger().addHandler(RUN_ERRORS)
+    try:
+        result = asyncio.run(run_demo(cfg, options, ready=ready))
+        gc.collect()  # a task left pending is reported when it is collected
+    finally:
+        logging.getLogger().removeHandler(RUN_ERRORS)
     return result, seen["world"], json.loads(out.getvalue()), tmp / "demo.sqlite"
+
+
+class _Errors(logging.Handler):
+    """ERROR records of the demo run (asyncio's 'Task was destroyed but it is pending!' among them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.name}: {record.getMessage()}")
+
+
+RUN_ERRORS = _Errors()
+
+
+def test_the_run_logs_no_error(demo_run) -> None:
+    """No task left pending, no engine part failing: the demo's log has no ERROR line."""
+    assert RUN_ERRORS.messages == []
 
 
 def test_every_simulated_call_has_a_record(demo_run) -> None:
