@@ -36,13 +36,15 @@ def _col(rows: Sequence[dict[str, float]], key: str, scale: float = 1.0) -> list
 
 def _band(ax: Any, x: list[int], rows: Sequence[dict[str, float]], key: str, scale: float, color: str,
           label: str) -> None:
-    """The metric's mean line with its 95 % band over the replications, when the rows have one."""
+    """The metric's mean line with its 95 % band over the replications, when the rows have one
+    (held within what the metric can be: 0 and above, percentages at most 100)."""
     mid = _col(rows, key, scale)
     ax.plot(x, mid, marker="o", ms=3, color=color, label=label)
     half = _col(rows, key + "_ci95", scale)
+    top = 100.0 if scale == 100.0 else math.inf
     if any(math.isfinite(h) for h in half):
-        lo = [m - h if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
-        hi = [m + h if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
+        lo = [max(m - h, 0.0) if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
+        hi = [min(m + h, top) if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
         ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0, label=f"{label}: 95 % CI")
 
 
@@ -100,7 +102,7 @@ def plot_day(
     _legend(ax2)
 
     load = [r["rate"] * a for r, a in zip(intervals, ahts, strict=True)]
-    ax3.bar(x, _col(intervals, "agents"), color="tab:blue", alpha=0.5, label="agents on duty (simulated)")
+    ax3.bar(x, _col(intervals, "agents"), color="tab:blue", alpha=0.5, label="agents on duty (simulated roster)")
     if roster is not None:
         ax3.step(x, list(roster), where="mid", color="tab:orange", lw=2, label="current roster")
     ax3.plot(x, load, color="black", marker=".", label="offered load (erlangs = calls/s x AHT)")
@@ -144,4 +146,29 @@ def plot_backtest(
     ax2.grid(alpha=0.3)
     _legend(ax2)
     _time_axis(ax2, x, labels)
+    return _save(fig, path, title)
+
+
+def plot_forecast(
+    path: str | Path,
+    labels: Sequence[str],
+    calls: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    *,
+    title: str = "",
+) -> Path:
+    """The forecast calls per interval, with the range (fewest to most) of the past days it
+    was made from."""
+    plt = _pyplot()
+    x = list(range(len(labels)))
+    fig, ax = plt.subplots(1, 1, figsize=(12, 4.5), constrained_layout=True)
+    ax.fill_between(x, list(low), list(high), color="tab:gray", alpha=0.3, lw=0,
+                    label="range of the past days used (fewest to most calls)")
+    ax.plot(x, list(calls), color="tab:blue", marker="o", ms=3, label="forecast")
+    ax.set_ylabel("calls per interval")
+    ax.set_title("Forecast calls by interval")
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    _time_axis(ax, x, labels)
     return _save(fig, path, title)
