@@ -18,6 +18,7 @@ from engine.config import COUNT, read_text_file
 from engine.errors import ConfigError
 from queueing.csvfile import read_table
 from queueing.erlang import ScenarioError
+from queueing.profiles import clock_seconds, load_profile
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hr": 3600.0,
           "hour": 3600.0, "d": 86400.0, "day": 86400.0}
@@ -54,26 +55,19 @@ def describe_rate(rate: float, interval_minutes: float) -> str:
             f"({rate:.4g} calls/s)")
 
 
-def _minute(label: str, where: str) -> int:
-    try:
-        hh, mm = label.strip().split(":")
-        h, m = int(hh), int(mm)
-        if not (0 <= h <= 24 and 0 <= m < 60):
-            raise ValueError
-    except ValueError:
-        raise ScenarioError(f"{where}: start must be HH:MM, got {label!r}") from None
-    return (h * 60 + m) % 1440
-
-
 def roster_for(rows: list[tuple[str, int]], labels: list[str], source: str) -> list[int]:
     """Agents on duty at each of ``labels`` (HH:MM): the value of the last roster row starting at
     or before it (the day wraps: before the first row, the last row's value holds)."""
     if not rows:
         raise ScenarioError(f"{source}: the roster has no rows")
-    points = sorted((_minute(s, f"{source}, row {i + 1}"), a) for i, (s, a) in enumerate(rows))
+
+    def minute(label: str, where: str) -> int:
+        return int(clock_seconds(label, where) // 60) % 1440
+
+    points = sorted((minute(s, f"{source}, row {i + 1}"), a) for i, (s, a) in enumerate(rows))
     out = []
     for lab in labels:
-        t = _minute(lab, "profile")
+        t = minute(lab, "profile")
         held = [a for m, a in points if m <= t]
         out.append(held[-1] if held else points[-1][1])
     return out
@@ -84,8 +78,6 @@ def load_roster(path: str | Path, labels: list[str]) -> list[int]:
     ``hotline staff --csv`` output qualifies) or a TOML profile (its ``agents``)."""
     p = Path(path)
     if p.suffix.lower() == ".toml":
-        from queueing.profiles import load_profile
-
         prof = load_profile(p)
         return roster_for(list(zip(prof.labels(), prof.agents, strict=True)), labels, str(p))
     try:

@@ -56,38 +56,37 @@ def _pct(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.commands._common import config_from_args
     from engine.errors import UsageError
     from queueing.erlang import ScenarioError
 
-    cfg = config_from_args(args)
     if not args.profile and not args.rate:
         raise UsageError("give --rate CALLS/PERIOD and --aht (one queue), or --profile FILE (a day)")
     try:
-        if args.rate:
-            return _calculator(args, float(cfg.queueing.sl_seconds), args.interval_minutes or cfg.queueing.interval_minutes)
-        return _day(args)
+        return _calculator(args) if args.rate else _day(args)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _calculator(args: argparse.Namespace, sl_default: float, minutes: int) -> int:
+def _calculator(args: argparse.Namespace) -> int:
     """One rate: the fewest agents meeting the target, with the figures around it."""
     import json
 
+    from engine.commands._common import config_from_args
     from engine.errors import UsageError
     from queueing.erlang import queue_metrics
     from queueing.report import csv_text, json_safe, sl_definitions
     from queueing.roster import describe_rate, parse_rate
     from queueing.staffing import Target, agents_needed, fte
 
-    for flag in ("roster", "plot"):
+    for flag in ("roster", "plot", "compare", "no_correct"):
         if getattr(args, flag):
-            raise UsageError(f"--{flag} needs --profile (a day of intervals), not --rate")
+            raise UsageError(f"--{flag.replace('_', '-')} needs --profile (a day of intervals), not --rate")
     if args.aht is None:
         raise UsageError("--rate needs --aht SECONDS")
+    cfg = config_from_args(args)
+    minutes = args.interval_minutes or cfg.queueing.interval_minutes
     rate = parse_rate(args.rate, minutes)
-    sl_t = args.sl_seconds if args.sl_seconds is not None else sl_default
+    sl_t = args.sl_seconds if args.sl_seconds is not None else float(cfg.queueing.sl_seconds)
     target = Target(args.target_sl, sl_t, args.max_abandon, args.max_asa)
     need = agents_needed(rate, args.aht, args.patience, target)
     rows = []

@@ -31,7 +31,7 @@ import numpy as np
 
 from engine.config import COUNT, NOT_NEGATIVE, POSITIVE, Number, read_text_file
 from engine.errors import ConfigError
-from queueing.csvfile import Table, read_table
+from queueing.csvfile import read_table
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
 from queueing.sim.scenario import Scenario
@@ -164,7 +164,8 @@ class Profile:
         return Scenario(**kw)
 
 
-def _clock(text: object, where: str) -> float:
+def clock_seconds(text: object, where: str) -> float:
+    """Seconds after midnight of an ``HH:MM`` start (24:00 allowed); ``where`` names it in errors."""
     try:
         hh, mm = str(text).strip().split(":")
         h, m = int(hh), int(mm)
@@ -194,7 +195,7 @@ def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float,
     starts, calls, agents = [], [], []
     for i, (s, c, a) in enumerate(rows):
         here = f"{where}, interval {i + 1}"
-        starts.append(_clock(s, here))
+        starts.append(clock_seconds(s, here))
         calls.append(_number(c, NOT_NEGATIVE, f"{here}: calls per hour"))
         agents.append(int(_number(a, COUNT, f"{here}: agents")))
     if len(starts) > 1:
@@ -239,7 +240,7 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
     minutes = num.get("interval_minutes", step)
     if len(rows) > 1 and abs(minutes - step) > 1e-9:
         raise ScenarioError(f"{source}: interval_minutes = {minutes:g} but the rows are {step:g} minutes apart")
-    if "start" in data and _clock(data["start"], f"{source}: start") != start:
+    if "start" in data and clock_seconds(data["start"], f"{source}: start") != start:
         raise ScenarioError(f"{source}: 'start' = {data['start']} but the first interval starts at another time")
     patience = data.get("patience", 180.0)
     kw: dict[str, object] = {k: v for k, v in num.items() if k != "interval_minutes"}
@@ -266,24 +267,18 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
 def parse_csv(text: str, source: str = "<csv>", **defaults: object) -> Profile:
     table = read_table(text, source, required=("start", "calls_per_hour"))
     n = len(table.rows)
-    rows = [(r["start"], _cell(table, i, "calls_per_hour"), _cell(table, i, "agents") if "agents" in table.columns else 0)
+    cell = table.text_number  # the text, decimal commas made points; _number names row and value if bad
+    rows = [(r["start"], cell(i, "calls_per_hour"), cell(i, "agents") if "agents" in table.columns else 0)
             for i, r in enumerate(table.rows)]
     start, calls, agents, step = _rows(rows, source)
     kw: dict[str, object] = dict(defaults)
     for key, column in BY_INTERVAL.items():
         if column in table.columns:
-            kw[key] = tuple(_number(_cell(table, i, column), POSITIVE, f"{table.where(i)}: {column}") for i in range(n))
-    if kw.get("patience_by_interval") is not None and "patience" not in kw:
-        kw["patience"] = Distribution.exponential(180.0)
+            kw[key] = tuple(_number(cell(i, column), POSITIVE, f"{table.where(i)}: {column}") for i in range(n))
     profile = Profile(name=Path(source).stem, interval_minutes=step, start_seconds=start,
                       calls_per_hour=calls, agents=agents, source=source, **kw)  # type: ignore[arg-type]
     profile.scenario()
     return profile
-
-
-def _cell(table: Table, i: int, column: str) -> str:
-    """A cell's text for ``_number`` (which names the row and value when it is not a number)."""
-    return table.text_number(i, column)
 
 
 def builtin_profile(name: str = "weekday") -> Profile:
