@@ -32,7 +32,7 @@ OUTCOMES = ("answered", "abandoned", "timeout", "left")
 PRIOR_WEIGHT = 30.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueVisit:
     """One caller's stay in one queue. ``wait``: seconds from joining until answered, hung up or
     out; ``talk``: handling time of an answered call when known."""

@@ -32,6 +32,7 @@ The caller number in ENTERQUEUE is never kept: a bad line is reported by its num
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -94,8 +95,12 @@ class _Open:
 class QueueLogReader:
     """Feed lines in file order; take the finished visits from ``visits``. ``finish()`` closes
     what is still open (answered calls without their COMPLETE line keep an unknown talk time;
-    callers still waiting when the file ends are dropped, as not yet offered in full)."""
+    callers still waiting when the file ends are dropped, as not yet offered in full). Only
+    visits that joined in ``[since, until)`` (epoch seconds) are kept, so a year of log read for
+    a four-week forecast does not hold a year of visits."""
 
+    since: float = -math.inf
+    until: float = math.inf
     visits: list[QueueVisit] = field(default_factory=list)
     events: Counter[str] = field(default_factory=Counter)
     lines: int = 0
@@ -130,8 +135,8 @@ class QueueLogReader:
             else:
                 hold, talk = _seconds(e.data, 0, e.event), _seconds(e.data, 1, e.event)
             visit = self._open.pop(key, None) or _Open(e.time - talk - hold, hold)
-            self.visits.append(QueueVisit(e.queue, visit.joined, "answered",
-                                          visit.wait if visit.wait is not None else hold, talk))
+            self._keep(QueueVisit(e.queue, visit.joined, "answered", visit.wait if visit.wait is not None else hold,
+                                  talk))
         elif e.event in _CLOSING:
             visit = self._open.pop(key, None)
             i = _WAIT_FIELD[e.event]
@@ -141,20 +146,25 @@ class QueueLogReader:
                 wait = e.time - visit.joined  # EXITWITHTIMEOUT of older Asterisk: position only
             else:
                 raise QueueLogError(f"{e.event}: no wait time and no ENTERQUEUE before it")
-            self.visits.append(QueueVisit(e.queue, visit.joined if visit else e.time - wait, _CLOSING[e.event], wait))
+            self._keep(QueueVisit(e.queue, visit.joined if visit else e.time - wait, _CLOSING[e.event], wait))
+
+    def _keep(self, visit: QueueVisit) -> None:
+        if self.since <= visit.joined < self.until:
+            self.visits.append(visit)
 
     def finish(self) -> list[QueueVisit]:
         """Close the answered visits whose COMPLETE line never came; return every visit."""
         for (_, queue), visit in list(self._open.items()):
             if visit.wait is not None:
-                self.visits.append(QueueVisit(queue, visit.joined, "answered", visit.wait, None))
+                self._keep(QueueVisit(queue, visit.joined, "answered", visit.wait, None))
         self._open.clear()
         return self.visits
 
 
-def read_queue_log(lines: Iterable[str]) -> QueueLogReader:
-    """Parse every line; the reader holds the visits, event counts and bad lines."""
-    reader = QueueLogReader()
+def read_queue_log(lines: Iterable[str], since: float | None = None, until: float | None = None) -> QueueLogReader:
+    """Parse every line; the reader holds the visits (joined in ``[since, until)`` when given),
+    event counts and bad lines."""
+    reader = QueueLogReader(-math.inf if since is None else since, math.inf if until is None else until)
     for line in lines:
         reader.feed(line)
     reader.finish()

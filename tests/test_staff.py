@@ -218,3 +218,19 @@ def test_aht_flag_replaces_the_profiles_aht_by_interval(capsys, tmp_path: Path) 
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["aht"] for r in data["intervals"]] == [300.0, 300.0]
     assert data["intervals"][0]["erlang_agents"] == data["intervals"][1]["erlang_agents"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("start;agents\n08:00;many\n", "line 2: agents must be a number, got 'many'"),
+    ("start,agents\n08:00,1.5\n", "line 2: agents: expected a whole number >= 0, got '1.5'"),
+    ("start,staff\n08:00,3\n", "CSV header must have columns start,agents (missing agents; found start,staff)"),
+    ("start,agents\n8 o'clock,3\n", "row 1: time must be HH:MM"),
+    ("# only a comment\n", "empty CSV"),
+    ("start,agents\n08:00,3,4\n", "line 2: 3 fields but the header has 2"),
+])
+def test_bad_roster_files_are_one_line_errors(capsys, tmp_path: Path, text: str, message: str) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    assert main(["staff", "--profile", "weekday", "--roster", str(roster), "--no-correct"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"hotline staff: {roster}") and message in err, err

@@ -87,7 +87,7 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
             path = Path(name)
             try:
                 with path.open(encoding="utf-8", errors="replace") as f:  # caller names may be in any charset
-                    reader = read_queue_log(f)
+                    reader = read_queue_log(f, lo, hi)
             except FileNotFoundError:
                 raise UsageError(f"{path}: queue_log not found") from None
             except IsADirectoryError:
@@ -100,7 +100,6 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
             if reader.lines and not reader.events:
                 raise UsageError(f"{path}: not a queue_log (no line reads as epoch|callid|queue|agent|EVENT|...)")
             visits += reader.visits
-        visits = [v for v in visits if (lo is None or v.joined >= lo) and (hi is None or v.joined < hi)]
     else:
         from engine.store import Store
 
