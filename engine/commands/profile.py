@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.commands._history import load_history, parse_day, print_notes, sl_seconds
     from engine.errors import UsageError
     from queueing.erlang import ScenarioError
-    from queueing.history import patience_of
+    from queueing.history import patience_of, tally
     from queueing.patience import check_points
     from queueing.profiles.write import write_profile
     from queueing.report import csv_text, json_safe
@@ -68,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
     fit = check_points([v.wait for v in every], [v.outcome == "abandoned" for v in every], pat)
     labels = profile.labels()
     pooled = [[v for d in days for v in history.visits(d, i)] for i in range(history.slots)]
-    from queueing.history import tally
-
     rows = []
     for i, lab in enumerate(labels):
         t = tally(pooled[i], sl)
