@@ -2,7 +2,7 @@
 
 CSV for Excel (``start,calls_per_hour,agents,aht,patience``: the day's caller behaviour beyond
 the per-interval means is lost) or TOML (everything, including the service-time distribution's
-shape); ``tests/test_forecast.py`` reads both back.
+shape); ``tests/test_queue_log.py`` reads both back.
 """
 
 from __future__ import annotations
