@@ -1,6 +1,11 @@
-"""A one-page chart of a simulated day: waits, abandonment and service level, staffing vs load.
+"""Charts for planners: a simulated day (waits, service level, staffing) and a backtest
+(forecast against what happened).
 
 Why Agg: planners run this on servers without a display; the file is the product.
+Why legends outside the axes: a legend inside hides the evening peak it is meant to explain;
+every legend here sits to the right of its panel (``_legend``), and ``tests/test_plots.py``
+checks with the renderer's bounding boxes that no legend covers an axes.
+Bands are 95 % confidence intervals over the simulation's replications (``<metric>_ci95``).
 """
 
 from __future__ import annotations
@@ -8,6 +13,54 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _legend(ax: Any) -> None:
+    """The legend to the right of the axes, outside the plotted area."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
+
+
+def _col(rows: Sequence[dict[str, float]], key: str, scale: float = 1.0) -> list[float]:
+    return [scale * float(r.get(key, math.nan)) for r in rows]
+
+
+def _band(ax: Any, x: list[int], rows: Sequence[dict[str, float]], key: str, scale: float, color: str,
+          label: str) -> None:
+    """The metric's mean line with its 95 % band over the replications, when the rows have one
+    (held within what the metric can be: 0 and above, percentages at most 100)."""
+    mid = _col(rows, key, scale)
+    ax.plot(x, mid, marker="o", ms=3, color=color, label=label)
+    half = _col(rows, key + "_ci95", scale)
+    top = 100.0 if scale == 100.0 else math.inf
+    if any(math.isfinite(h) for h in half):
+        lo = [max(m - h, 0.0) if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
+        hi = [min(m + h, top) if math.isfinite(h) else math.nan for m, h in zip(mid, half, strict=True)]
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0, label=f"{label}: 95 % CI")
+
+
+def _time_axis(ax: Any, x: list[int], labels: Sequence[str]) -> None:
+    step = max(1, len(labels) // 16)
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels(list(labels)[::step], rotation=45)
+
+
+def _save(fig: Any, path: str | Path, title: str) -> Path:
+    if title:
+        fig.suptitle(title)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
 
 
 def plot_day(
@@ -15,55 +68,107 @@ def plot_day(
     labels: Sequence[str],
     intervals: Sequence[dict[str, float]],
     *,
-    aht: float,
+    aht: float | Sequence[float],
+    sl_seconds: float,
+    target_sl: float | None = None,
+    roster: Sequence[int] | None = None,
+    title: str = "",
+) -> Path:
+    """Write a PNG with three panels sharing the time axis; returns the path. ``aht`` is one
+    mean handling time or one per interval (for the offered load); ``roster`` the current agents
+    per interval, drawn next to the simulated ones."""
+    plt = _pyplot()
+    x = list(range(len(labels)))
+    ahts = [float(aht)] * len(x) if isinstance(aht, int | float) else [float(a) for a in aht]
+
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(12, 9), sharex=True, constrained_layout=True)
+    _band(ax1, x, intervals, "asa", 1.0, "tab:blue", "ASA (answered callers)")
+    ax1.plot(x, _col(intervals, "mean_wait"), ls="--", color="tab:purple", label="mean wait (all callers)")
+    ax1.plot(x, _col(intervals, "wait_p90"), ls=":", color="tab:gray", label="90th percentile wait")
+    ax1.set_ylabel("seconds")
+    ax1.set_title("Waits by interval")
+    ax1.grid(alpha=0.3)
+    _legend(ax1)
+
+    _band(ax2, x, intervals, "service_level", 100.0, "tab:green",
+          f"service level: answered within {sl_seconds:g} s / offered")
+    _band(ax2, x, intervals, "p_abandon", 100.0, "tab:red", "abandoned / offered")
+    if target_sl is not None:
+        ax2.axhline(100 * target_sl, color="black", ls="--", lw=1, label=f"target service level {100 * target_sl:g} %")
+    ax2.set_ylabel("percent")
+    ax2.set_ylim(0, 100)
+    ax2.set_title("Service level and abandonment")
+    ax2.grid(alpha=0.3)
+    _legend(ax2)
+
+    load = [r["rate"] * a for r, a in zip(intervals, ahts, strict=True)]
+    ax3.bar(x, _col(intervals, "agents"), color="tab:blue", alpha=0.5, label="agents on duty (simulated roster)")
+    if roster is not None:
+        ax3.step(x, list(roster), where="mid", color="tab:orange", lw=2, label="current roster")
+    ax3.plot(x, load, color="black", marker=".", label="offered load (erlangs = calls/s x AHT)")
+    ax3.set_ylabel("agents / erlangs")
+    ax3.set_title("Staffing")
+    ax3.grid(alpha=0.3)
+    _legend(ax3)
+    _time_axis(ax3, x, labels)
+    return _save(fig, path, title)
+
+
+def plot_backtest(
+    path: str | Path,
+    labels: Sequence[str],
+    rows: Sequence[dict[str, float]],
+    *,
     sl_seconds: float,
     target_sl: float | None = None,
     title: str = "",
 ) -> Path:
-    """Write a PNG with three panels sharing the time axis; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Forecast against actual calls, and the plan's simulated service level (with its band)
+    against the actual one, per interval. ``rows`` as ``queueing.backtest.Backtest.rows``."""
+    plt = _pyplot()
     x = list(range(len(labels)))
-
-    def col(key: str) -> list[float]:
-        return [float(r.get(key, math.nan)) for r in intervals]
-
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 9), sharex=True, constrained_layout=True)
-    ax1.plot(x, col("asa"), marker="o", ms=3, label="ASA (answered callers)")
-    ax1.plot(x, col("mean_wait"), ls="--", label="mean wait (all callers)")
-    ax1.plot(x, col("wait_p90"), ls=":", label="90th percentile wait")
-    ax1.set_ylabel("seconds")
-    ax1.set_title("Waits by interval")
-    ax1.legend(loc="upper left", fontsize=8)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, constrained_layout=True)
+    ax1.bar(x, _col(rows, "actual_calls"), color="tab:gray", alpha=0.5, label="actual calls")
+    ax1.plot(x, _col(rows, "forecast_calls"), color="tab:blue", marker="o", ms=3, label="forecast calls")
+    ax1.set_ylabel("calls per interval")
+    ax1.set_title("Forecast and actual calls")
     ax1.grid(alpha=0.3)
+    _legend(ax1)
 
-    ax2.plot(x, [100 * v for v in col("service_level")], marker="o", ms=3, color="tab:green",
-             label=f"service level: answered within {sl_seconds:g} s / offered")
-    ax2.plot(x, [100 * v for v in col("p_abandon")], marker="s", ms=3, color="tab:red", label="abandoned / offered")
+    _band(ax2, x, rows, "planned_service_level", 100.0, "tab:blue", "planned (simulated) service level")
+    ax2.plot(x, _col(rows, "actual_service_level", 100.0), color="tab:green", marker="s", ms=3,
+             label=f"actual service level (answered within {sl_seconds:g} s / offered)")
     if target_sl is not None:
-        ax2.axhline(100 * target_sl, color="tab:green", ls="--", lw=1, label=f"target {100 * target_sl:g} %")
+        ax2.axhline(100 * target_sl, color="black", ls="--", lw=1, label=f"target service level {100 * target_sl:g} %")
     ax2.set_ylabel("percent")
     ax2.set_ylim(0, 100)
-    ax2.set_title("Service level and abandonment")
-    ax2.legend(loc="lower left", fontsize=8)
+    ax2.set_title("Planned and actual service level")
     ax2.grid(alpha=0.3)
+    _legend(ax2)
+    _time_axis(ax2, x, labels)
+    return _save(fig, path, title)
 
-    load = [r["rate"] * aht for r in intervals]
-    ax3.bar(x, col("agents"), color="tab:blue", alpha=0.5, label="agents on duty")
-    ax3.plot(x, load, color="black", marker=".", label=f"offered load (erlangs, AHT {aht:g} s)")
-    ax3.set_ylabel("agents / erlangs")
-    ax3.set_title("Staffing")
-    ax3.legend(loc="upper left", fontsize=8)
-    ax3.grid(alpha=0.3)
-    step = max(1, len(labels) // 16)
-    ax3.set_xticks(x[::step])
-    ax3.set_xticklabels(list(labels)[::step], rotation=45)
-    if title:
-        fig.suptitle(title)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+
+def plot_forecast(
+    path: str | Path,
+    labels: Sequence[str],
+    calls: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    *,
+    title: str = "",
+) -> Path:
+    """The forecast calls per interval, with the range (fewest to most) of the past days it
+    was made from."""
+    plt = _pyplot()
+    x = list(range(len(labels)))
+    fig, ax = plt.subplots(1, 1, figsize=(12, 4.5), constrained_layout=True)
+    ax.fill_between(x, list(low), list(high), color="tab:gray", alpha=0.3, lw=0,
+                    label="range of the past days used (fewest to most calls)")
+    ax.plot(x, list(calls), color="tab:blue", marker="o", ms=3, label="forecast")
+    ax.set_ylabel("calls per interval")
+    ax.set_title("Forecast calls by interval")
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    _time_axis(ax, x, labels)
+    return _save(fig, path, title)

@@ -6,6 +6,8 @@ and NaN (no answered calls in an interval) must become ``null`` in JSON, not an 
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Sequence
 
@@ -21,6 +23,27 @@ def json_safe(obj: object) -> object:
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     return obj
+
+
+def csv_text(rows: Sequence[dict[str, object]]) -> str:
+    """Rows as CSV with a header from the first row's keys (commas, ``\n`` line ends, empty
+    cells for NaN/None, floats to 6 significant digits), for Excel and the other commands."""
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(rows[0]))
+
+    def cell(v: object) -> object:
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return ""
+        if isinstance(v, bool):
+            return int(v)
+        return f"{v:.6g}" if isinstance(v, float) else v
+
+    for r in rows:
+        writer.writerow([cell(v) for v in r.values()])
+    return buf.getvalue()
 
 
 def sl_definitions(sl_seconds: float) -> dict[str, str]:

@@ -27,31 +27,51 @@ METHODS = ("sipp", "lagged-sipp", "mol")
 @dataclass(frozen=True)
 class Target:
     """Per-interval goal: ``service_level`` (answered within ``sl_seconds`` / offered) at least
-    ``target_sl``, and abandoned / offered at most ``max_abandon`` when given."""
+    ``target_sl`` (0: no service-level goal), abandoned / offered at most ``max_abandon`` and the
+    ASA (mean wait of answered callers) at most ``max_asa`` seconds, each when given."""
 
     target_sl: float = 0.8
     sl_seconds: float = 20.0
     max_abandon: float | None = None
+    max_asa: float | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < self.target_sl < 1:
+        if not 0 <= self.target_sl < 1:
             raise ScenarioError(f"target service level must be between 0 and 1, got {self.target_sl!r}")
         if not (self.sl_seconds >= 0):
             raise ScenarioError(f"service-level threshold must be >= 0 s, got {self.sl_seconds!r}")
         if self.max_abandon is not None and not 0 < self.max_abandon < 1:
             raise ScenarioError(f"max abandonment must be between 0 and 1, got {self.max_abandon!r}")
+        if self.max_asa is not None and not (math.isfinite(self.max_asa) and self.max_asa > 0):
+            raise ScenarioError(f"max ASA must be a finite number > 0 seconds, got {self.max_asa!r}")
+        if self.target_sl == 0 and self.max_abandon is None and self.max_asa is None:
+            raise ScenarioError("no target: give a service level above 0, a max abandonment or a max ASA")
 
-    def met(self, service_level: float, p_abandon: float) -> bool:
+    def met(self, service_level: float, p_abandon: float, asa: float = math.nan) -> bool:
         if math.isnan(service_level):
             return True  # no calls in the interval
         ok = service_level >= self.target_sl
         if self.max_abandon is not None:
             ok = ok and p_abandon <= self.max_abandon
+        if self.max_asa is not None and not math.isnan(asa):
+            ok = ok and asa <= self.max_asa
         return ok
+
+    def describe(self, sl_definition: str) -> str:
+        """The goal in words, e.g. for a report header."""
+        parts = []
+        if self.target_sl > 0:
+            parts.append(f"service level {100 * self.target_sl:g} % ({sl_definition})")
+        if self.max_abandon is not None:
+            parts.append(f"abandonment at most {100 * self.max_abandon:g} %")
+        if self.max_asa is not None:
+            parts.append(f"ASA at most {self.max_asa:g} s")
+        return ", ".join(parts)
 
 
 def agents_needed(rate: float, aht: float, patience: float | None, target: Target, minimum: int = 1) -> int:
-    """Smallest agent count whose Erlang A (Erlang C without patience) figures meet ``target``."""
+    """Smallest agent count whose Erlang A (Erlang C without patience) figures meet ``target``:
+    the "reverse Erlang" of calculators ("agents for 80/20")."""
     if rate <= 0:
         return minimum
 
@@ -59,7 +79,7 @@ def agents_needed(rate: float, aht: float, patience: float | None, target: Targe
         if patience is None and rate * aht >= n:
             return False
         m = queue_metrics(rate, aht, n, patience, target.sl_seconds)
-        return target.met(m.service_level, m.p_abandon)
+        return target.met(m.service_level, m.p_abandon, m.asa)
 
     too_many = (f"a load of {rate * aht:,.0f} erlangs needs more than the {MAX_AGENTS:,} agents "
                 "these formulas are computed for")
@@ -73,13 +93,22 @@ def agents_needed(rate: float, aht: float, patience: float | None, target: Targe
         if hi >= MAX_AGENTS:
             raise ScenarioError(too_many)
         lo, hi = hi, min(hi * 2, MAX_AGENTS)
-    while hi - lo > 1:  # ok(hi), not ok(lo); SL and abandonment are monotone in agents
+    while hi - lo > 1:  # ok(hi), not ok(lo); SL, abandonment and ASA are monotone in agents
         mid = (lo + hi) // 2
         if ok(mid):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def fte(agents: float, shrinkage: float) -> float:
+    """Full-time equivalents to schedule so that ``agents`` are on the phones: ``agents / (1 -
+    shrinkage)``, shrinkage being the share of paid time not on the phones (breaks, training,
+    meetings, absence)."""
+    if not 0 <= shrinkage < 1:
+        raise ScenarioError(f"shrinkage must be in [0, 1), got {shrinkage!r}")
+    return agents / (1.0 - shrinkage)
 
 
 def _cumulative(rates: np.ndarray, length: float):
@@ -100,7 +129,7 @@ def effective_rates(profile: Profile, method: str, *, points: int = 30, draws: i
     """Arrival rate (calls/s) each interval should be staffed for under ``method``."""
     rates = np.asarray(profile.rates)
     length = profile.interval_seconds
-    aht = profile.service.mean
+    aht = profile.mean_aht()  # the lag; with AHT by interval, the day's mean
     if method == "sipp":
         return rates.copy()
     fine = profile.arrival_rates
@@ -151,24 +180,26 @@ class StaffingPlan:
             return []
         out = []
         for i, r in enumerate(res.intervals):
-            sl, ab = r["service_level"], r["p_abandon"]
+            sl, ab, asa = r["service_level"], r["p_abandon"], r.get("asa", math.nan)
             if significant:
                 sl += _zero_nan(r.get("service_level_ci95", 0.0))
                 ab -= _zero_nan(r.get("p_abandon_ci95", 0.0))
-            if not self.target.met(sl, ab):
+                asa -= _zero_nan(r.get("asa_ci95", 0.0))
+            if not self.target.met(sl, ab, asa):
                 out.append(i)
         return out
 
 
 def erlang_plan(profile: Profile, target: Target, method: str = "lagged-sipp", minimum: int = 1) -> StaffingPlan:
-    """Erlang A staffing at the method's effective rate, interval by interval."""
+    """Erlang A staffing at the method's effective rate, interval by interval (with the
+    interval's own AHT and patience when the profile has them)."""
     eff = effective_rates(profile, method)
-    aht = profile.service.mean
-    patience = None if profile.patience is None else profile.patience.mean
-    agents = [agents_needed(float(r), aht, patience, target, minimum) for r in eff]
+    ahts, patience = profile.aht(), profile.mean_patience()
+    agents = [agents_needed(float(r), a, p, target, minimum) for r, a, p in zip(eff, ahts, patience, strict=True)]
     return StaffingPlan(
         method=method, target=target, labels=profile.labels(), calls_per_hour=list(profile.calls_per_hour),
-        effective_load=[float(r) * aht for r in eff], erlang_agents=list(agents), agents=list(agents),
+        effective_load=[float(r) * a for r, a in zip(eff, ahts, strict=True)], erlang_agents=list(agents),
+        agents=list(agents),
     )
 
 
@@ -178,17 +209,34 @@ def _simulate(profile: Profile, agents: Sequence[int], target: Target, replicati
 
 
 def _extra_agents(n: int, load: float, aht: float, patience: float | None, target: Target,
-                  sim_sl: float, sim_ab: float) -> int:
+                  sim: dict[str, float]) -> int:
     """How many agents to add: lift Erlang A's prediction by the gap the simulation found."""
     rate = load / aht
     m = queue_metrics(rate, aht, max(n, 1), patience, target.sl_seconds) if (patience is not None or load < n) else None
-    sl_goal = target.target_sl + (m.service_level - sim_sl if m else 0.0)
-    ab_goal = None
+    sl_goal = target.target_sl
+    if target.target_sl > 0:
+        sl_goal = min(max(target.target_sl + (m.service_level - sim["service_level"] if m else 0.0),
+                          target.target_sl), 0.999)
+    ab_goal = asa_goal = None
     if target.max_abandon is not None:
-        ab_goal = target.max_abandon - (sim_ab - m.p_abandon if m else 0.0)
-    goal = Target(min(max(sl_goal, target.target_sl), 0.999),
-                  target.sl_seconds, None if ab_goal is None else min(max(ab_goal, 1e-4), target.max_abandon))
+        ab_goal = target.max_abandon - (sim["p_abandon"] - m.p_abandon if m else 0.0)
+        ab_goal = min(max(ab_goal, 1e-4), target.max_abandon)
+    if target.max_asa is not None:
+        gap = sim["asa"] - m.asa if (m and not math.isnan(sim["asa"])) else 0.0
+        asa_goal = min(max(target.max_asa - gap, 0.01 * target.max_asa), target.max_asa)
+    goal = Target(sl_goal, target.sl_seconds, ab_goal, asa_goal)
     return max(1, agents_needed(rate, aht, patience, goal, n) - n)
+
+
+def _comfortable(r: dict[str, float], target: Target) -> bool:
+    """An interval beating every goal by a margin: SL by 3 points, abandonment and ASA by 40 % and 20 %
+    of their maximum."""
+    ok = target.target_sl == 0 or r["service_level"] > target.target_sl + 0.03
+    if target.max_abandon is not None:
+        ok = ok and r["p_abandon"] < 0.6 * target.max_abandon
+    if target.max_asa is not None:
+        ok = ok and r["asa"] < 0.8 * target.max_asa
+    return ok
 
 
 def correct_by_simulation(
@@ -207,8 +255,7 @@ def correct_by_simulation(
     from noise. Targets are judged on the mean over the replications.
     """
     target = plan.target
-    aht = profile.service.mean
-    patience = None if profile.patience is None else profile.patience.mean
+    ahts, patience = profile.aht(), profile.mean_patience()
     agents = list(plan.agents)
     res = _simulate(profile, agents, target, replications, seed)
     plan.erlang_result = res
@@ -219,16 +266,14 @@ def correct_by_simulation(
             break
         rounds += 1
         for i in short:
-            r = res.intervals[i]
-            agents[i] += _extra_agents(agents[i], plan.effective_load[i], aht, patience, target,
-                                       r["service_level"], r["p_abandon"])
+            agents[i] += _extra_agents(agents[i], plan.effective_load[i], ahts[i], patience[i], target,
+                                       res.intervals[i])
         res = _simulate(profile, agents, target, replications, seed)
     else:
         plan.notes.append(f"still short after {max_rounds} rounds: {[plan.labels[i] for i in plan.below_target(res)]}")
     if trim and not plan.below_target(res):
         for _ in range(3):
-            slack = [i for i, r in enumerate(res.intervals)
-                     if agents[i] > 1 and r["service_level"] > target.target_sl + 0.03]
+            slack = [i for i, r in enumerate(res.intervals) if agents[i] > 1 and _comfortable(r, target)]
             if not slack:
                 break
             trial = list(agents)

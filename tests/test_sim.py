@@ -196,3 +196,31 @@ def test_a_run_beyond_the_available_memory_is_refused_before_allocating(monkeypa
         assert tracemalloc.get_traced_memory()[1] < 10_000_000
     finally:
         tracemalloc.stop()
+
+
+def test_aht_and_patience_by_interval_scale_the_draws_in_both_kernels() -> None:
+    sc = busy_day(aht_by_interval=(300.0, 150.0, 75.0, 150.0), patience_by_interval=(30.0, 90.0, 180.0, 90.0))
+    a = run_replication(sc, np.random.default_rng(5), jit=True, keep_records=True)
+    b = run_replication(sc, np.random.default_rng(5), jit=False, keep_records=True)
+    np.testing.assert_array_equal(a.sums, b.sums)
+    np.testing.assert_array_equal(a.talk_seconds, b.talk_seconds)
+    plain = run_replication(busy_day(), np.random.default_rng(5), keep_records=True)
+    ones = run_replication(busy_day(aht_by_interval=(150.0,) * 4, patience_by_interval=(90.0,) * 4),
+                           np.random.default_rng(5), keep_records=True)
+    np.testing.assert_array_equal(plain.sums, ones.sums)  # the distribution's own means: the same run
+    assert a.talk_seconds[0] > plain.talk_seconds[0]  # twice the AHT in the first interval
+    with pytest.raises(ScenarioError, match="aht_by_interval: need one value per interval"):
+        busy_day(aht_by_interval=(100.0,))
+    with pytest.raises(ScenarioError, match="patience_by_interval needs a patience"):
+        busy_day(patience=None, patience_by_interval=(1.0,) * 4)
+
+
+def test_aht_by_interval_agrees_with_erlang_a_at_that_aht() -> None:
+    from queueing.erlang import queue_metrics
+
+    sc = Scenario.stationary(0.1, Distribution.exponential(100.0), 25, Distribution.exponential(120.0), hours=400,
+                             aht_by_interval=(200.0,) * 21, patience_by_interval=(60.0,) * 21)
+    res = simulate(sc, seed=2)
+    m = queue_metrics(0.1, 200.0, 25, 60.0, 20.0)
+    for key in ("service_level", "p_abandon", "occupancy"):
+        assert abs(res.summary[key] - getattr(m, key)) < 4 * res.summary[key + "_ci95"] / 1.96 + 1e-3, key

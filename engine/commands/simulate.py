@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="offer a callback when the estimated wait exceeds this many seconds")
     parser.add_argument("--callback-accept", type=number(float, ge=0, le=1), default=None, help="share of callers who accept a callback")
     parser.add_argument("--queue-capacity", type=number(int, ge=0), default=None, help="callers allowed to wait; more get busy")
+    parser.add_argument("--roster", metavar="FILE",
+                        help="agents on duty per interval for the profile (CSV start,agents, e.g. hotline staff --csv)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw waits, abandonment and staffing by interval")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -74,10 +76,21 @@ def build(args: argparse.Namespace):
         if args.rate is not None or args.agents is not None or args.hours is not None:
             raise UsageError("--rate/--agents/--hours describe a stationary queue; the profile gives the day")
         profile = load_profile(args.profile)
+        if args.roster:
+            from queueing.roster import load_roster
+
+            profile = profile.with_agents(load_roster(args.roster, profile.labels()))
+        if not any(profile.agents):
+            raise UsageError(f"{args.profile}: no agents on duty in any interval (a forecast?); "
+                             "give --roster FILE with the agents per interval")
+        if "service" in kw or "patience" in kw:  # a flat --aht/--service/--patience replaces the per-interval means
+            profile = profile.with_behaviour(kw.pop("service", None), kw.pop("patience", "keep"))
         if args.sl_seconds is not None:
             kw["sl_seconds"] = args.sl_seconds
         scenario = profile.scenario(**kw)
         return scenario, profile.labels(), profile, args.replications or 10
+    if args.roster:
+        raise UsageError("--roster gives agents per interval of a --profile; a stationary run takes --agents")
     missing = [f for f in ("rate", "agents") if getattr(args, f) is None]
     if args.aht is None and not args.service:
         missing.append("aht")
@@ -140,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
         from queueing.plots import plot_day
 
         w = scenario.warmup_intervals
-        plot_day(args.plot, labels[w:], result.intervals[w:], aht=scenario.service.mean, sl_seconds=sl,
+        aht = scenario.aht_by_interval[w:] if scenario.aht_by_interval else scenario.service.mean
+        plot_day(args.plot, labels[w:], result.intervals[w:], aht=aht, sl_seconds=sl,
                  title=scenario.name or "simulated queue")
     if args.json:
         out: dict[str, object] = dict(result.summary)

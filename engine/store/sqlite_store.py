@@ -644,6 +644,30 @@ class Store:
             ).fetchone()
         return {k: int(row[k]) for k in row.keys()}
 
+    def queue_stays(
+        self, *, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Calls that joined a queue in ``[since, until)`` (epoch seconds), oldest first, for
+        capacity planning: queue, joined/answered/abandoned/ended times, wait, outcome, and the
+        talk time of the last ``agent.complete`` event (None when there is none). No caller data."""
+        where, params = ["c.queue_joined_at IS NOT NULL"], []
+        if since is not None:
+            where.append("c.queue_joined_at >= ?")
+            params.append(_finite("since", since))
+        if until is not None:
+            where.append("c.queue_joined_at < ?")
+            params.append(_finite("until", until))
+        if queue is not None:
+            where.append("c.queue = ?")
+            params.append(queue)
+        sql = f"""SELECT c.queue, c.queue_joined_at AS joined_at, c.queue_answered_at AS answered_at,
+                         c.queue_abandoned_at AS abandoned_at, c.ended_at, c.wait_seconds, c.outcome,
+                         (SELECT json_extract(e.data, '$.talk') FROM events e
+                          WHERE e.call_id = c.id AND e.kind = 'agent.complete' ORDER BY e.at DESC LIMIT 1) AS talk
+                  FROM calls c WHERE {' AND '.join(where)} ORDER BY c.queue_joined_at"""
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, params)]
+
     def segments(self, call_id: str) -> list[Segment]:
         with self._lock:
             cid = self._resolve(self._conn, call_id)

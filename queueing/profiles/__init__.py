@@ -9,16 +9,18 @@ TOML keys: ``name``, ``interval_minutes`` (15, 30 or 60 typical; 1-1440), ``star
 a string ``"lognormal:300:0.8"`` or a number = exponential mean; ``patience = "none"`` for
 callers who never hang up), ``redial_prob``, ``redial_delay``, ``callback_threshold``,
 ``callback_accept``, ``queue_capacity``, ``shape`` ("steps", the default, or "smooth": arrivals
-follow a curve through the interval rates), and ``intervals = [["HH:MM", calls_per_hour, agents],
-...]``. CSV: a header ``start,calls_per_hour,agents`` then one row per interval (``#`` comments
-allowed); everything else takes the defaults below or command flags. Numbers are checked (finite,
-in range: ``_NUMBERS``) and errors name the file, the key or row, and the value.
+follow a curve through the interval rates), ``intervals = [["HH:MM", calls_per_hour, agents],
+...]``, and optionally ``aht_by_interval`` / ``patience_by_interval`` (one mean in seconds per
+interval; the distributions' shapes are scaled to them). CSV: a header
+``start,calls_per_hour[,agents][,aht][,patience]`` then one row per interval (``#`` comments
+allowed; a BOM, ``;`` separators and decimal commas as Excel writes them are read, see
+``queueing.csvfile``); agents default to 0 (a forecast has no roster yet); everything else takes
+the defaults below or command flags. Numbers are checked (finite, in range: ``_NUMBERS``) and
+errors name the file, the key or row, and the value.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -27,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import COUNT, NOT_NEGATIVE, Number, read_text_file
+from engine.config import COUNT, NOT_NEGATIVE, POSITIVE, Number, read_text_file
 from engine.errors import ConfigError
+from queueing.csvfile import read_table
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
 from queueing.sim.scenario import Scenario
@@ -43,7 +46,9 @@ _NUMBERS = {  # header keys that are numbers, and the values each takes
 _KEYS = {
     "name", "interval_minutes", "start", "sl_seconds", "service", "patience", "redial_prob",
     "redial_delay", "callback_threshold", "callback_accept", "queue_capacity", "intervals", "shape",
+    "aht_by_interval", "patience_by_interval",
 }
+BY_INTERVAL = {"aht_by_interval": "aht", "patience_by_interval": "patience"}  # TOML key: CSV column
 
 
 def smooth_rates(rates: tuple[float, ...], substeps: int = SUBSTEPS) -> tuple[float, ...]:
@@ -85,6 +90,8 @@ class Profile:
     queue_capacity: int | None = None
     shape: str = "steps"  # "steps": constant rate per interval; "smooth": a curve through the intervals
     source: str = ""
+    aht_by_interval: tuple[float, ...] | None = None  # mean handling time per interval, seconds
+    patience_by_interval: tuple[float, ...] | None = None  # mean patience per interval, seconds
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -106,6 +113,33 @@ class Profile:
             return None
         return smooth_rates(self.rates)
 
+    def aht(self) -> tuple[float, ...]:
+        """Mean handling time per interval (the service mean where not given by interval)."""
+        return self.aht_by_interval or (self.service.mean,) * len(self.calls_per_hour)
+
+    def mean_patience(self) -> tuple[float | None, ...]:
+        """Mean patience per interval; None where callers never hang up."""
+        if self.patience is None:
+            return (None,) * len(self.calls_per_hour)
+        return self.patience_by_interval or (self.patience.mean,) * len(self.calls_per_hour)
+
+    def mean_aht(self) -> float:
+        """AHT over the day's calls (weighted by calls per hour)."""
+        total = sum(self.calls_per_hour)
+        if total <= 0:
+            return self.service.mean
+        return sum(c * a for c, a in zip(self.calls_per_hour, self.aht(), strict=True)) / total
+
+    def with_behaviour(self, service: Distribution | None = None, patience: Distribution | None | str = "keep") -> Profile:
+        """The profile with a flat service time and/or patience (a command's ``--aht``,
+        ``--patience``): the per-interval means give way to the one given."""
+        out = self
+        if service is not None:
+            out = replace(out, service=service, aht_by_interval=None)
+        if patience != "keep":
+            out = replace(out, patience=patience, patience_by_interval=None)  # type: ignore[arg-type]
+        return out
+
     def labels(self) -> list[str]:
         out = []
         for i in range(len(self.agents)):
@@ -123,13 +157,15 @@ class Profile:
             redial_prob=self.redial_prob, redial_delay=self.redial_delay,
             callback_threshold=self.callback_threshold, callback_accept=self.callback_accept,
             queue_capacity=self.queue_capacity, start_seconds=self.start_seconds, name=self.name,
-            arrival_rates=self.arrival_rates,
+            arrival_rates=self.arrival_rates, aht_by_interval=self.aht_by_interval,
+            patience_by_interval=self.patience_by_interval if self.patience is not None else None,
         )
         kw.update(overrides)
         return Scenario(**kw)
 
 
-def _clock(text: object, where: str) -> float:
+def clock_seconds(text: object, where: str) -> float:
+    """Seconds after midnight of an ``HH:MM`` start (24:00 allowed); ``where`` names it in errors."""
     try:
         hh, mm = str(text).strip().split(":")
         h, m = int(hh), int(mm)
@@ -159,7 +195,7 @@ def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float,
     starts, calls, agents = [], [], []
     for i, (s, c, a) in enumerate(rows):
         here = f"{where}, interval {i + 1}"
-        starts.append(_clock(s, here))
+        starts.append(clock_seconds(s, here))
         calls.append(_number(c, NOT_NEGATIVE, f"{here}: calls per hour"))
         agents.append(int(_number(a, COUNT, f"{here}: agents")))
     if len(starts) > 1:
@@ -182,6 +218,12 @@ def _dist(value: object, where: str) -> Distribution:
         raise ScenarioError(f"{where}: {exc}") from None
 
 
+def _by_interval(values: object, count: int, where: str) -> tuple[float, ...]:
+    if not isinstance(values, list) or len(values) != count:
+        raise ScenarioError(f"{where}: must be a list of {count} numbers, one per interval")
+    return tuple(_number(v, POSITIVE, f"{where}, interval {i + 1}") for i, v in enumerate(values))
+
+
 def parse_toml(text: str, source: str = "<toml>") -> Profile:
     try:
         data = tomllib.loads(text)
@@ -198,7 +240,7 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
     minutes = num.get("interval_minutes", step)
     if len(rows) > 1 and abs(minutes - step) > 1e-9:
         raise ScenarioError(f"{source}: interval_minutes = {minutes:g} but the rows are {step:g} minutes apart")
-    if "start" in data and _clock(data["start"], f"{source}: start") != start:
+    if "start" in data and clock_seconds(data["start"], f"{source}: start") != start:
         raise ScenarioError(f"{source}: 'start' = {data['start']} but the first interval starts at another time")
     patience = data.get("patience", 180.0)
     kw: dict[str, object] = {k: v for k, v in num.items() if k != "interval_minutes"}
@@ -208,6 +250,9 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
         kw["shape"] = str(data["shape"])
     if "redial_delay" in data:
         kw["redial_delay"] = _dist(data["redial_delay"], f"{source}: redial_delay")
+    for key in BY_INTERVAL:
+        if key in data:
+            kw[key] = _by_interval(data[key], len(rows), f"{source}: {key}")
     profile = Profile(
         name=str(data.get("name", Path(source).stem)), interval_minutes=minutes, start_seconds=start,
         calls_per_hour=calls, agents=agents,
@@ -220,15 +265,18 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
 
 
 def parse_csv(text: str, source: str = "<csv>", **defaults: object) -> Profile:
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    need = {"start", "calls_per_hour", "agents"}
-    if not reader.fieldnames or not need <= {f.strip() for f in reader.fieldnames}:
-        raise ScenarioError(f"{source}: CSV header must have columns start,calls_per_hour,agents")
-    rows = [({k.strip(): v for k, v in r.items()}) for r in reader]
-    start, calls, agents, step = _rows([(r["start"], r["calls_per_hour"], r["agents"]) for r in rows], source)
+    table = read_table(text, source, required=("start", "calls_per_hour"))
+    n = len(table.rows)
+    cell = table.text_number  # the text, decimal commas made points; _number names row and value if bad
+    rows = [(r["start"], cell(i, "calls_per_hour"), cell(i, "agents") if "agents" in table.columns else 0)
+            for i, r in enumerate(table.rows)]
+    start, calls, agents, step = _rows(rows, source)
+    kw: dict[str, object] = dict(defaults)
+    for key, column in BY_INTERVAL.items():
+        if column in table.columns:
+            kw[key] = tuple(_number(cell(i, column), POSITIVE, f"{table.where(i)}: {column}") for i in range(n))
     profile = Profile(name=Path(source).stem, interval_minutes=step, start_seconds=start,
-                      calls_per_hour=calls, agents=agents, source=source, **defaults)  # type: ignore[arg-type]
+                      calls_per_hour=calls, agents=agents, source=source, **kw)  # type: ignore[arg-type]
     profile.scenario()
     return profile
 

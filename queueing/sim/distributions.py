@@ -93,6 +93,14 @@ class Distribution:
             raise ScenarioError(f"cannot read distribution {spec!r} (e.g. lognormal:180:0.8)") from None
         return cls(kind, mean, cv)
 
+    def spec(self) -> str:
+        """The text ``parse`` reads back: ``"lognormal:300:0.8"`` (for writing profiles)."""
+        if self.kind == "empirical":
+            return "empirical:" + ",".join(f"{v:g}" for v in self.values)
+        if self.kind in ("exponential", "deterministic"):
+            return f"{self.kind}:{self.mean:g}"
+        return f"{self.kind}:{self.mean:g}:{self.cv:g}"
+
     def describe(self) -> str:
         if self.kind in ("exponential", "deterministic"):
             return f"{self.kind}(mean {self.mean:g} s)"

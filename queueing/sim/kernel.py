@@ -235,6 +235,8 @@ def run_chunk(
     callback_threshold,  # seconds of estimated wait; inf = no callback offer
     callback_accept,
     mean_service,  # for the estimated wait (queue + 1) * AHT / agents on duty
+    service_scale,  # float64[I] factor on the service times of calls arriving in interval i (AHT by interval)
+    patience_scale,  # float64[I] factor on the patience of callers arriving in interval i
     capacity,  # callers allowed to wait on the line; -1 = unlimited
     sl_seconds,
     keep_records,
@@ -330,10 +332,10 @@ def run_chunk(
             outcome = BUSY
         took_callback = False
         if outcome < 0:
-            pat = patience[c]
+            pat = patience[c] * patience_scale[k]
             if callback_threshold < np.inf and start > a:
                 on_duty = agents[k]
-                ewt = (qsize + 1) * mean_service / on_duty if on_duty > 0 else np.inf
+                ewt = (qsize + 1) * mean_service * service_scale[k] / on_duty if on_duty > 0 else np.inf
                 if ewt > callback_threshold and callback_u[c] < callback_accept:
                     took_callback = True
                     pat = np.inf
@@ -348,7 +350,7 @@ def run_chunk(
                 outcome = CALLBACK if took_callback else ANSWERED
                 wait = start - a
                 leave = start
-                end = start + service[c]
+                end = start + service[c] * service_scale[k]
                 if constant:
                     _tree_replace_min(free, free_i, end)
                 else:

@@ -166,6 +166,7 @@ def run_replication(
         arr_rates = np.asarray(scenario.arrival_rates, dtype=np.float64)
         arr_len = length * n_int / arr_rates.size
     total = float(np.sum(arr_rates * arr_len))
+    service_scale, patience_scale = scenario.interval_scales()
     kernel = run_chunk if jit else run_chunk.py_func
     nxt = slot_table(agents)
     slots = nxt.shape[0]
@@ -211,7 +212,8 @@ def run_replication(
         code = kernel(
             arr, service, patience, redial_u, redial_delay, callback_u, agents, nxt, length,
             scenario.horizon, p, scenario.callback_threshold if callback_on else np.inf,
-            scenario.callback_accept, scenario.service.mean, capacity, float(scenario.sl_seconds),
+            scenario.callback_accept, scenario.service.mean, service_scale, patience_scale, capacity,
+            float(scenario.sl_seconds),
             keep_records, st, key, heap, free, free_i, rheap, qheap, out_time, out_wait, out_outcome, out_redial,
             pos_wait, pos_k, talk, sums,
         )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from queueing.erlang import ScenarioError
 from queueing.sim.distributions import Distribution
 
@@ -27,6 +29,9 @@ class Scenario:
     batch means when there is a single replication). ``arrival_rates``: optional finer
     piecewise-constant rates (k equal steps per interval, averaging to ``rates``) so arrivals can
     follow a smooth curve while the roster and the results stay per interval.
+    ``aht_by_interval`` / ``patience_by_interval``: optional mean service time / mean patience
+    of the callers arriving in each interval (night calls run longer than midday ones); the
+    distribution's shape stays, its draws are scaled by ``value / distribution mean``.
     """
 
     rates: tuple[float, ...]
@@ -45,6 +50,8 @@ class Scenario:
     batch_means: bool = False
     name: str = ""
     arrival_rates: tuple[float, ...] | None = None  # finer steps inside the intervals (see below)
+    aht_by_interval: tuple[float, ...] | None = None  # mean service time per interval, seconds
+    patience_by_interval: tuple[float, ...] | None = None  # mean patience per interval, seconds
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rates", tuple(float(r) for r in self.rates))
@@ -88,10 +95,40 @@ class Scenario:
                 mean = sum(fine[i * k:(i + 1) * k]) / k
                 if abs(mean - r) > 1e-9 * max(1.0, r):
                     raise ScenarioError(f"interval {i}: arrival_rates average {mean!r}, not the interval rate {r!r}")
+        for name in ("aht_by_interval", "patience_by_interval"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            values = tuple(float(v) for v in values)
+            object.__setattr__(self, name, values)
+            if len(values) != len(self.rates):
+                raise ScenarioError(f"{name}: need one value per interval, got {len(values)} for {len(self.rates)}")
+            for i, v in enumerate(values):
+                if not (math.isfinite(v) and v > 0):
+                    raise ScenarioError(f"{name}, interval {i}: must be a finite number > 0 seconds, got {v!r}")
+        if self.patience_by_interval is not None and (self.patience is None or self.patience.mean <= 0):
+            raise ScenarioError("patience_by_interval needs a patience distribution with a mean > 0")
         if not (0 <= self.warmup_intervals < len(self.rates)):
             raise ScenarioError(
                 f"warm-up must leave at least one interval: {self.warmup_intervals} of {len(self.rates)}"
             )
+
+    def interval_scales(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-interval factors on service times and patience (ones when not given by interval)."""
+        n = len(self.rates)
+        service = np.ones(n)
+        patience = np.ones(n)
+        if self.aht_by_interval is not None:
+            service = np.asarray(self.aht_by_interval) / self.service.mean
+        if self.patience_by_interval is not None and self.patience is not None:
+            patience = np.asarray(self.patience_by_interval) / self.patience.mean
+        return service, patience
+
+    def mean_aht(self) -> float:
+        """Mean service time over the day's expected calls."""
+        if self.aht_by_interval is None or sum(self.rates) <= 0:
+            return self.service.mean
+        return float(np.dot(self.rates, self.aht_by_interval) / sum(self.rates))
 
     @property
     def intervals(self) -> int:

@@ -1,0 +1,126 @@
+"""Queue history for the planning commands (``profile``, ``forecast``, ``backtest``): from
+Asterisk ``queue_log`` files or from the store, grouped by the site's local intervals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.errors import UsageError
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--queue-log", metavar="FILE", nargs="+",
+                     help="Asterisk queue_log file(s), e.g. /var/log/asterisk/queue_log.1 queue_log (any order)")
+    src.add_argument("--db", help="store file (default: config store.path); used when no --queue-log is given")
+    parser.add_argument("--queue", help="only this queue (default: every queue together)")
+    parser.add_argument("--interval-minutes", type=number(int, ge=1, le=60), default=None,
+                        help="interval length: 15, 30 or 60 (default config queueing.interval_minutes)")
+    parser.add_argument("--sl-seconds", type=number(float, ge=0), default=None,
+                        help="service-level threshold T, seconds (default config queueing.sl_seconds)")
+    parser.add_argument("--wrapup", type=number(float, ge=0), default=0.0,
+                        help="after-call work in seconds added to every talk time for the AHT (default 0)")
+
+
+def parse_day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def _visits_from_store(rows: list[dict[str, Any]]) -> tuple[list, int]:
+    """Store rows to queue visits; calls still waiting (not ended) are left out and counted."""
+    from queueing.history import QueueVisit
+
+    out, live = [], 0
+    for r in rows:
+        joined = r["joined_at"]
+        answered = r["answered_at"] is not None or r["outcome"] == "answered"
+        if answered:
+            end = r["answered_at"]
+            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
+            talk = r["talk"]
+            if talk is None and r["ended_at"] is not None and end is not None:
+                talk = r["ended_at"] - end
+            out.append(QueueVisit(r["queue"] or "", joined, "answered", max(0.0, float(wait)),
+                                  None if talk is None else max(0.0, float(talk))))
+        elif r["abandoned_at"] is not None or r["outcome"] == "abandoned":
+            end = r["abandoned_at"] or r["ended_at"]
+            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
+            out.append(QueueVisit(r["queue"] or "", joined, "abandoned", max(0.0, float(wait))))
+        elif r["ended_at"] is not None:
+            out.append(QueueVisit(r["queue"] or "", joined, "left", max(0.0, r["ended_at"] - joined)))
+        else:
+            live += 1
+    return out, live
+
+
+def load_history(args: argparse.Namespace, *, since: date | None = None, until: date | None = None):
+    """(History, config, notes) from ``--queue-log`` files or the store, for local days in
+    ``[since, until)`` when given; the interval and zone from the config unless flagged."""
+    from engine.commands._common import config_from_args, existing_store
+    from queueing.history import History
+    from queueing.intervals import IntervalClock
+    from queueing.queue_log import read_queue_log
+
+    cfg = config_from_args(args)
+    minutes = args.interval_minutes or cfg.queueing.interval_minutes
+    try:
+        clock = IntervalClock(minutes, cfg.site.timezone)
+    except ValueError as exc:
+        raise UsageError(f"--interval-minutes: {exc}") from None
+    tz = ZoneInfo(cfg.site.timezone)
+    lo = datetime.combine(since, time(), tz).timestamp() if since else None
+    hi = datetime.combine(until, time(), tz).timestamp() if until else None
+    notes: list[str] = []
+    if args.queue_log:
+        visits = []
+        for name in args.queue_log:
+            path = Path(name)
+            try:
+                with path.open(encoding="utf-8", errors="replace") as f:  # caller names may be in any charset
+                    reader = read_queue_log(f, lo, hi)
+            except FileNotFoundError:
+                raise UsageError(f"{path}: queue_log not found") from None
+            except IsADirectoryError:
+                raise UsageError(f"{path}: is a folder, not a queue_log file") from None
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            if reader.bad_lines:
+                n, why = reader.bad_lines[0]
+                notes.append(f"{path}: {len(reader.bad_lines)} of {reader.lines} lines skipped (first: line {n}: {why})")
+            if reader.lines and not reader.events:
+                raise UsageError(f"{path}: not a queue_log (no line reads as epoch|callid|queue|agent|EVENT|...)")
+            visits += reader.visits
+    else:
+        from engine.store import Store
+
+        db = existing_store(args, cfg)
+        with Store.open(db, readonly=True) as store:
+            rows = store.queue_stays(since=lo, until=hi, queue=args.queue)
+        visits, live = _visits_from_store(rows)
+        if live:
+            notes.append(f"{live} calls still waiting or without an end are left out")
+    history = History(visits, clock, args.queue)
+    if not len(history):
+        where = "the queue_log" if args.queue_log else "the store"
+        span = f" between {since} and {until - timedelta(days=1)}" if since and until else ""
+        raise UsageError(f"no queue calls{' in queue ' + repr(args.queue) if args.queue else ''} in {where}{span}")
+    return history, cfg, notes
+
+
+def sl_seconds(args: argparse.Namespace, cfg: Any) -> float:
+    return float(args.sl_seconds if args.sl_seconds is not None else cfg.queueing.sl_seconds)
+
+
+def print_notes(notes: list[str]) -> None:
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
