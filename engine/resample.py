@@ -21,7 +21,7 @@ from math import ceil, gcd
 import numpy as np
 
 DEFAULT_ZEROS = 16
-_MAX_GATHER = 1 << 20  # samples gathered at once: bounds memory on long files
+_MAX_GATHER = 1 << 15  # input samples gathered at once: a block that stays in the CPU's cache
 
 
 @functools.lru_cache(maxsize=64)
