@@ -1,12 +1,13 @@
 """Live taps: both sides of an answered call, spied by Asterisk into the engine's AudioSocket server.
 
 On ``AgentConnect`` the engine originates one ChanSpy leg per side into its own AudioSocket
-server (``Channel: AudioSocket/<host:port>/<uuid>``, ``/c(<codec>)`` added with ``[tap] codec``, ``Application: ChanSpy``,
-``Data: <spied channel>,<spy options>``, as ``ami_spy.txt`` recorded). Each leg's UUID is linked to
-the call in the call core, and its audio goes through the frame pump to a speech leg on the call's
-clock (the tap's first sample is the call time of the answer). How many legs at once is bounded
-(``[tap] max_legs``, and no new taps while decoding lags more than ``[tap] max_backlog``) because
-decoding is what costs CPU; ``[tap] sample`` taps a share of calls.
+server (``Channel: AudioSocket/<host:port>/<uuid>``, plus ``/c(<codec>)`` when ``[tap] codec`` is
+set, ``Application: ChanSpy``, ``Data: <spied channel>,<spy options>``, as ``ami_spy.txt``
+recorded). Each leg's UUID is linked to the call in the call core, and its audio goes through the
+frame pump to a speech leg on the call's clock (the tap's first sample is the call time of the
+answer). How many legs at once is bounded (``[tap] max_legs``, and no new taps while decoding
+lags more than ``[tap] max_backlog``) because decoding is what costs CPU; ``[tap] sample`` taps a
+share of calls.
 """
 
 from __future__ import annotations
