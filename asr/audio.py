@@ -13,12 +13,12 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import HotlineError
+from engine.resample import resample as resample  # re-exported: the speech path's callers import it here
 
 _PCM = 1
 _FLOAT = 3
@@ -113,31 +113,6 @@ def _decode(name: str, body: bytes, tag: int, channels: int, rate: int, bits: in
     if channels > 1:
         x = x.reshape(-1, channels).mean(axis=1)
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
-def resample(samples: np.ndarray, rate: int, target: int, taps: int = 16) -> np.ndarray:
-    """Band-limited resampling (windowed sinc, ``taps`` zero crossings each side), int16 in and out."""
-    if rate == target or samples.size == 0:
-        return samples.astype(np.int16, copy=False)
-    g = gcd(rate, target)
-    up, down = target // g, rate // g
-    x = samples.astype(np.float64)
-    n_out = int(np.ceil(samples.size * up / down))
-    cutoff = min(1.0, target / rate)  # relative to the input Nyquist; lowpass before downsampling
-    half = int(np.ceil(taps / cutoff))
-    padded = np.concatenate([np.zeros(half), x, np.zeros(half + 1)])
-    out = np.empty(n_out)
-    chunk = 8192
-    offsets = np.arange(-half + 1, half + 1)
-    for lo in range(0, n_out, chunk):
-        n = np.arange(lo, min(n_out, lo + chunk))
-        pos = n * down / up  # input position of each output sample
-        base = np.floor(pos).astype(np.int64)
-        idx = base[:, None] + offsets[None, :]  # input samples around it
-        d = pos[:, None] - idx
-        kernel = cutoff * np.sinc(cutoff * d) * (0.5 + 0.5 * np.cos(np.pi * np.clip(d / half, -1, 1)))
-        out[lo : lo + n.size] = (padded[idx + half] * kernel).sum(axis=1)
-    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
 def load_for_asr(path: str | os.PathLike[str], rates: tuple[int, ...] = (8000, 16000), target: int = 16000) -> Audio:

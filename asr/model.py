@@ -99,6 +99,14 @@ def load_model(path: str | os.PathLike[str] | None = None) -> Any:
         return model
 
 
+def loaded_model_rate(model: Any) -> int | None:
+    """The rate (Hz) a model loaded by ``load_model`` takes its audio at; None for anything else
+    (a stand-in in a test), whose recognizers then get each leg's audio at the leg's rate."""
+    with _lock:
+        directory = next((d for d, m in _models.items() if m is model), None)
+    return None if directory is None else model_sample_rate(directory)
+
+
 def model_sample_rate(path: str | os.PathLike[str]) -> int:
     """The rate the model's features expect (``--sample-frequency`` in mfcc.conf, default 16000)."""
     for line in (Path(path) / "conf" / "mfcc.conf").read_text(encoding="utf-8").splitlines():

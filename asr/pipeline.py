@@ -10,6 +10,10 @@
 ``SpeechStarted``, ``SpeechEnded`` and ``BargeIn`` are never late; decoding goes to the
 ``DecodePool`` and its events come back to the loop with ``call_soon_threadsafe``. Every method
 of ``SpeechLeg`` must be called from the loop thread that opened it.
+
+A leg is opened at the rate of its audio (one the VAD takes); the model's rate
+(``model_rate``, read from the model's directory) is reached by each leg's decoder, which
+resamples the speech it decodes (see ``asr/stream.py``).
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from asr.model import loaded_model_rate
 from asr.pool import DecodePool, Lane
 from asr.stream import Gate, Job, LegDecoder, SpeechEvent, StreamSettings, shared_cache
 from engine.events.speech import TranscriptionLag
+from engine.resample import resample_pcm
 
 PipelineEvent = SpeechEvent | TranscriptionLag
 OnEvent = Callable[[PipelineEvent], None]
@@ -43,8 +49,10 @@ class SpeechPipeline:
         lag_threshold: float = 2.0,
         pool: DecodePool | None = None,
         max_idle_recognizers: int = 8,
+        model_rate: int | None = None,
     ) -> None:
         self.model = model
+        self.model_rate = model_rate or loaded_model_rate(model)  # None: recognizers take each leg's rate
         self.settings = settings or StreamSettings()
         self.pool = pool or DecodePool(workers, lag_threshold=lag_threshold)
         self.recognizers = shared_cache(model)  # warm recognizers, shared with offline use in the process
@@ -85,7 +93,12 @@ class SpeechPipeline:
         gate = Gate("prepare", "prepare", rate, self.settings)
         gate.feed(noise + bytes(rate), 0.0)
         gate.close(2.0)
-        self.recognizers.warm_one(rate, noise)
+        self.warm_one(noise, rate)
+
+    def warm_one(self, pcm: bytes, rate: int) -> None:
+        """One warmed recognizer at the rate legs will take them at (the model's); blocking."""
+        target = self.model_rate or rate
+        self.recognizers.warm_one(target, resample_pcm(pcm, rate, target))
 
     async def warm_up(self, count: int, pcm: bytes, rate: int = 8000) -> None:
         """Prepare ``count`` recognizers with some speech (e.g. a prompt recording) before calls come.
@@ -96,7 +109,7 @@ class SpeechPipeline:
         loop = asyncio.get_running_loop()
         for start in range(0, count, self.pool.workers):
             batch = range(start, min(count, start + self.pool.workers))
-            await asyncio.gather(*(loop.run_in_executor(None, self.recognizers.warm_one, rate, pcm) for _ in batch))
+            await asyncio.gather(*(loop.run_in_executor(None, self.warm_one, pcm, rate) for _ in batch))
 
     def backlog(self) -> float:
         """Seconds of audio waiting for decoding over all legs."""
@@ -127,7 +140,8 @@ class SpeechLeg:
         self.rate = rate
         self.loop = asyncio.get_running_loop()
         self.gate = Gate(call_id, leg, rate, settings)
-        self.decoder = LegDecoder(pipeline.model, call_id, leg, rate, settings, pipeline.recognizers)
+        self.decoder = LegDecoder(pipeline.model, call_id, leg, rate, settings, pipeline.recognizers,
+                                  pipeline.model_rate)
         self.lane: Lane = pipeline.pool.lane(self.decoder, self._from_worker, self._lag)
         self._on_event = on_event
         self._queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -8,8 +8,10 @@ the last frame is counted as silence (``leg.tick``), so an utterance still ends.
 
 The clock is passed in (``time.monotonic`` for a real PBX; the simulator's scaled clock in the
 demo, so that a pause is measured in the call's seconds, not the wall's). Frames are anything
-with ``pcm`` (signed 16-bit little-endian mono) and ``rate``; frames at another rate than the
-leg's are skipped (a leg decodes one rate).
+with ``pcm`` (signed 16-bit little-endian mono) and ``rate``. The leg is opened at the first
+frame's rate when the VAD takes it, else at 16 kHz (``vad_rate``); frames at another rate than
+the leg's (such a rate, or the channel changing its format mid-call) go through one resampler
+kept for their rate, so no audio is lost and the call's time line holds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from asr.vad.base import vad_rate
+from engine.resample import Resampler
 
 GAP = 0.1  # real seconds without frames after which the missing time counts as silence
 
@@ -44,6 +49,8 @@ class FramePump:
         self.max_seconds = max_seconds
         self._on_pcm = on_pcm
         self.t = 0.0  # stream time reached (seconds since the pump's first sample)
+        self.resampled_frames = 0  # frames that came at another rate than the leg's
+        self._resampler: Resampler | None = None  # for the rate such frames came at
         self._t0 = clock()
         self._last_clock = self._t0
         self._last_real = time.monotonic()
@@ -72,17 +79,35 @@ class FramePump:
     async def _feed(self, frames: AsyncIterator[Any]) -> None:
         async for frame in frames:
             if self.leg is None:
-                self.leg = self._open_leg(frame.rate)  # type: ignore[misc]
-            if frame.rate != self.leg.rate:
-                continue
+                self.leg = self._open_leg(vad_rate(frame.rate))  # type: ignore[misc]
+            pcm = self._at_leg_rate(frame.pcm, frame.rate)
             self.t = max(self.t, self._clock() - self._t0)
-            self.leg.feed(frame.pcm, self.now)
-            self.t += len(frame.pcm) / (2 * self.leg.rate)
+            self._feed_pcm(pcm)
             self._last_clock, self._last_real = self._clock(), time.monotonic()
-            if self._on_pcm is not None:
-                self._on_pcm(frame.pcm)
             if self._full():
                 return
+
+    def _feed_pcm(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        self.leg.feed(pcm, self.now)
+        self.t += len(pcm) / (2 * self.leg.rate)
+        if self._on_pcm is not None:
+            self._on_pcm(pcm)
+
+    def _at_leg_rate(self, pcm: bytes, rate: int) -> bytes:
+        """``pcm`` at the leg's rate: as it came, or through the resampler for its rate (what the
+        one for an earlier rate still held comes first)."""
+        held = b""
+        if self._resampler is not None and self._resampler.rate_in != rate:
+            held = self._resampler.flush().tobytes()
+            self._resampler = None
+        if rate == self.leg.rate:
+            return held + pcm
+        self.resampled_frames += 1
+        if self._resampler is None:
+            self._resampler = Resampler(rate, self.leg.rate)
+        return held + self._resampler.process(pcm).tobytes()
 
     async def _gaps(self) -> None:
         while not self._full():
@@ -96,4 +121,7 @@ class FramePump:
 
     async def close(self) -> None:
         if self.leg is not None:
+            if self._resampler is not None and not self.leg.closed:
+                self._feed_pcm(self._resampler.flush().tobytes())
+                self._resampler = None
             await self.leg.close(self.now)

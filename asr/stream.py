@@ -20,6 +20,13 @@ feature pipeline. Recognizers are expensive to warm and grow with use, so a leg 
 from a ``RecognizerCache`` only while an utterance is decoded; one that has decoded
 ``recycle_after`` seconds is dropped and glibc's ``malloc_trim(0)`` hands the freed heap back
 to the OS (see ``docs/asr.md`` for the measurements).
+
+Rates: the gate works at the leg's rate (one the VAD takes: 8, 16, 32 or 48 kHz); a model wants
+its own (``--sample-frequency`` in its ``conf/mfcc.conf``, 16 kHz for most Vosk models). When the
+two differ, the decoder resamples the leg's audio once, on its way to Vosk: only the speech the
+gate lets through is resampled, with the shared polyphase filter (``engine/resample.py``), and
+the recognizer is created at the model's rate, so no model depends on Kaldi's own resampler
+(which refuses a rate unless the model's conf allows up- or downsampling).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asr.endpointer import Endpointer, EndpointerSettings
+from asr.model import loaded_model_rate
 from asr.vad import VoiceDetector, make_vad
 from engine.events.speech import (
     BargeIn,
@@ -44,6 +52,7 @@ from engine.events.speech import (
     SpeechStarted,
     Word,
 )
+from engine.resample import Resampler
 
 SpeechEvent = SpeechStarted | SpeechEnded | BargeIn | PartialTranscript | FinalTranscript
 
@@ -443,11 +452,16 @@ class DecoderStats:
     partials: int = 0
     recycles: int = 0
     decode_cpu: float = 0.0  # thread CPU seconds spent inside Vosk
+    resample_cpu: float = 0.0  # thread CPU seconds spent bringing the leg's audio to the model's rate
     finalize_cpu: list[float] = field(default_factory=list)  # thread CPU s per FinalResult
 
 
 class LegDecoder:
-    """The Vosk side of one leg. Not thread-safe: one job at a time, in order."""
+    """The Vosk side of one leg. Not thread-safe: one job at a time, in order.
+
+    ``rate`` is the leg's (what jobs carry), ``model_rate`` the model's (None: the leg's); when
+    they differ, each utterance's audio goes through one resampler, flushed at its endpoint.
+    """
 
     def __init__(
         self,
@@ -457,11 +471,14 @@ class LegDecoder:
         rate: int,
         settings: StreamSettings | None = None,
         recognizers: RecognizerCache | None = None,
+        model_rate: int | None = None,
     ) -> None:
         self.model = model
         self.call_id = call_id
         self.leg = leg
         self.rate = rate
+        self.model_rate = model_rate or rate
+        self._resampler = Resampler(rate, self.model_rate) if self.model_rate != rate else None
         self.settings = settings or StreamSettings()
         self.recognizers = recognizers or shared_cache(model)
         self.stats = DecoderStats()
@@ -491,18 +508,14 @@ class LegDecoder:
         """Decode utterance audio; maybe a (rate-limited, changed) partial result."""
         s = self.settings
         if self._warm is None:
-            self._warm = self.recognizers.take(self.rate, s.grammar, s.words)
+            self._warm = self.recognizers.take(self.model_rate, s.grammar, s.words)
         warm = self._warm
         if self._seg_t0 is None:
             self._seg_t0 = t0
             self._seg_start = t0 if start is None else max(t0, start)
             self._seg_rec0 = warm.seconds
-        c0 = time.thread_time()
-        if warm.rec.AcceptWaveform(pcm):  # Kaldi's own endpoint inside our utterance: keep its words
-            self._collect(json.loads(warm.rec.Result()))
-        self.stats.decode_cpu += time.thread_time() - c0
+        self._decode(warm, self._to_model_rate(pcm))
         n = len(pcm) // 2
-        warm.samples += n
         self._seg_audio += n / self.rate
         self.stats.decoded_seconds += n / self.rate
         out: list[SpeechEvent] = []
@@ -524,6 +537,8 @@ class LegDecoder:
         if warm is None or self._seg_t0 is None:
             self._reset_segment()
             return []
+        if self._resampler is not None:  # what the resampler held back ends the utterance's audio
+            self._decode(warm, self._resampler.flush().tobytes())
         c0 = time.thread_time()
         self._collect(json.loads(warm.rec.FinalResult()))
         spent = time.thread_time() - c0
@@ -545,6 +560,24 @@ class LegDecoder:
         end = max(end, words[-1].end) if words else end
         return [FinalTranscript(self.call_id, self.leg, round(start, 3), round(end, 3), text, words)]
 
+    def _to_model_rate(self, pcm: bytes) -> bytes:
+        if self._resampler is None:
+            return pcm
+        c0 = time.thread_time()
+        out = self._resampler.process(pcm).tobytes()
+        self.stats.resample_cpu += time.thread_time() - c0
+        return out
+
+    def _decode(self, warm: WarmRecognizer, pcm: bytes) -> None:
+        """Audio at the model's rate into the recognizer (its word times count its samples)."""
+        if not pcm:
+            return
+        c0 = time.thread_time()
+        if warm.rec.AcceptWaveform(pcm):  # Kaldi's own endpoint inside our utterance: keep its words
+            self._collect(json.loads(warm.rec.Result()))
+        self.stats.decode_cpu += time.thread_time() - c0
+        warm.samples += len(pcm) // 2
+
     def _collect(self, result: dict[str, Any]) -> None:
         text = result.get("text", "").strip()
         if text:
@@ -562,6 +595,8 @@ class LegDecoder:
             self._warm.rec.FinalResult()
             self.recognizers.give(self._warm)
             self._warm = None
+        if self._resampler is not None:
+            self._resampler.reset()
         self._reset_segment()
 
 
@@ -586,7 +621,10 @@ def match_phrase(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
 
 
 class SpeechStream:
-    """Gate + decoder in one thread: ``feed(pcm, now) -> events`` (offline use and tests)."""
+    """Gate + decoder in one thread: ``feed(pcm, now) -> events`` (offline use and tests).
+
+    ``rate``: the audio's; ``model_rate``: the model's (default: read from its directory when
+    it was loaded with ``load_model``)."""
 
     def __init__(
         self,
@@ -597,9 +635,11 @@ class SpeechStream:
         settings: StreamSettings | None = None,
         vad: VoiceDetector | None = None,
         recognizers: RecognizerCache | None = None,
+        model_rate: int | None = None,
     ) -> None:
         self.gate = Gate(call_id, leg, rate, settings, vad)
-        self.decoder = LegDecoder(model, call_id, leg, rate, self.gate.settings, recognizers)
+        self.decoder = LegDecoder(model, call_id, leg, rate, self.gate.settings, recognizers,
+                                  model_rate or loaded_model_rate(model))
 
     def _run(self, events: list[SpeechEvent], jobs: list[Job]) -> list[SpeechEvent]:
         out = list(events)

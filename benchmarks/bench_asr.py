@@ -183,6 +183,7 @@ def part_realtime(args: argparse.Namespace) -> dict:
     from asr.pool import DecodePool
     from asr.stream import StreamSettings
     from engine.events.speech import FinalTranscript, SpeechEnded, TranscriptionLag
+    from engine.resample import resample_pcm
 
     m = model(args.vad)
     x, _ = cached_call(args.call_seconds, 1)
@@ -220,11 +221,13 @@ def part_realtime(args: argparse.Namespace) -> dict:
         warm_x, _ = cached_call(30, 9)
         cache = pipeline.recognizers
         cache.max_idle = max(cache.max_idle, k)
-        warmed = [cache.take(8000) for _ in range(k)]
+        rate = pipeline.model_rate or 8000  # legs take recognizers at the model's rate
+        warm_pcm = resample_pcm(warm_x.tobytes(), 8000, rate)
+        warmed = [cache.take(rate) for _ in range(k)]
         for w in warmed:
-            w.rec.AcceptWaveform(warm_x.tobytes())
+            w.rec.AcceptWaveform(warm_pcm)
             w.rec.FinalResult()
-            w.samples += warm_x.size
+            w.samples += len(warm_pcm) // 2
         for w in warmed:
             cache.give(w)
         legs = [pipeline.open_leg(f"c{i}", "l", 8000, on_event=handler(i)) for i in range(k)]

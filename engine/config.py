@@ -169,6 +169,8 @@ class TapConfig:
     max_backlog: float = 5.0  # seconds of audio waiting for decoding above which new calls are not tapped
     # (the IVR's speech steps wait for their transcripts; taps must not slow them down); 0 = no limit
     record: bool = True  # keep each tapped leg's audio as a WAV under [store] audio_dir, linked to the call
+    codec: str = ""  # the tap channel's codec, chan_audiosocket's c() option: slin16 dials
+    # AudioSocket/host:port/uuid/c(slin16) (kind 0x12, 16 kHz); empty: Asterisk's default, slin (8 kHz)
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """Live taps: both sides of an answered call, spied by Asterisk into the engine's AudioSocket server.
 
 On ``AgentConnect`` the engine originates one ChanSpy leg per side into its own AudioSocket
-server (``Channel: AudioSocket/<host:port>/<uuid>``, ``Application: ChanSpy``,
-``Data: <spied channel>,<spy options>``, as ``ami_spy.txt`` recorded). Each leg's UUID is linked to
-the call in the call core, and its audio goes through the frame pump to a speech leg on the call's
-clock (the tap's first sample is the call time of the answer). How many legs at once is bounded
-(``[tap] max_legs``, and no new taps while decoding lags more than ``[tap] max_backlog``) because
-decoding is what costs CPU; ``[tap] sample`` taps a share of calls. With ``[tap] record`` each
-leg is also written as a WAV file (``engine.recording``), in step with its transcript.
+server (``Channel: AudioSocket/<host:port>/<uuid>``, plus ``/c(<codec>)`` when ``[tap] codec`` is
+set, ``Application: ChanSpy``, ``Data: <spied channel>,<spy options>``, as ``ami_spy.txt``
+recorded). Each leg's UUID is linked to the call in the call core, and its audio goes through the
+frame pump to a speech leg on the call's clock (the tap's first sample is the call time of the
+answer). How many legs at once is bounded (``[tap] max_legs``, and no new taps while decoding
+lags more than ``[tap] max_backlog``) because decoding is what costs CPU; ``[tap] sample`` taps a
+share of calls. With ``[tap] record`` each leg is also written as a WAV file
+(``engine.recording``), in step with its transcript.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def check_tap_config(cfg: Config) -> None:
         raise ConfigError("[tap] max_legs and max_backlog must be >= 0 (0 = no limit)")
     if not t.spy_options or "," in t.spy_options:
         raise ConfigError(f"[tap] spy_options: ChanSpy options without commas, got {t.spy_options!r}")
+    from engine.asterisk.audiosocket_codec import CODEC_RATES
+
+    if t.codec and t.codec not in CODEC_RATES:  # Asterisk would send any other codec labelled as slin
+        raise ConfigError(f"[tap] codec: {t.codec!r} is not a signed linear codec (use one of "
+                          f"{', '.join(CODEC_RATES)}, or leave it empty for slin at 8 kHz)")
 
 
 class Taps:
@@ -126,8 +132,9 @@ class Taps:
         from engine.asterisk.errors import AsteriskError
 
         target = self.audiosocket.target
+        codec = f"/c({self.cfg.codec})" if self.cfg.codec else ""  # chan_audiosocket's codec option
         try:
-            await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}", application="ChanSpy",
+            await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}{codec}", application="ChanSpy",
                                      data=f"{tap.spied},{self.cfg.spy_options}")
         except (AsteriskError, TimeoutError) as exc:
             self.stats.taps_failed += 1

@@ -8,6 +8,7 @@ import pytest
 
 from engine.asterisk.audiosocket_codec import (
     AUDIO_RATES,
+    CODEC_RATES,
     KIND_AUDIO,
     KIND_UUID,
     AudioSocketCodec,
@@ -16,6 +17,7 @@ from engine.asterisk.audiosocket_codec import (
     encode_dtmf,
     encode_hangup,
     encode_uuid,
+    frame_bytes,
     parse_uuid,
 )
 from engine.asterisk.errors import AudioSocketError
@@ -115,3 +117,22 @@ def test_encode_rejects_what_asterisk_would():
         encode(0x42)
     with pytest.raises(AudioSocketError):
         parse_uuid("not-a-uuid")
+
+
+@pytest.mark.parametrize("kind, rate", sorted(AUDIO_RATES.items()))
+def test_every_audio_kind_round_trips_with_its_rate(kind, rate):
+    """20 ms frames of each kind (640 bytes for slin16), written and read back whole and byte by byte."""
+    size = frame_bytes(rate)
+    assert size == rate // 50 * 2
+    frames = [bytes(random.Random(rate + i).randrange(256) for _ in range(size)) for i in range(3)]
+    data = UUID_FRAME + b"".join(encode_audio(f, rate) for f in frames)
+    assert data[len(UUID_FRAME)] == kind and data[len(UUID_FRAME) + 1 : len(UUID_FRAME) + 3] == size.to_bytes(2, "big")
+    for sizes in ([], [1] * len(data)):
+        audio = _feed(data, sizes)[1:]
+        assert [(m.kind, m.rate, m.is_audio, m.name) for m in audio] == [(kind, rate, True, f"audio/{rate}")] * 3
+        assert [m.payload for m in audio] == frames
+
+
+def test_codec_names_are_asterisks_slin_formats():
+    assert sorted(CODEC_RATES.values()) == sorted(AUDIO_RATES.values())
+    assert CODEC_RATES["slin"] == 8000 and CODEC_RATES["slin16"] == 16000 and CODEC_RATES["slin44"] == 44100

@@ -17,9 +17,10 @@ import pytest
 
 from engine.asterisk.audiosocket_codec import AudioSocketCodec, encode_audio, encode_uuid
 from engine.asterisk.audiosocket_server import AudioSocketServer, AudioSocketSession
-from engine.asterisk.errors import AudioSocketSessionEnded
+from engine.asterisk.errors import AudioSocketError, AudioSocketSessionEnded
 from engine.config import AudioSocketConfig, load_config
 from engine.pbxsim.audiosocket_client import AudioSocketClient, read_wav
+from engine.resample import resample_pcm
 
 
 def tone(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
@@ -370,3 +371,69 @@ async def test_closed_sessions_are_freed():
         assert len(refs) == 30 and [r for r in refs if r() is not None] == []
         assert server.sessions == {} and not server._connections
         assert all(server.ended(uid).stats.bytes_in == 8 * BIG for uid in uids)
+
+
+async def test_a_16k_session_paces_640_byte_frames_and_resamples_an_8k_prompt():
+    """chan_audiosocket with c(slin16): kind 0x12, 20 ms = 640 bytes each way; a prompt given at
+    8 kHz goes out at the channel's 16 kHz, still one frame every 20 ms."""
+    speech = tone(1.2, 300.0, rate=16000)
+    prompt = tone(0.6, 500.0, rate=8000)
+    got: list = []
+    sessions: list[AudioSocketSession] = []
+
+    async def on_session(session: AudioSocketSession) -> None:
+        sessions.append(session)
+        async for frame in session.audio():
+            if not got:
+                assert session.rate == 16000  # known from the first frame's kind
+                assert session.play(prompt, rate=8000) == len(prompt) * 2 // 640
+            got.append(frame)
+
+    async with AudioSocketServer(on_session, port=0) as server:
+        client = AudioSocketClient("127.0.0.1", server.port, pace=1.0, linger=0.8, rate=16000)
+        result = await client.stream(speech, 16000)
+        await _until(lambda: sessions and sessions[0].closed)
+    session = sessions[0]
+    assert [(f.kind, f.rate, len(f.pcm)) for f in got] == [(0x12, 16000, 640)] * 60
+    assert b"".join(f.pcm for f in got) == speech
+    assert (session.in_rate, session.rate, session.stats.rate_changes) == (16000, 16000, 0)
+    audio = result.audio_messages()
+    first16 = next(i for i, m in enumerate(audio) if m.kind == 0x12)
+    assert all(m.kind == 0x10 and m.payload == bytes(320) for m in audio[:first16])  # silence before the first frame
+    assert all(m.kind == 0x12 and len(m.payload) == 640 for m in audio[first16:])  # then the channel's rate
+    back = b"".join(m.payload for m in audio[first16:])
+    assert resample_pcm(prompt, 8000, 16000) in back  # the prompt, resampled once, in order
+    times = [m.at for m in audio[first16:]]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert statistics.median(gaps) == pytest.approx(0.020, abs=0.004)  # pacing stays 20 ms
+    assert session.stats.frames_out == len(prompt) * 2 // 640
+
+
+async def test_the_session_follows_a_rate_change_and_queued_audio_keeps_its_kind():
+    uid = str(uuid_mod.uuid4())
+    async with AudioSocketServer(port=0) as server:
+        waiting = await _waiting(server, uid)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(encode_uuid(uid) + encode_audio(bytes(320)))
+        session = await waiting
+        await _until(lambda: session.stats.frames_in == 1)
+        assert session.rate == 8000
+        session.play(b"\x01\x00" * 160 * 3)  # three 8 kHz frames queued before the change
+        writer.write(encode_audio(bytes(640), 16000))
+        await _until(lambda: session.stats.frames_in == 2)
+        assert (session.rate, session.in_rate, session.stats.rate_changes) == (16000, 16000, 1)
+        session.play(b"\x02\x00" * 320)
+        with pytest.raises(AudioSocketError, match="positive"):
+            session.play(bytes(4), rate=0)
+        await session.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        await session.wait_closed()
+        codec = AudioSocketCodec(require_uuid_first=False)
+        codec.feed(await reader.read())
+    sent = [(m.kind, m.payload[:2], len(m.payload)) for m in codec.messages()]
+    played = [s for s in sent if s[1] != b"\x00\x00"]
+    assert played == [(0x10, b"\x01\x00", 320)] * 3 + [(0x12, b"\x02\x00", 640)]
+    assert sent[-1] == (0x12, b"\x00\x00", 640)  # silence at the new rate too
+    frames = [f async for f in session.audio()]
+    assert [f.rate for f in frames] == [8000, 16000]  # each frame says its own rate

@@ -520,10 +520,50 @@ async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket
     assert f"AudioSocket target: 127.0.0.1:{target.port}" in out and "10 frames sent" in out
 
 
+async def test_hotline_pbxsim_streams_at_the_codec_it_is_given(tmp_path, capsys):
+    """--audiosocket-codec slin16: the 8 kHz WAV goes out as chan_audiosocket with c(slin16)
+    sends it, kind 0x12 in 640-byte frames; without it, as Asterisk's default slin."""
+    import wave
+
+    from engine.asterisk.audiosocket_server import AudioSocketServer
+    from engine.commands import pbxsim
+
+    wav = tmp_path / "caller.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x10\x00" * 1600)  # 200 ms: 10 frames
+    frames = []
+
+    async def on_session(session) -> None:
+        frames.extend([(f.kind, len(f.pcm)) async for f in session.audio()])
+
+    target = AudioSocketServer(on_session, port=0)
+    await target.start()
+    parser = argparse.ArgumentParser()
+    pbxsim.add_arguments(parser)
+    args = parser.parse_args(["--duration", "1.0", "--speed", "50", "--arrivals", "citizen:300",
+                              "--audiosocket-target", f"127.0.0.1:{target.port}", "--audio", str(wav),
+                              "--audiosocket-codec", "slin16"])
+    try:
+        await pbxsim.serve(args)
+        await asyncio.sleep(0.8)
+    finally:
+        await target.stop()
+    assert frames and set(frames) == {(0x12, 640)}
+    out = capsys.readouterr().out
+    assert "codec slin16" in out and "10 frames sent (16 kHz)" in out
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--audiosocket-codec", "ulaw"])
+    assert "expected a signed linear codec" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--audiosocket-target", "127.0.0.1:9092"], "--audiosocket-target needs --audio"),
     (["--audio", "caller.wav"], "--audio needs --audiosocket-target"),
     (["--audiosocket-target", "127.0.0.1:9092", "--audio", "/nonexistent/caller.wav"], "no such file"),
+    (["--agi-target", "127.0.0.1:4573", "--audiosocket-codec", "slin16"], "--audiosocket-codec applies"),
 ])
 async def test_hotline_pbxsim_audio_options_that_would_do_nothing_are_usage_errors(argv, message):
     from engine.commands import pbxsim

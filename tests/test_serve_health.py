@@ -56,6 +56,7 @@ async def test_health_is_degraded_while_asterisk_is_away(tmp_path: Path) -> None
     ("tap.legs", "caller,customer", "[tap] legs"),
     ("tap.sample", 1.5, "[tap] sample"),
     ("tap.max_legs", -1, "[tap] max_legs"),
+    ("tap.codec", "ulaw", "[tap] codec: 'ulaw' is not a signed linear codec"),  # Asterisk would label mu-law as slin
 ])
 async def test_bad_tap_config_is_refused(tmp_path: Path, key: str, value: object, message: str) -> None:
     engine = Engine(_cfg(tmp_path, **{key: value}), pipeline=NoSpeech())

@@ -51,6 +51,13 @@ def as_int16(frame: np.ndarray | bytes, sample_rate: int) -> np.ndarray:
     return samples
 
 
+def vad_rate(rate: int) -> int:
+    """The rate a call leg runs its VAD at for audio arriving at ``rate``: the same when the VAD
+    takes it, else 16 kHz (AudioSocket's 12, 24, 44.1, 96 and 192 kHz kinds): no speech model
+    used on the telephone listens above 8 kHz."""
+    return rate if rate in VALID_RATES else 16000
+
+
 def check_settings(sample_rate: int, mode: int) -> None:
     if sample_rate not in VALID_RATES:
         raise VadError(f"sample rate {sample_rate} Hz not supported; expected one of {VALID_RATES}")

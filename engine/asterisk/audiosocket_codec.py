@@ -21,6 +21,14 @@ kind   meaning                      payload
 0xFF   error (Asterisk side)        optional error code byte(s)
 =====  ===========================  ==============================================
 
+Which audio kind a connection carries is fixed by Asterisk's side: the ``AudioSocket()``
+dialplan application always sets the channel to ``slin`` (0x10); a channel of ``chan_audiosocket``
+(``AudioSocket/host:port/uuid/c(slin16)``) speaks the codec its ``c()`` option names, else the
+first format the requester offers (an AMI Originate offers ``slin`` unless given ``Codecs:``).
+Asterisk labels every non-slin codec 0x10, so ``c(ulaw)`` would send mu-law bytes as "slin":
+``CODEC_RATES`` lists the names that make sense here. Audio sent back in another kind is still
+played: Asterisk switches the channel's write format and translates.
+
 Asterisk itself rejects a zero-length audio message; so does this codec. The recording shows
 Asterisk ending a call by closing the socket without a 0x00 message: the transport treats EOF
 as hangup, the codec only reports bytes left over in an incomplete message.
@@ -52,6 +60,11 @@ AUDIO_RATES: dict[int, int] = {
     0x18: 192000,
 }
 RATE_KINDS = {rate: kind for kind, rate in AUDIO_RATES.items()}
+# Asterisk's format names (format_cache.c) of the signed linear codecs, as ``c()`` takes them
+CODEC_RATES: dict[str, int] = {
+    "slin": 8000, "slin12": 12000, "slin16": 16000, "slin24": 24000, "slin32": 32000,
+    "slin44": 44100, "slin48": 48000, "slin96": 96000, "slin192": 192000,
+}
 KNOWN_KINDS = frozenset({KIND_HANGUP, KIND_UUID, KIND_DTMF, KIND_ERROR, *AUDIO_RATES})
 KIND_NAMES = {KIND_HANGUP: "hangup", KIND_UUID: "uuid", KIND_DTMF: "dtmf", KIND_ERROR: "error"}
 KIND_NAMES.update({k: f"audio/{r}" for k, r in AUDIO_RATES.items()})

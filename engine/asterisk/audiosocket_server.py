@@ -16,6 +16,15 @@ is not kept: the server remembers only its counters (:class:`EndedSession`, the 
 Malformed input closes only that session, with the reason logged and kept in
 ``session.close_reason``.
 
+Rates: a session speaks the rate of the channel, known from the kind of its audio frames
+(0x10 8 kHz ... 0x18 192 kHz; ``session.rate``); before the first one arrives it sends the
+server's ``out_rate`` (8 kHz unless told). ``play(pcm, rate)`` takes a prompt at any rate and
+resamples it to the session's. If the channel's rate changes mid-call (Asterisk's own modules do
+not do this: both fix the format for the call) the session follows it from the next frame it
+sends, audio already queued keeps the kind it was cut for (Asterisk translates whatever kind
+arrives), the change is counted in ``stats.rate_changes`` and logged once; received frames carry
+their own rate, and the speech path's frame pump resamples them to its leg's.
+
 Two ways to get sessions: ``AudioSocketServer(on_session=callback)`` runs ``callback(session)``
 for each one, and ``await server.wait_session(uuid, timeout)`` returns the live session with
 that UUID (a FastAGI flow starts waiting before it sends ``EXEC AudioSocket "<uuid>,host:port"``).
@@ -48,6 +57,7 @@ from engine.asterisk.audiosocket_codec import (
 )
 from engine.asterisk.errors import AudioSocketError, AudioSocketSessionEnded
 from engine.config import AudioSocketConfig
+from engine.resample import resample_pcm
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,7 @@ class SessionStats:
     silence_out: int = 0  # silence frames sent while nothing was queued
     dropped_out: int = 0  # play() audio that did not fit the outbound queue (frames)
     resyncs: int = 0  # times the server's clock fell behind (event loop stalled) and restarted
+    rate_changes: int = 0  # audio frames at another rate than the one before (the channel changed format)
     stalled_out: int = 0  # ticks skipped because the peer was not reading what we sent
 
     def as_dict(self) -> dict[str, int]:
@@ -128,8 +139,8 @@ class AudioSocketSession:
         self.peer = writer.get_extra_info("peername")
         self.stats = SessionStats()
         self.close_reason = ""
-        self.out_rate = out_rate
-        self.in_rate: int | None = None
+        self.out_rate = out_rate  # rate of the audio and silence sent next: the channel's, once known
+        self.in_rate: int | None = None  # rate of the latest audio frame received
         self._frame_ms = frame_ms
         self._max = max_queued_frames
         self._max_bytes = max_queued_bytes
@@ -137,7 +148,7 @@ class AudioSocketSession:
         self._in_count = 0
         self._in_bytes = 0
         self._dtmf: asyncio.Queue[DtmfReceived] = asyncio.Queue(maxsize=64)
-        self._out: deque[bytes] = deque()
+        self._out: deque[tuple[int, bytes]] = deque()  # (kind, 20 ms of PCM at that kind's rate)
         self._out_bytes = 0
         self._out_empty = asyncio.Event()
         self._out_empty.set()
@@ -172,12 +183,24 @@ class AudioSocketSession:
                 get.cancel()
         return get.result() if get.done() and not get.cancelled() else None
 
+    @property
+    def rate(self) -> int:
+        """The rate this session speaks (Hz): the channel's, from its audio frames; before the
+        first one arrived, the server's ``out_rate``."""
+        return self.out_rate
+
     def play(self, pcm: bytes, rate: int | None = None) -> int:
-        """Queue PCM to be sent at 20 ms a frame; returns frames queued (the rest is dropped, counted)."""
+        """Queue PCM to be sent at 20 ms a frame; returns frames queued (the rest is dropped, counted).
+
+        ``rate``: the rate of ``pcm`` when it is not the session's (a prompt recorded at 8 kHz
+        played to a 16 kHz channel): it is resampled once, here, to the session's rate."""
         if self.closed:
             return 0
         if rate is not None and rate != self.out_rate:
-            raise AudioSocketError(f"play() at {rate} Hz on a session sending {self.out_rate} Hz")
+            if rate <= 0:
+                raise AudioSocketError(f"play() at {rate} Hz: a rate must be positive")
+            pcm = resample_pcm(pcm[: len(pcm) - len(pcm) % 2], rate, self.out_rate)
+        kind = RATE_KINDS[self.out_rate]
         size = frame_bytes(self.out_rate, self._frame_ms)
         queued = 0
         for pos in range(0, len(pcm) - len(pcm) % 2, size):
@@ -185,7 +208,7 @@ class AudioSocketSession:
             if len(self._out) >= self._max or self._out_bytes + len(chunk) > self._max_bytes:
                 self.stats.dropped_out += 1
                 continue
-            self._out.append(chunk)
+            self._out.append((kind, chunk))
             self._out_bytes += len(chunk)
             queued += 1
         if self._out:
@@ -255,9 +278,9 @@ class AudioSocketSession:
             self.stats.stalled_out += 1  # peer not reading: skip rather than grow memory
             return
         if self._out:
-            chunk = self._out.popleft()
+            kind, chunk = self._out.popleft()
             self._out_bytes -= len(chunk)
-            frame = encode(RATE_KINDS[self.out_rate], chunk)
+            frame = encode(kind, chunk)
             self.stats.frames_out += 1
             if not self._out:
                 self._out_empty.set()
@@ -271,10 +294,14 @@ class AudioSocketSession:
 
     def _received_audio(self, kind: int, pcm: bytes) -> None:
         rate = AUDIO_RATES[kind]
-        if self.in_rate is None:
+        if rate != self.in_rate:
+            if self.in_rate is not None:
+                self.stats.rate_changes += 1
+                if self.stats.rate_changes == 1:
+                    log.warning("AudioSocket session %s: the channel's audio changed from %d to %d Hz; "
+                                "answering at %d Hz from now on", self.uuid, self.in_rate, rate, rate)
             self.in_rate = rate
-            if rate != self.out_rate and not self._out:
-                self.out_rate = rate  # answer at the rate the channel speaks
+            self.out_rate = rate  # answer at the rate the channel speaks (queued audio keeps its own)
         size = len(pcm)
         self.stats.frames_in += 1
         self.stats.bytes_in += size

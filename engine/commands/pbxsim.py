@@ -33,6 +33,14 @@ def _arrival(text: str) -> tuple[str, float]:
     return queue, value
 
 
+def _codec(text: str) -> str:
+    from engine.asterisk.audiosocket_codec import CODEC_RATES
+
+    if text not in CODEC_RATES:
+        raise argparse.ArgumentTypeError(f"expected a signed linear codec ({', '.join(CODEC_RATES)}), got {text!r}")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from engine.commands._common import number
     from engine.config import LISTEN_PORT
@@ -55,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audiosocket-target", type=host_port, metavar="HOST:PORT",
                         help="engine AudioSocket server that answered calls stream caller audio to")
     parser.add_argument("--audio", metavar="FILE.wav", help="caller audio: streamed when the IVR flow hands the call to AudioSocket (with --agi-target), else to --audiosocket-target per answered call")
+    parser.add_argument("--audiosocket-codec", type=_codec, metavar="CODEC",
+                        help="codec of the audio streamed per answered call, as chan_audiosocket's c() option: "
+                             "slin (8 kHz, the default), slin16 (16 kHz), ... slin192; EXEC AudioSocket from "
+                             "the IVR is always slin, as Asterisk's AudioSocket() application")
 
 
 async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = None) -> int:
@@ -77,6 +89,9 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
         raise UsageError("--audiosocket-target needs --audio FILE.wav (the caller audio streamed per answered call)")
     if args.audio and not os.path.isfile(args.audio):
         raise UsageError(f"--audio {args.audio}: no such file")
+    if args.audiosocket_codec and not (args.audiosocket_target and not args.agi_target):
+        raise UsageError("--audiosocket-codec applies to the audio streamed per answered call "
+                         "(--audiosocket-target without --agi-target); the IVR's EXEC AudioSocket is always slin")
     secret = args.ami_secret or os.environ.get("HOTLINE_AMI_SECRET") or DEFAULT_SECRET
     server = AmiServer(config, clock=ScaledClock(speed=args.speed), host=args.ami_host, port=args.ami_port,
                        username=args.ami_user, secret=secret)
@@ -97,7 +112,9 @@ async def serve(args: argparse.Namespace, ready: Callable[[Any], None] | None = 
     if args.agi_target:
         print(f"pbxsim FastAGI target: {args.agi_target[0]}:{args.agi_target[1]}", flush=True)
     if args.audiosocket_target:
-        print(f"pbxsim AudioSocket target: {args.audiosocket_target[0]}:{args.audiosocket_target[1]}", flush=True)
+        codec = f", codec {args.audiosocket_codec}" if args.audiosocket_codec else ""
+        print(f"pbxsim AudioSocket target: {args.audiosocket_target[0]}:{args.audiosocket_target[1]}{codec}",
+              flush=True)
     if ready is not None:
         ready(server)
     try:
@@ -147,11 +164,13 @@ async def _stream_answered_calls(server: Any, args: argparse.Namespace) -> None:
     import logging
     import uuid
 
+    from engine.asterisk.audiosocket_codec import CODEC_RATES
     from engine.pbxsim.audiosocket_client import AudioSocketClient, read_wav
 
     log = logging.getLogger("engine.commands.pbxsim")
     audio: tuple[bytes, int] | None = None  # the WAV, read at the first answered call only
     host, port = args.audiosocket_target
+    rate = CODEC_RATES[args.audiosocket_codec or "slin"]  # the channel's, whatever the WAV's rate
     answered: asyncio.Queue[str] = asyncio.Queue()
     server.listeners.append(lambda ev: answered.put_nowait(ev.header("Uniqueid") or "")
                             if ev.name == "AgentConnect" else None)
@@ -162,8 +181,8 @@ async def _stream_answered_calls(server: Any, args: argparse.Namespace) -> None:
         try:
             if audio is None:
                 audio = read_wav(args.audio)
-            result = await AudioSocketClient(host, port, call_uuid, pace=1.0).stream(*audio)
-            print(f"pbxsim call {uid}: {result.frames_sent} frames sent, "
+            result = await AudioSocketClient(host, port, call_uuid, pace=1.0, rate=rate).stream(*audio)
+            print(f"pbxsim call {uid}: {result.frames_sent} frames sent ({rate / 1000:g} kHz), "
                   f"{len(result.audio_messages())} received", flush=True)
         except Exception as exc:  # the engine being down must not stop the simulator
             log.warning("pbxsim AudioSocket stream for %s failed: %s", uid, exc)

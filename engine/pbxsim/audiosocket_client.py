@@ -15,6 +15,11 @@ API (used by the FastAGI simulator client and by ``hotline pbxsim``)::
     result.hangup_received    # the server sent kind 0x00
     result.frames_sent        # audio frames sent (stops early when the server hangs up)
 
+``rate`` is the rate the simulated channel speaks, as ``chan_audiosocket``'s ``c()`` codec
+fixes it (16000 for ``c(slin16)``: kind 0x12, 640-byte frames); audio at another rate is
+resampled to it first. None (the default) sends the audio at its own rate; ``AudioSocket()``
+from the dialplan, and so ``EXEC AudioSocket`` from FastAGI, always speaks 8 kHz.
+
 Options: ``dtmf={0.5: "2"}`` sends DTMF digits at those times; ``send_hangup=True`` ends with a
 0x00 message before closing (Asterisk does not); ``linger`` keeps listening after the audio ended
 (until the server hangs up, or that many seconds).
@@ -32,6 +37,7 @@ from engine.asterisk.audiosocket_codec import (
     AUDIO_RATES,
     FRAME_MS,
     KIND_HANGUP,
+    RATE_KINDS,
     AudioSocketCodec,
     encode_audio,
     encode_dtmf,
@@ -40,6 +46,7 @@ from engine.asterisk.audiosocket_codec import (
     frame_bytes,
 )
 from engine.asterisk.errors import AudioSocketError
+from engine.resample import resample_pcm
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,10 @@ class AudioSocketClient:
         linger: float = 0.3,
         dtmf: dict[float, str] | None = None,
         connect_timeout: float = 2.0,
+        rate: int | None = None,
     ) -> None:
+        if rate is not None and rate not in RATE_KINDS:
+            raise AudioSocketError(f"no AudioSocket kind for {rate} Hz (known: {sorted(RATE_KINDS)})")
         self.host = host
         self.port = port
         self.uuid = str(uuid_mod.UUID(uuid)) if uuid else str(uuid_mod.uuid4())
@@ -100,13 +110,16 @@ class AudioSocketClient:
         self.linger = linger
         self.dtmf = dict(sorted((dtmf or {}).items()))
         self.connect_timeout = connect_timeout
+        self.rate = rate
 
     async def stream_wav(self, path: str | Path) -> AudioSocketCallResult:
         pcm, rate = read_wav(path)
         return await self.stream(pcm, rate)
 
     async def stream(self, pcm: bytes, rate: int = 8000) -> AudioSocketCallResult:
-        """Send ``pcm`` in paced frames; return what happened and what came back."""
+        """Send ``pcm`` (at ``rate``) in paced frames; return what happened and what came back."""
+        if self.rate is not None and rate != self.rate:
+            pcm, rate = resample_pcm(pcm, rate, self.rate), self.rate
         result = AudioSocketCallResult(self.uuid)
         loop = asyncio.get_running_loop()
         reader, writer = await asyncio.wait_for(

@@ -15,7 +15,11 @@ call goes through everything a real one does (docs/flows.md has the dialplan it 
    answered by a call-taker of the queue model;
 3. an Originate of ``AudioSocket/<host:port>/<uuid>`` with ``Application: ChanSpy`` and
    ``Data: <channel prefix>,qEo`` (a tap) connects to that AudioSocket server and streams what the
-   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E');
+   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E').
+   ``AudioSocket/<host:port>/<uuid>/c(slin16)`` streams at that codec's rate (kind 0x12, 640-byte
+   frames), the 8 kHz audio upsampled, as Asterisk's ChanSpy (which hears ``slin``) writing to a
+   ``slin16`` channel does; a codec that is not a signed linear one fails the Originate (Asterisk
+   would take ``ulaw`` and send mu-law bytes labelled as slin);
 4. an Originate carrying ``HOTLINE_CALLBACK`` (a callback) rings the citizen, who answers or not
    as scripted; answered, the call joins ``HOTLINE_QUEUE`` with ``QUEUE_PRIO`` (the callback context).
 
@@ -34,10 +38,11 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.asterisk.audiosocket_codec import encode_audio, encode_uuid
+from engine.asterisk.audiosocket_codec import CODEC_RATES, encode_audio, encode_uuid, frame_bytes
 from engine.pbxsim.agi_client import AgiCallResult, AgiClient, CallerScript
 from engine.pbxsim.ami_server import AmiServer, Clock, parse_callerid
 from engine.pbxsim.queue_model import SimConfig, WireEvent
+from engine.resample import resample_pcm
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +83,19 @@ class CallTruth:
     intake: bool = False  # the caller spoke at an intake step
     agi_failed: bool = False
     tapped: list[str] = field(default_factory=list)  # sides streamed to the engine
+    tap_rates: list[int] = field(default_factory=list)  # the rate each of them was streamed at
     agi: AgiCallResult | None = field(default=None, repr=False)
     agi_uniqueid: str = ""  # the channel running FastAGI and Queue() (;2 of a Local pair)
+
+
+def _tap_rate(options: str) -> int | None:
+    """The rate of a tap channel's options (``c(slin16)``: 16000; none: slin, 8000); None when
+    chan_audiosocket would refuse them or the codec is not a signed linear one."""
+    if not options:
+        return 8000
+    if not (options.startswith("c(") and options.endswith(")")):
+        return None
+    return CODEC_RATES.get(options[2:-1])
 
 
 class _WorldAmiServer(AmiServer):
@@ -327,15 +343,16 @@ class PbxWorld:
         self.tap_requests += 1
         channel = msg.get("Channel") or ""
         data = msg.get("Data") or ""
-        rest = channel.split("/", 1)[1]
-        target, _, uuid = rest.rpartition("/")
+        target, _, rest = channel.split("/", 1)[1].partition("/")
+        uuid, _, options = rest.partition("/")
         host, _, port = target.rpartition(":")
+        rate = _tap_rate(options)
         prefix = data.split(",", 1)[0]
         spied = next((ch for ch in self._sides if prefix and ch.startswith(prefix)), None)
         self.server._respond(s, msg, "Success", "Originate successfully queued")
         name = f"AudioSocket/{target}-{uuid}"
         extra = [("Application", "ChanSpy"), ("Data", data)]
-        if spied is None or not port.isdigit() or not uuid:
+        if spied is None or not port.isdigit() or not uuid or rate is None:
             self.tap_refused += 1
             self.server._emit([self._response(msg, False, name, 0, "", extra)])
             return
@@ -347,11 +364,16 @@ class PbxWorld:
         truth = self.truth.get(uid)
         if truth is not None:
             truth.tapped.append(side)
-        self._spawn(self._stream_tap(host or "127.0.0.1", int(port), uuid, pcm, self._hung[spied]))
+            truth.tap_rates.append(rate)
+        self._spawn(self._stream_tap(host or "127.0.0.1", int(port), uuid, pcm, self._hung[spied], rate))
 
-    async def _stream_tap(self, host: str, port: int, uuid: str, pcm: bytes, hung: asyncio.Event) -> None:
-        """chan_audiosocket for a ChanSpy leg: the spied side's audio, then (as a phone in
-        silence suppression) nothing until the spied channel hangs up, then EOF."""
+    async def _stream_tap(self, host: str, port: int, uuid: str, pcm: bytes, hung: asyncio.Event,
+                          rate: int = 8000) -> None:
+        """chan_audiosocket for a ChanSpy leg: the spied side's audio (8 kHz, as ChanSpy hears it,
+        at ``rate`` on the wire), then (as a phone in silence suppression) nothing until the spied
+        channel hangs up, then EOF."""
+        pcm = resample_pcm(pcm, 8000, rate)
+        frame = frame_bytes(rate)
         self.taps_streaming += 1
         try:
             reader, writer = await asyncio.open_connection(host, port)
@@ -370,11 +392,11 @@ class PbxWorld:
         try:
             writer.write(encode_uuid(uuid))
             t0, sent = loop.time(), 0
-            total = (len(pcm) + FRAME - 1) // FRAME
+            total = (len(pcm) + frame - 1) // frame
             while sent < total and not hung.is_set() and not drainer.done():
                 due = min(total, int((loop.time() - t0) / 0.02 * self.tap_pace) + 1)
                 for i in range(sent, due):
-                    writer.write(encode_audio(pcm[i * FRAME:(i + 1) * FRAME]))
+                    writer.write(encode_audio(pcm[i * frame:(i + 1) * frame], rate))
                 sent = due
                 await writer.drain()
                 with contextlib.suppress(TimeoutError):

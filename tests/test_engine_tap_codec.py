@@ -1,0 +1,75 @@
+"""A 16 kHz tap end to end: ``[tap] codec = "slin16"`` makes the engine dial
+``AudioSocket/host:port/uuid/c(slin16)``; the PBX simulator streams that tap as chan_audiosocket
+would (kind 0x12, 640-byte frames), while the IVR's ``EXEC AudioSocket`` stays 8 kHz on the same
+server; both sides of the conversation are transcribed onto the call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.demo import SpeechBank, conversation, evening_start, sim_queues
+from engine.pbxsim.clock import ScaledClock
+from engine.pbxsim.world import CallerPlan, PbxWorld, _tap_rate
+from engine.store import Store
+from ivr_flows.dryrun import lead_in_prompts
+from ivr_flows.loader import load_flows
+from tests.test_engine_local_calls import _until
+from tests.test_serve import SPEECH_CACHE
+
+
+def test_the_simulator_reads_the_tap_channels_codec_as_chan_audiosocket() -> None:
+    assert [_tap_rate(o) for o in ("", "c(slin)", "c(slin16)", "c(slin44)")] == [8000, 8000, 16000, 44100]
+    assert _tap_rate("c(ulaw)") is None and _tap_rate("x(slin16)") is None and _tap_rate("c(nope)") is None
+
+
+async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path) -> None:
+    bank = SpeechBank.load(SPEECH_CACHE / "demo-speech")
+    flow = load_flows()["hotline"]
+    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
+    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    await world.start()
+    (tmp_path / "hotline.toml").write_text('[tap]\ncodec = "slin16"\n', encoding="utf-8")
+    cfg = load_config(tmp_path / "hotline.toml", {
+        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
+        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "store.audio_dir": str(tmp_path / "a")})
+    engine = Engine(cfg, clock=clock.now, web=False, intake_partials=False)
+    await engine.start()
+    sessions = []
+    handler = engine.audiosocket.on_session
+
+    async def seen(session) -> None:  # every session the engine's AudioSocket server runs
+        sessions.append(session)
+        await handler(session)
+
+    engine.audiosocket.on_session = seen
+    caller_pcm, agent_pcm, seconds = conversation(bank, "streetlight")
+    intake = b"".join([bytes(2400), bank.intake["streetlight"].tobytes(), bytes(25600)])
+    intake += bytes(-len(intake) % 320)
+    plan = CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"], intake_audio=intake,
+                      talk_time=seconds + 5.0, caller_audio=caller_pcm, agent_audio=agent_pcm)
+    try:
+        world.agi_port = engine.agi.port
+        await _until(lambda: engine.ami.connected, 10, "AMI login")
+        truth = await world.call(plan)
+        await _until(lambda: not world.busy(), 60, "the call to end")
+        await _until(lambda: engine.taps_active == 0 and engine.pipeline.backlog() < 0.05, 30, "taps to finish")
+        await engine.store.flush()
+    finally:
+        await engine.stop()
+        await world.stop()
+    assert truth.ivr_outcome == "queued" and sorted(truth.tapped) == ["agent", "caller"]
+    assert truth.tap_rates == [16000, 16000]  # the Originate carried c(slin16)
+    assert len(sessions) == 3  # the intake step's, then one per tapped side
+    intake_session, *taps = sessions
+    assert intake_session.in_rate == 8000 and intake_session.stats.rate_changes == 0  # AudioSocket(): slin
+    for tap in taps:
+        s = tap.stats
+        assert tap.in_rate == tap.rate == 16000 and s.rate_changes == 0
+        assert s.frames_in > 100 and 640 * (s.frames_in - 1) < s.bytes_in <= 640 * s.frames_in  # 20 ms frames
+    with Store.open(tmp_path / "h.sqlite", create=False) as store:
+        spoken = store.segments(truth.uniqueid)
+        rec = store.get_call(truth.uniqueid)
+    tapped = [s for s in spoken if s.start >= rec.answered_at - rec.started_at - 1.0]
+    assert {s.leg for s in tapped} == {"caller", "agent"} and all(s.text for s in tapped)
