@@ -2,8 +2,9 @@
 
 Build it with ``create_app(store, settings, hub)``; the composition root owns the store and the
 ``LiveHub`` and calls ``hub.publish(event)`` for live updates, then serves the app with
-``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz`` and
-``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs.
+``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz``,
+``/metrics`` (its own optional token, ``engine.web.metrics``) and ``/static/`` needs a token (see
+``engine.web.auth``). All API routes are read-only GETs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.errors import ConfigError
 from engine.store import AsyncStore
 from engine.web import auth
 from engine.web.live import LiveHub
+from engine.web.metrics import METRICS_TOKEN, metrics_handler
 from engine.web.present import call_json, hit_json, live_json, timeline_json
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class WebSettings:
     token: str
     privileged_token: str = ""
     show_personal_data: bool = False
+    metrics_token: str = ""  # Bearer token /metrics asks for; "" = open, like /healthz
     audio_dir: Path | None = None  # relative audio paths are under it; served files must be under it or audio_roots
     audio_roots: tuple[Path, ...] = ()
     heartbeat: float = 15.0  # seconds between keep-alive comments on event streams
@@ -46,6 +49,8 @@ class WebSettings:
             raise ConfigError("web: no access token configured; set web.token_env's variable (HOTLINE_WEB_TOKEN)")
         if self.privileged_token and self.privileged_token == self.token:
             raise ConfigError("web: privileged_token must differ from token")
+        if self.metrics_token and self.metrics_token in (self.token, self.privileged_token):
+            raise ConfigError("web: metrics_token must differ from the supervisors' tokens")
 
     def __repr__(self) -> str:  # tokens never reach a log line
         return f"WebSettings(show_personal_data={self.show_personal_data}, audio_dir={self.audio_dir})"
@@ -56,6 +61,7 @@ def settings_from_config(cfg: Config, **extra: Any) -> WebSettings:
         token=cfg.web_token(),
         privileged_token=cfg.web_privileged_token(),
         show_personal_data=cfg.web.show_personal_data,
+        metrics_token=cfg.metrics_token(),
         audio_dir=Path(cfg.store.audio_dir),
         **extra,
     )
@@ -77,7 +83,7 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status=status)
 
 
-_OPEN = ("/healthz", "/static/", "/favicon.ico", "/login")
+_OPEN = ("/healthz", "/metrics", "/static/", "/favicon.ico", "/login")
 
 
 def _login_page(next_path: str, status: int = 401, failed: bool = False) -> web.Response:
@@ -380,7 +386,9 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     app[STORE] = store
     app[HUB] = hub if hub is not None else LiveHub()
     app[SETTINGS] = settings
+    app[METRICS_TOKEN] = settings.metrics_token
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)  # its own token, if any (engine.web.metrics)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_post("/login", login)
     app.router.add_get("/logout", logout)
