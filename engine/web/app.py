@@ -10,7 +10,6 @@ Build it with ``create_app(store, settings, hub)``; the composition root owns th
 from __future__ import annotations
 
 import html
-import ipaddress
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from engine.config import Config
 from engine.errors import ConfigError
+from engine.listen import is_loopback
 from engine.store import AsyncStore
 from engine.web import auth
 from engine.web.live import LiveHub
@@ -410,18 +410,9 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 8080) -> tuple[web.AppRunner, int]:
     """Serve ``app``; returns the runner (``await runner.cleanup()`` to stop) and the bound port."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         log.warning("supervisor page listening on %s, reachable from other machines: put TLS in front of it", host)
     runner = web.AppRunner(app, access_log=None)  # access logs would carry query strings (tokens)
     await runner.setup()
