@@ -380,7 +380,7 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
         lines.append(f"  supervisor page       {url}   (Ctrl-C to stop)")
     else:
         lines.append(f"  supervisor page       hotline web --db {store}   (then open the address it prints)")
-    lines.append(f"  in the terminal       hotline calls --db {store}   ·   hotline replay CALL_ID --db {store}")
+    lines.append(f"  in the terminal       hotline calls --db {store}   ·   hotline replay latest --db {store}")
     return "\n".join(lines)
 
 
