@@ -11,6 +11,8 @@ every family is in docs/serve.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from engine import __version__
@@ -20,32 +22,30 @@ __all__ = ["METRICS", "engine_metrics"]
 
 
 def _queue_families(views: list[dict[str, Any]]) -> list[Metric]:
-    def per_queue(name: str, type_: str, help_: str, key: str, scale: float = 1.0) -> Metric:
-        samples = []
-        for v in views:
-            value = v.get(key)
-            samples.append(((("queue", str(v["queue"])),), None if value is None else value * scale))
-        return Metric(name, type_, help_, tuple(samples))
+    def per_queue(name: str, type_: str, help_: str, get: Callable[[dict[str, Any]], float | None]) -> Metric:
+        return Metric(name, type_, help_, tuple(((("queue", str(v["queue"])),), get(v)) for v in views))
 
     agents = Metric("hotline_queue_agents", "gauge", "Call-takers of the queue by state (logged_in: all of them).",
                     tuple(((("queue", str(v["queue"])), ("state", str(state))), n)
                           for v in views for state, n in sorted(v.get("agents", {}).items())))
     return [
-        per_queue("hotline_queue_waiting_calls", "gauge", "Callers waiting in the queue now.", "waiting"),
+        per_queue("hotline_queue_waiting_calls", "gauge", "Callers waiting in the queue now.", itemgetter("waiting")),
         per_queue("hotline_queue_longest_wait_seconds", "gauge", "Wait so far of the longest-waiting caller.",
-                  "longest_wait"),
-        per_queue("hotline_queue_offered_total", "counter", "Callers who joined the queue.", "offered"),
-        per_queue("hotline_queue_answered_total", "counter", "Callers answered by a call-taker.", "answered"),
-        per_queue("hotline_queue_abandoned_total", "counter", "Callers who hung up while waiting.", "abandoned"),
+                  itemgetter("longest_wait")),
+        per_queue("hotline_queue_offered_total", "counter", "Callers who joined the queue.", itemgetter("offered")),
+        per_queue("hotline_queue_answered_total", "counter", "Callers answered by a call-taker.",
+                  itemgetter("answered")),
+        per_queue("hotline_queue_abandoned_total", "counter", "Callers who hung up while waiting.",
+                  itemgetter("abandoned")),
         per_queue("hotline_queue_answered_within_sl_total", "counter",
-                  "Callers answered within the service-level threshold.", "answered_within_sl"),
+                  "Callers answered within the service-level threshold.", itemgetter("answered_within_sl")),
         per_queue("hotline_queue_service_level_seconds", "gauge", "The queue's service-level threshold.",
-                  "sl_seconds"),
+                  itemgetter("sl_seconds")),
         per_queue("hotline_queue_service_level_ratio", "gauge",
                   "Answered within the threshold / answered, since the engine started (absent before an answer).",
-                  "service_level_pct", 0.01),
+                  lambda v: v["answered_within_sl"] / v["answered"] if v["answered"] else None),
         per_queue("hotline_queue_asa_seconds", "gauge",
-                  "Average speed of answer (mean wait of answered callers whose wait was seen).", "asa"),
+                  "Average speed of answer (mean wait of answered callers whose wait was seen).", itemgetter("asa")),
         agents,
     ]
 
