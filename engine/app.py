@@ -205,6 +205,7 @@ class Engine:
         self._spawn(self._connect_ami(), "ami-connect")
         self._spawn(self._ticker(), "ticker")
         if web_settings is not None:
+            from engine.metrics import METRICS, engine_metrics
             from engine.web import create_app, start_site
             from engine.web.app import COMPONENTS, WALLBOARD
             from queueing.wallboard import Wallboard
@@ -212,6 +213,7 @@ class Engine:
             app = create_app(self.store, web_settings, self.hub)
             app[COMPONENTS] = self.health
             app[WALLBOARD] = Wallboard(self.monitor, cfg.wallboard, clock=self.clock)
+            app[METRICS] = lambda: engine_metrics(self)
             self.web_runner, self.web_port = await start_site(app, cfg.web.host, cfg.web.port)
         log.info("engine started: flows=%s agi=%s:%d audiosocket=%s ami=%s:%d web=%s",
                  ",".join(self.flows), cfg.agi.host, self.agi.port, self.audiosocket.target, cfg.ami.host,

@@ -81,6 +81,8 @@ class CallTracker:
         self.keep_ended = keep_ended
         self._calls: dict[str, _Call] = {}
         self._alias: dict[str, str] = {}  # alias -> call id
+        self.started_total = 0  # calls started since the tracker was made (for /metrics)
+        self.ended_total = 0  # calls ended, including those first seen at their hang-up
 
     # -- questions ------------------------------------------------------------------------------
 
@@ -170,6 +172,7 @@ class CallTracker:
 
     def _start(self, call_id: str, now: float, channel: str) -> list[CallFact]:
         self._calls[call_id] = _Call(call_id, now)
+        self.started_total += 1
         return [CallStarted(call_id, now, channel)]
 
     def _note_alias(self, call_id: str, alias: str, kind: str, channel: str) -> list[CallFact]:
@@ -210,4 +213,5 @@ class CallTracker:
     def _end(self, call: _Call, now: float, reason: str) -> list[CallFact]:
         call.ended = now
         call.live.clear()
+        self.ended_total += 1
         return [CallEnded(call.call_id, now, reason)]

@@ -25,28 +25,81 @@ def _command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(engine.commands.__path__) if not m.name.startswith("_"))
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_SUB = "_sub_"  # dest prefix of the global options given after the subcommand
+
+
+def _add_global_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, after: bool) -> None:
+    """``--config``, ``--set``, ``-v``, ``--log-level``: before the subcommand (``hotline --config
+    x.toml serve``) or after it (``hotline serve --config x.toml``); :func:`_merge` joins the two."""
+    prefix, default = (_SUB, argparse.SUPPRESS) if after else ("", None)
+    parser.add_argument("--config", dest=f"{prefix}config", default=default, metavar="FILE",
+                        help="TOML config file (default: ./hotline.toml or $HOTLINE_CONFIG)")
+    parser.add_argument("--set", dest=f"{prefix}set", action="append", default=default,
+                        metavar="SECTION.KEY=VALUE", help="override one config value (repeatable)")
+    parser.add_argument("-v", "--verbose", dest=f"{prefix}verbose", action="count",
+                        default=argparse.SUPPRESS if after else 0, help="more log output (-vv for debug)")
+    parser.add_argument("--log-level", dest=f"{prefix}log_level", choices=LOG_LEVELS, default=default,
+                        help="log level (overrides -v; default: warning, serve: info)")
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """The global options on a subcommand's parser and on its own subcommands (``flow validate``)."""
+    group = parser.add_argument_group("global options (also accepted before the command)")
+    _add_global_options(group, after=True)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _accept_global_options(child)
+
+
+def _merge(args: argparse.Namespace) -> argparse.Namespace:
+    """Global options given after the subcommand: ``--config`` and ``--log-level`` there win,
+    ``--set`` pairs and ``-v`` add up."""
+    given = {k[len(_SUB):]: v for k, v in vars(args).items() if k.startswith(_SUB)}
+    for key in given:
+        delattr(args, _SUB + key)
+    if "config" in given:
+        args.config = given["config"]
+    if "log_level" in given:
+        args.log_level = given["log_level"]
+    if "set" in given:
+        args.set = (args.set or []) + given["set"]
+    args.verbose += given.get("verbose", 0)
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from engine import __version__
+
     parser = argparse.ArgumentParser(prog="hotline", description="City service hotline engine.")
-    parser.add_argument("--config", help="TOML config file (default: ./hotline.toml or $HOTLINE_CONFIG)")
-    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"hotline {__version__}")
+    _add_global_options(parser, after=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         module = importlib.import_module(f"engine.commands.{name}")
         cmd = sub.add_parser(name.replace("_", "-"), help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
+        _accept_global_options(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """``--log-level`` when given, else from ``-v`` (warning, info, debug)."""
+    if getattr(args, "log_level", None):
+        return int(getattr(logging, args.log_level.upper()))
+    return [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _merge(parser.parse_args(argv))
     except SystemExit as exc:  # argparse has printed its usage error (exit 2) or --help (exit 0)
         return int(exc.code or 0)
     logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        level=log_level(args),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )

@@ -212,6 +212,8 @@ class WebConfig:
     show_personal_data: bool = False  # unmasked caller numbers need this AND the privileged token
     privileged_token: str = field(default="", repr=False)  # supervisors allowed to see personal data
     privileged_token_env: str = "HOTLINE_WEB_PRIVILEGED_TOKEN"
+    metrics_token: str = field(default="", repr=False)  # /metrics asks for it (Bearer) when set
+    metrics_token_env: str = "HOTLINE_METRICS_TOKEN"  # empty variable: /metrics is open, like /healthz
 
     CHECKS: ClassVar[dict[str, Check]] = {"port": LISTEN_PORT.problem}
 
@@ -266,6 +268,9 @@ class Config:
 
     def web_privileged_token(self) -> str:
         return self.web.privileged_token or os.environ.get(self.web.privileged_token_env, "")
+
+    def metrics_token(self) -> str:
+        return self.web.metrics_token or os.environ.get(self.web.metrics_token_env, "")
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:

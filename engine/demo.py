@@ -382,7 +382,7 @@ def render_report(r: dict[str, Any], evening: Evening, url: str, serving: bool, 
     else:
         lines.append(f"  supervisor page       hotline web --db {store} --audio-dir {demo_audio_dir(store)}   "
                      "(then open the address it prints)")
-    lines.append(f"  in the terminal       hotline calls --db {store}   ·   hotline replay CALL_ID --db {store}")
+    lines.append(f"  in the terminal       hotline calls --db {store}   ·   hotline replay latest --db {store}")
     return "\n".join(lines)
 
 

@@ -155,3 +155,16 @@ def test_counts_for_a_report(db):
         assert s.counts() == {"calls": 3, "live": 0, "answered": 1, "abandoned": 1, "callbacks": 1,
                               "transcribed_calls": 2, "segments": 7, "recorded_calls": 1}
         assert s.counts(since=SAMPLE_START + 100)["calls"] == 1
+
+
+def test_replay_latest_finds_the_newest_ended_call(db, tmp_path, capsys):
+    with Store.open(db, readonly=True) as s:
+        newest_ended = s.list_calls(limit=1, live=False)[0].id
+    with Store.open(db) as s:  # a live call started after it is not the one shown
+        s.upsert_call("still-talking", started_at=1795899999.0, caller_number="13912345678")
+    assert main(["replay", "latest", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["call"]["id"] == newest_ended
+    empty = tmp_path / "empty.sqlite"
+    Store.open(empty).close()
+    assert main(["replay", "latest", "--db", str(empty)]) == 1
+    assert capsys.readouterr().err == f"hotline replay: no calls in {empty} yet\n"

@@ -32,6 +32,7 @@ from panoramisk import fast_agi
 from engine.asterisk.agi_channel import AgiChannel
 from engine.asterisk.agi_codec import AgiCodec, AgiRequest
 from engine.asterisk.errors import AgiError, AgiHangup, AgiProtocolError
+from engine.listen import warn_if_exposed
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,7 @@ class AgiServer:
             self._app.add_route(name, self._endpoint(name))
         self._server = await asyncio.start_server(self._on_connect, self.host, self._port)
         log.info("FastAGI server listening on %s:%d (flows: %s)", self.host, self.port, ", ".join(self._routes))
+        warn_if_exposed(log, "FastAGI", self.host, self.port)
 
     @property
     def port(self) -> int:

@@ -57,6 +57,7 @@ from engine.asterisk.audiosocket_codec import (
 )
 from engine.asterisk.errors import AudioSocketError, AudioSocketSessionEnded
 from engine.config import AudioSocketConfig
+from engine.listen import warn_if_exposed
 from engine.resample import resample_pcm
 
 log = logging.getLogger(__name__)
@@ -403,6 +404,7 @@ class AudioSocketServer:
         self._server = await asyncio.start_server(self._on_connect, self.host, self._port)
         self._clock = asyncio.ensure_future(self._run_clock())
         log.info("AudioSocket server listening on %s:%d", self.host, self.port)
+        warn_if_exposed(log, "AudioSocket", self.host, self.port)
 
     async def _run_clock(self) -> None:
         """One clock for every session: a frame to each every ``frame_ms``, on an absolute schedule.

@@ -1,4 +1,4 @@
-"""``hotline replay CALL_ID [--db PATH] [--play]``: a stored call's timeline in the terminal.
+"""``hotline replay CALL_ID|latest [--db PATH] [--play]``: a stored call's timeline in the terminal.
 
 Prints both legs' transcripts, IVR steps and queue events on one clock (numbers masked). With
 ``--play`` the call's recording plays through PyAudio and each line is printed when the audio
@@ -29,8 +29,12 @@ class ReplayError(HotlineError):
     """The call, its audio or the audio device is not there."""
 
 
+LATEST = "latest"  # never an Asterisk id (those are epoch.sequence)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("call_id", metavar="CALL_ID", help="call id (Linkedid) or any id linked to it")
+    parser.add_argument("call_id", metavar="CALL_ID",
+                        help=f"call id (Linkedid) or any id linked to it; {LATEST!r}: the newest call that has ended")
     parser.add_argument("--db", help="store file (default: config store.path)")
     parser.add_argument("--play", action="store_true", help="play the recording with PyAudio, lines in time with it")
     parser.add_argument("--leg", choices=("mixed", "caller", "agent"), help="which recording to play (default: mixed, else the first)")
@@ -102,9 +106,15 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         raise ReplayError(str(exc)) from None
     with store:
-        tl = store.call_timeline(args.call_id)
+        call_id = args.call_id
+        if call_id == LATEST:  # the newest ended call (a live one's timeline is still growing), else the newest
+            newest = store.list_calls(limit=1, live=False) or store.list_calls(limit=1)
+            if not newest:
+                raise ReplayError(f"no calls in {db} yet")
+            call_id = newest[0].id
+        tl = store.call_timeline(call_id)
     if tl is None:
-        raise ReplayError(f"no call {args.call_id!r} in {db}")
+        raise ReplayError(f"no call {call_id!r} in {db}")
     if args.json:
         print(json.dumps(timeline_json(tl, reveal=False), ensure_ascii=False, indent=2))
         return 0

@@ -68,11 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the bound ports as JSON to FILE once everything listens (for supervisors/tests)")
 
 
-def setup_logging(fmt: str, verbose: int) -> None:
-    """Structured lines on the handlers the CLI set up (keeping their masking filter)."""
+def setup_logging(fmt: str, verbose: int, log_level: str | None = None) -> None:
+    """Structured lines on the handlers the CLI set up (keeping their masking filter). Without
+    ``-v`` or ``--log-level`` serve logs at info, with chatty libraries at warning."""
     root = logging.getLogger()
-    if verbose == 0:
+    if verbose == 0 and log_level is None:
         root.setLevel(logging.INFO)
+    if verbose == 0 and log_level != "debug":
         for noisy in ("aiohttp.access", "panoramisk", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if fmt == "text":
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.commands._common import config_from_args
     from engine.privacy import install_log_masking
 
-    setup_logging(args.log_format, args.verbose)
+    setup_logging(args.log_format, args.verbose, args.log_level)
     install_log_masking()
     cfg = config_from_args(args, **{"agi.port": args.agi_port, "audiosocket.port": args.audiosocket_port,
                                     "web.port": args.web_port})

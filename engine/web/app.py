@@ -3,16 +3,16 @@ the wallboard and per-interval statistics.
 
 Build it with ``create_app(store, settings, hub)``; the composition root owns the store and the
 ``LiveHub`` and calls ``hub.publish(event)`` for live updates, then serves the app with
-``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz`` and
-``/static/`` needs a token (see ``engine.web.auth``). All API routes are read-only GETs but the
-acknowledgement of a wallboard alert (a POST with a JSON body, ``engine.web.reports``). The call
-list's API is in ``engine.web.calllist``, the statistics and wallboard in ``engine.web.reports``.
+``start_site`` (loopback by default, from config ``web.host``). Every route but ``/healthz``,
+``/metrics`` (its own optional token, ``engine.web.metrics``) and ``/static/`` needs a token (see
+``engine.web.auth``). All API routes are read-only GETs but the acknowledgement of a wallboard
+alert (a POST with a JSON body, ``engine.web.reports``). The call list's API is in
+``engine.web.calllist``, the statistics and wallboard in ``engine.web.reports``.
 """
 
 from __future__ import annotations
 
 import html
-import ipaddress
 import json
 import logging
 import math
@@ -25,9 +25,11 @@ from aiohttp import web
 
 from engine.config import Config
 from engine.errors import ConfigError
+from engine.listen import is_loopback
 from engine.store import AsyncStore
 from engine.web import auth
 from engine.web.live import LiveHub
+from engine.web.metrics import METRICS_TOKEN, metrics_handler
 from engine.web.present import hit_json, live_json, timeline_json
 from queueing.intervals import IntervalClock
 
@@ -41,6 +43,7 @@ class WebSettings:
     token: str
     privileged_token: str = ""
     show_personal_data: bool = False
+    metrics_token: str = ""  # Bearer token /metrics asks for; "" = open, like /healthz
     audio_dir: Path | None = None  # relative audio paths are under it; served files must be under it or audio_roots
     audio_roots: tuple[Path, ...] = ()
     heartbeat: float = 15.0  # seconds between keep-alive comments on event streams
@@ -57,6 +60,8 @@ class WebSettings:
             IntervalClock(self.interval_minutes, self.timezone)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"web: [site] timezone / [queueing] interval_minutes: {exc}") from None
+        if self.metrics_token and self.metrics_token in (self.token, self.privileged_token):
+            raise ConfigError("web: metrics_token must differ from the supervisors' tokens")
 
     def __repr__(self) -> str:  # tokens never reach a log line
         return f"WebSettings(show_personal_data={self.show_personal_data}, audio_dir={self.audio_dir})"
@@ -67,6 +72,7 @@ def settings_from_config(cfg: Config, **extra: Any) -> WebSettings:
         token=cfg.web_token(),
         privileged_token=cfg.web_privileged_token(),
         show_personal_data=cfg.web.show_personal_data,
+        metrics_token=cfg.metrics_token(),
         audio_dir=Path(cfg.store.audio_dir),
         timezone=cfg.site.timezone,
         interval_minutes=cfg.queueing.interval_minutes,
@@ -94,7 +100,7 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status=status)
 
 
-_OPEN = ("/healthz", "/static/", "/favicon.ico", "/login")
+_OPEN = ("/healthz", "/metrics", "/static/", "/favicon.ico", "/login")
 
 
 def _login_page(next_path: str, status: int = 401, failed: bool = False) -> web.Response:
@@ -395,7 +401,9 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     app[STORE] = store
     app[HUB] = hub if hub is not None else LiveHub()
     app[SETTINGS] = settings
+    app[METRICS_TOKEN] = settings.metrics_token
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)  # its own token, if any (engine.web.metrics)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_post("/login", login)
     app.router.add_get("/logout", logout)
@@ -427,18 +435,9 @@ def create_app(store: AsyncStore, settings: WebSettings, hub: LiveHub | None = N
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 8080) -> tuple[web.AppRunner, int]:
     """Serve ``app``; returns the runner (``await runner.cleanup()`` to stop) and the bound port."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         log.warning("supervisor page listening on %s, reachable from other machines: put TLS in front of it", host)
     runner = web.AppRunner(app, access_log=None)  # access logs would carry query strings (tokens)
     await runner.setup()
