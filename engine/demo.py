@@ -535,6 +535,10 @@ async def run_demo(base: Config, options: DemoOptions,
             if not engine.taps_active and not world.taps_streaming and engine.pipeline.backlog() < 0.05:
                 break
             await asyncio.sleep(0.1)
+        # taps still open after that (a loaded machine) end now, their last finals decoded and
+        # stored, so the report counts what the store will hold
+        await engine.taps.stop(30.0)
+        await asyncio.sleep(0)  # finals handed over by the decoding threads
         view.update(clock.now(), engine, world, len(calls), options.calls, final=True)
         elapsed = time.monotonic() - t_real0
         await engine.store.flush()
