@@ -93,6 +93,20 @@ class Distribution:
             raise ScenarioError(f"cannot read distribution {spec!r} (e.g. lognormal:180:0.8)") from None
         return cls(kind, mean, cv)
 
+    def spec(self) -> str:
+        """The short form ``parse`` reads back: ``"300"`` (exponential mean), ``"lognormal:300:0.8"``."""
+        def num(x: float) -> str:
+            short = f"{x:g}"
+            return short if float(short) == x else repr(x)
+
+        if self.kind == "exponential":
+            return num(self.mean)
+        if self.kind == "deterministic":
+            return f"deterministic:{num(self.mean)}"
+        if self.kind == "empirical":
+            return "empirical:" + ",".join(num(v) for v in self.values)
+        return f"{self.kind}:{num(self.mean)}:{num(self.cv)}"
+
     def describe(self) -> str:
         if self.kind in ("exponential", "deterministic"):
             return f"{self.kind}(mean {self.mean:g} s)"
