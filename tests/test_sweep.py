@@ -160,6 +160,8 @@ def test_bad_grids_name_the_key(tmp_path: Path) -> None:
     assert "replications: expected a whole number >= 2, got 1" in bad("replications = 1\n")
     assert "report: no interval starts at '19:00'" in bad('report = ["19:00"]\n')
     assert "split must be one of day, interval" in bad('split = "hour"\n')
+    assert ("grid scenario service = 'deterministic:0': mean service time must be > 0 seconds"
+            in bad('[grid]\nservice = ["300", "deterministic:0"]\n'))
     with pytest.raises(ScenarioError, match="'profile' is missing"):
         parse_sweep({"replications": 10}, "s.toml")
     with pytest.raises(ScenarioError, match=r"s\.toml: profile: profile 'nowhere\.csv' not found"):

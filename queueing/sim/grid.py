@@ -65,11 +65,10 @@ def _aht(s: Scenario, v: float) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Axis:
-    """One grid key: how its values are read, and what they change in a scenario."""
+    """One grid key: how its values are read (checked, naming where), what they change in a scenario."""
 
     read: Callable[[object, str], object]
     apply: Callable[[Scenario, object], dict[str, object]]
-    help: str
 
 
 def _num(rule: Number) -> Callable[[object, str], object]:
@@ -84,22 +83,27 @@ def _or_none(read: Callable[[object, str], object]) -> Callable[[object, str], o
 
 
 AXES: dict[str, Axis] = {
-    "agents": Axis(_num(COUNT), _agents, "agents on duty in every interval"),
-    "agents_delta": Axis(_num(Number(int)), _agents_delta, "agents added to every interval (never below 0)"),
-    "rate_multiplier": Axis(_num(NOT_NEGATIVE), _rate_multiplier, "arrival rates times this"),
-    "aht": Axis(_num(POSITIVE), _aht, "mean handling time, seconds (the base distribution's shape)"),
-    "service": Axis(_dist, lambda s, v: {"service": v}, "handling-time distribution"),
-    "patience": Axis(_or_none(_dist), lambda s, v: {"patience": v}, "patience: mean seconds, distribution or none"),
-    "sl_seconds": Axis(_num(NOT_NEGATIVE), lambda s, v: {"sl_seconds": v}, "service-level threshold, seconds"),
-    "redial_prob": Axis(_num(Number(ge=0, lt=1)), lambda s, v: {"redial_prob": v}, "redial probability"),
-    "callback_threshold": Axis(_or_none(_num(NOT_NEGATIVE)), lambda s, v: {"callback_threshold": v},
-                               "offer a callback above this estimated wait (none: never)"),
-    "callback_accept": Axis(_num(Number(ge=0, le=1)), lambda s, v: {"callback_accept": v}, "callback acceptance"),
-    "queue_capacity": Axis(_or_none(_num(COUNT)), lambda s, v: {"queue_capacity": v},
-                           "callers allowed to wait (none: unlimited)"),
+    "agents": Axis(_num(COUNT), _agents),  # every interval
+    "agents_delta": Axis(_num(Number(int)), _agents_delta),  # added to every interval, never below 0
+    "rate_multiplier": Axis(_num(NOT_NEGATIVE), _rate_multiplier),
+    "aht": Axis(_num(POSITIVE), _aht),  # the base distribution's shape, another mean
+    "service": Axis(_dist, lambda s, v: {"service": v}),
+    "patience": Axis(_or_none(_dist), lambda s, v: {"patience": v}),  # "none": never hang up
+    "sl_seconds": Axis(_num(NOT_NEGATIVE), lambda s, v: {"sl_seconds": v}),
+    "redial_prob": Axis(_num(Number(ge=0, lt=1)), lambda s, v: {"redial_prob": v}),
+    "callback_threshold": Axis(_or_none(_num(NOT_NEGATIVE)), lambda s, v: {"callback_threshold": v}),
+    "callback_accept": Axis(_num(Number(ge=0, le=1)), lambda s, v: {"callback_accept": v}),
+    "queue_capacity": Axis(_or_none(_num(COUNT)), lambda s, v: {"queue_capacity": v}),  # "none": unlimited
 }
 # Keys that set the same thing: a grid may vary one of each pair, not both.
 _EXCLUSIVE = (("agents", "agents_delta"), ("aht", "service"))
+
+
+def shown(value: object) -> object:
+    """A grid value as a sweep file gives it (records, messages): ``"gamma:240:0.5"``, ``"none"``."""
+    if value is None:
+        return "none"
+    return value.spec() if isinstance(value, Distribution) else value
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ class Sweep:
         try:
             return replace(self.base, **changes)
         except ScenarioError as exc:
-            what = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+            what = ", ".join(f"{k} = {shown(v)!r}" for k, v in params.items())
             raise ScenarioError(f"{self.source}: grid scenario {what}: {exc}") from None
 
 
@@ -219,8 +223,12 @@ def parse_sweep(data: dict[str, object], source: str = "<sweep>", folder: Path |
     for a, b in _EXCLUSIVE:
         if a in grid and b in grid:
             raise ScenarioError(f"{source}: grid.{a} and grid.{b} both set the same thing; keep one")
-    return Sweep(base=base, labels=labels, axes=tuple(axes), report=tuple(sorted(set(report))), split=split,
-                 name=str(data.get("name", "") or profile.name), source=source, **sizes)
+    sweep = Sweep(base=base, labels=labels, axes=tuple(axes), report=tuple(sorted(set(report))), split=split,
+                  name=str(data.get("name", "") or profile.name), source=source, **sizes)
+    for key, values in sweep.axes:  # each value on the base now, not when the run reaches it
+        for v in values:
+            sweep.apply({key: v})
+    return sweep
 
 
 def load_sweep(path: str | Path) -> Sweep:

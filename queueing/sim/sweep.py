@@ -26,8 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from queueing.sim.backends import Backend, InProcess
-from queueing.sim.distributions import Distribution
-from queueing.sim.grid import Case, Sweep
+from queueing.sim.grid import Case, Sweep, shown
 from queueing.sim.memory import check_sweep_memory, sweep_task_needed
 from queueing.sim.runner import CHUNK, COUNTS, METRICS, interval_metrics, run_replication, t975
 from queueing.sim.scenario import Scenario
@@ -203,13 +202,6 @@ class SweepResult:
     warmups: dict[str, float]  # per worker process: seconds its first task spent loading the kernel
 
 
-def _plain(value: object) -> object:
-    """A grid value as records show it: as a sweep file would give it."""
-    if value is None:
-        return "none"
-    return value.spec() if isinstance(value, Distribution) else value
-
-
 def run_sweep(sweep: Sweep, backend: Backend | None = None,
               progress: Callable[[int, int], None] | None = None) -> SweepResult:
     """Run every task of ``sweep`` on ``backend`` (default in-process) and build the records.
@@ -241,7 +233,7 @@ def run_sweep(sweep: Sweep, backend: Backend | None = None,
         sc = case.scenario
         for i in sweep.intervals:
             n, mean, m2 = merged[(case.index, i)]
-            rec: dict[str, object] = {"scenario": case.index, **{k: _plain(v) for k, v in case.params.items()},
+            rec: dict[str, object] = {"scenario": case.index, **{k: shown(v) for k, v in case.params.items()},
                                       "interval": i, "time": sweep.labels[i], "calls_per_hour": sc.rates[i] * 3600.0,
                                       "agents": sc.agents[i], "replications": sweep.replications}
             for f, c, m, s in zip(FIGURES, n.tolist(), mean.tolist(), m2.tolist(), strict=True):
