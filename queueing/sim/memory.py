@@ -92,20 +92,21 @@ def _refuse_beyond(parts: dict[str, float], free: int | None, run: str, what: di
 
 # A sweep (``queueing.sim.sweep``): each task runs one replication at a time and keeps a few
 # figures per replication; the caller keeps one record per scenario and interval, and each task.
-REPLICATION_BYTES = 512  # per replication of a task: its figures (about 25 floats) and their temporaries
+FIGURES_BYTES = 512  # per replication and reported interval of a task: its 21 figures and their temporaries
 RECORD_BYTES = 4_500  # per record (a dict of about 50 figures) and its merged moments
 TASK_BYTES = 4_500  # per task on the caller: its description, its result, the future holding it
 _SWEEP_HINT = "use a smaller grid, fewer intervals, agents or calls, or a smaller batch"
 
 
-def sweep_task_needed(scenario: Scenario, batch: int) -> dict[str, float]:
-    """Peak bytes of one sweep task on its worker."""
+def sweep_task_needed(scenario: Scenario, batch: int, reported: int = 1) -> dict[str, float]:
+    """Peak bytes of one sweep task on its worker: one replication of ``scenario`` at a time, and
+    the figures of ``batch`` replications x ``reported`` intervals."""
     parts = memory_needed(scenario, 1)
-    parts["results"] = float(batch) * REPLICATION_BYTES
+    parts["results"] = float(batch) * reported * FIGURES_BYTES
     return parts
 
 
-def check_sweep_memory(records: int, tasks: int, task: Scenario | None = None, batch: int = 1,
+def check_sweep_memory(records: int, tasks: int, task: Scenario | None = None, batch: int = 1, reported: int = 1,
                        workers: int = 1, worker_free: int | None = None, remote: bool = False) -> None:
     """ScenarioError when a sweep does not fit: its records and tasks on this machine, and
     ``workers`` tasks like ``task`` (the biggest) at once, on this machine or, when ``remote``,
@@ -113,9 +114,9 @@ def check_sweep_memory(records: int, tasks: int, task: Scenario | None = None, b
     here = {"results": float(records) * RECORD_BYTES + float(tasks) * TASK_BYTES}
     what = {"results": f"{records:,} records (scenarios x intervals) and {tasks:,} tasks"}
     if task is not None:
-        parts = sweep_task_needed(task, batch)
+        parts = sweep_task_needed(task, batch, reported)
         what_task = _what(task, batch, parts)
-        what_task["results"] = f"the figures of {batch:,} replications per task"
+        what_task["results"] = f"the figures of {batch:,} replications x {reported} intervals"
         if remote:
             _refuse_beyond(parts, worker_free, "one task of this sweep", what_task, " on a worker", _SWEEP_HINT)
         else:

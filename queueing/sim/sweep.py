@@ -195,7 +195,7 @@ class SweepResult:
     backend: str
     workers: int
     tasks: int
-    batch_sizes: tuple[int, ...]  # replications per task chosen for the (scenario, interval) pairs, distinct
+    batch_sizes: tuple[int, ...]  # replications per task chosen for the windows (distinct values)
     calls: int  # simulated in all, lead-ins included
     seconds: float  # wall time, planning to records
     task_seconds: float  # summed over tasks (CPU time of the workers, near enough)
@@ -217,8 +217,8 @@ def run_sweep(sweep: Sweep, backend: Backend | None = None,
     least = min(sweep.replications, sweep.batch or MIN_BATCH)
     check_sweep_memory(records_n, records_n * math.ceil(sweep.replications / least))  # before building anything
     cases, tasks = plan(sweep)
-    subs = {t.key: (t.scenario, t.count) for t in tasks}
-    biggest = max(subs.values(), key=lambda sc: sum(sweep_task_needed(*sc).values()))
+    subs = {t.key: (t.scenario, t.count, len(t.report)) for t in tasks}
+    biggest = max(subs.values(), key=lambda sub: sum(sweep_task_needed(*sub).values()))
     check_sweep_memory(records_n, len(tasks), *biggest, workers=backend.workers,
                        worker_free=backend.worker_memory(), remote=backend.remote)
     results = backend.map(run_task, tasks, progress)
