@@ -53,6 +53,23 @@ def test_jit_equals_python_across_many_buffer_refills(monkeypatch) -> None:
     np.testing.assert_array_equal(a.interval_quantiles, b.interval_quantiles)
 
 
+def test_winner_tree_holds_each_pair_s_minimum_the_left_one_on_a_tie() -> None:
+    from queueing.sim.kernel import winner_tree
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 5, 75, 1025):
+        for values in (np.zeros(n), rng.integers(0, 4, n).astype(np.float64), rng.random(n)):
+            tv, ti = winner_tree(values)
+            size = tv.size // 2
+            assert size >= n and size & (size - 1) == 0 and (n == 1 or size < 2 * n)
+            np.testing.assert_array_equal(tv[size:size + n], values)
+            assert np.all(tv[size + n:] == np.inf) and ti[size:].tolist() == list(range(size))
+            for pos in range(1, size):
+                win = 2 * pos if tv[2 * pos] <= tv[2 * pos + 1] else 2 * pos + 1
+                assert tv[pos] == tv[win] and ti[pos] == ti[win]
+            assert ti[1] == int(np.argmin(values))  # the first of the smallest
+
+
 def test_interval_percentiles_match_numpy_on_the_records() -> None:
     sc = busy_day()
     rep = run_replication(sc, np.random.default_rng(3), keep_records=True)

@@ -94,12 +94,19 @@ class Distribution:
         return cls(kind, mean, cv)
 
     def spec(self) -> str:
-        """The text ``parse`` reads back: ``"lognormal:300:0.8"`` (for writing profiles)."""
+        """The short form ``parse`` reads back, exactly: ``"300"`` (exponential mean), ``"lognormal:300:0.8"``
+        (profiles and sweep records are written with it)."""
+        def num(x: float) -> str:
+            short = f"{x:g}"
+            return short if float(short) == x else repr(x)
+
+        if self.kind == "exponential":
+            return num(self.mean)
+        if self.kind == "deterministic":
+            return f"deterministic:{num(self.mean)}"
         if self.kind == "empirical":
-            return "empirical:" + ",".join(f"{v:g}" for v in self.values)
-        if self.kind in ("exponential", "deterministic"):
-            return f"{self.kind}:{self.mean:g}"
-        return f"{self.kind}:{self.mean:g}:{self.cv:g}"
+            return "empirical:" + ",".join(num(v) for v in self.values)
+        return f"{self.kind}:{num(self.mean)}:{num(self.cv)}"
 
     def describe(self) -> str:
         if self.kind in ("exponential", "deterministic"):

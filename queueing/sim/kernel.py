@@ -69,7 +69,10 @@ def _tree_replace_min(tv, ti, v):
 
 
 def winner_tree(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Build the winner tree of ``values`` (padded with +inf to a power of two)."""
+    """Build the winner tree of ``values`` (padded with +inf to a power of two), one level at a
+    time from the leaves up: each node holds the smaller of its two children (the left one on a
+    tie). Level by level with numpy because a replication of a short interval is small enough
+    for a per-node Python loop to cost more than its calls."""
     size = 1
     while size < max(values.size, 1):
         size <<= 1
@@ -77,10 +80,13 @@ def winner_tree(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ti = np.zeros(2 * size, dtype=np.int64)
     tv[size:size + values.size] = values
     ti[size:] = np.arange(size)
-    for pos in range(size - 1, 0, -1):
-        left = 2 * pos if tv[2 * pos] <= tv[2 * pos + 1] else 2 * pos + 1
-        tv[pos] = tv[left]
-        ti[pos] = ti[left]
+    hi = 2 * size
+    while hi > 2:  # children in [hi / 2, hi), their parents in [hi / 4, hi / 2)
+        lo = hi >> 1
+        left, right = tv[lo:hi:2], tv[lo + 1:hi:2]
+        ti[lo >> 1:lo] = np.where(left <= right, ti[lo:hi:2], ti[lo + 1:hi:2])
+        tv[lo >> 1:lo] = np.minimum(left, right)
+        hi = lo
     return tv, ti
 
 

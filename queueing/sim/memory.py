@@ -67,21 +67,63 @@ def available_memory() -> int | None:
 def check_memory(scenario: Scenario, replications: int = 1) -> None:
     """ScenarioError, naming the biggest part, when the run needs more memory than is available."""
     parts = memory_needed(scenario, replications)
-    need = sum(parts.values())
-    free = available_memory()
-    if free is None or need <= free:
-        return
-    calls = parts["waits"] / WAIT_BYTES
-    what = {
+    _refuse_beyond(parts, available_memory(), "this simulation", _what(scenario, replications, parts))
+
+
+def _what(scenario: Scenario, replications: int, parts: dict[str, float]) -> dict[str, str]:
+    return {
         "roster": f"{max(scenario.agents):,} agents x {scenario.intervals} intervals",
-        "waits": f"the waits of up to {calls:,.0f} calls",
+        "waits": f"the waits of up to {parts['waits'] / WAIT_BYTES:,.0f} calls",
         "results": f"{replications:,} replications x {scenario.intervals} intervals of results",
         "buffers": "the simulator's buffers",
-    }[max(parts, key=lambda k: parts[k])]
+    }
+
+
+def _refuse_beyond(parts: dict[str, float], free: int | None, run: str, what: dict[str, str],
+                   where: str = "", hint: str = "use fewer agents, calls (rate x hours), intervals or replications") -> None:
+    need = sum(parts.values())
+    if free is None or need <= free:
+        return
     raise ScenarioError(
-        f"this simulation would need about {_size(need)} of memory, more than the {_size(free)} available "
-        f"(mostly for {what}): use fewer agents, calls (rate x hours), intervals or replications"
+        f"{run} would need about {_size(need)} of memory, more than the {_size(free)} available{where} "
+        f"(mostly for {what[max(parts, key=lambda k: parts[k])]}): {hint}"
     )
+
+
+# A sweep (``queueing.sim.sweep``): each task runs one replication at a time and keeps a few
+# figures per replication; the caller keeps one record per scenario and interval, and each task.
+FIGURES_BYTES = 512  # per replication and reported interval of a task: its 21 figures and their temporaries
+RECORD_BYTES = 4_500  # per record (a dict of about 50 figures) and its merged moments
+TASK_BYTES = 4_500  # per task on the caller: its description, its result, the future holding it
+_SWEEP_HINT = "use a smaller grid, fewer intervals, agents or calls, or a smaller batch"
+
+
+def sweep_task_needed(scenario: Scenario, batch: int, reported: int = 1) -> dict[str, float]:
+    """Peak bytes of one sweep task on its worker: one replication of ``scenario`` at a time, and
+    the figures of ``batch`` replications x ``reported`` intervals."""
+    parts = memory_needed(scenario, 1)
+    parts["results"] = float(batch) * reported * FIGURES_BYTES
+    return parts
+
+
+def check_sweep_memory(records: int, tasks: int, task: Scenario | None = None, batch: int = 1, reported: int = 1,
+                       workers: int = 1, worker_free: int | None = None, remote: bool = False) -> None:
+    """ScenarioError when a sweep does not fit: its records and tasks on this machine, and
+    ``workers`` tasks like ``task`` (the biggest) at once, on this machine or, when ``remote``,
+    each within ``worker_free`` bytes on its worker."""
+    here = {"results": float(records) * RECORD_BYTES + float(tasks) * TASK_BYTES}
+    what = {"results": f"{records:,} records (scenarios x intervals) and {tasks:,} tasks"}
+    if task is not None:
+        parts = sweep_task_needed(task, batch, reported)
+        what_task = _what(task, batch, parts)
+        what_task["results"] = f"the figures of {batch:,} replications x {reported} intervals"
+        if remote:
+            _refuse_beyond(parts, worker_free, "one task of this sweep", what_task, " on a worker", _SWEEP_HINT)
+        else:
+            for k, v in parts.items():
+                here[f"task {k}"] = workers * v
+                what[f"task {k}"] = f"{workers} task(s) at once, each with {what_task[k]}"
+    _refuse_beyond(here, available_memory(), "this sweep", what, hint=_SWEEP_HINT)
 
 
 def _size(n: float) -> str:

@@ -151,11 +151,14 @@ def run_replication(
     keep_records: bool = False,
     overall_percentiles: bool = True,
     progress=None,
+    chunk: int | None = None,
 ) -> Replication:
     """One replication of ``scenario`` with random numbers from ``rng`` (drawn in chunks, in the
-    order the kernel asks for them, so the result depends on the seed only).
+    order the kernel asks for them, so the result depends on the seed and the chunk size only).
 
-    ``progress(calls)`` is called after every chunk when given.
+    ``progress(calls)`` is called after every chunk when given. ``chunk``: calls per refill
+    (default ``CHUNK``); a replication of a few thousand calls runs faster with a chunk just
+    above its calls, as every refill draws a whole chunk of random numbers.
     """
     agents = np.asarray(scenario.agents, dtype=np.int64)
     n_int = agents.size
@@ -173,7 +176,7 @@ def run_replication(
     p = scenario.redial_prob
     callback_on = scenario.callback_threshold is not None
     capacity = -1 if scenario.queue_capacity is None else int(scenario.queue_capacity)
-    b = CHUNK
+    b = CHUNK if chunk is None else int(chunk)
     arr = np.empty(b)
     service, patience = np.empty(b), np.empty(b)
     if scenario.patience is None:
