@@ -74,7 +74,8 @@ def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
     path = tmp_path / "h.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
-    bad = migrations.Migration(2, "broken", "CREATE INDEX calls_queue ON calls (queue);\nCREATE TABLE nope (;")
+    broken = "CREATE INDEX calls_queue ON calls (queue);\nCREATE TABLE nope (;"
+    bad = migrations.Migration(2, "broken", broken, broken)
     monkeypatch.setattr(migrations, "MIGRATIONS", (migrations.MIGRATIONS[0], bad))
     monkeypatch.setattr(migrations, "LATEST", 2)
     with pytest.raises(sqlite3.OperationalError):
@@ -182,7 +183,7 @@ def test_masked_search_matches_only_what_is_shown(store, monkeypatch):
         assert store.search(q, masked=True) == [], q
     assert store.search("139 5678", limit=1, masked=True)[0].segment.text == "电话 139 1234 5678"
     # the scan is bounded: past it a masked search misses hits rather than holding the store
-    monkeypatch.setattr("engine.store.sqlite_store.MASKED_SEARCH_SCAN", 256)
+    monkeypatch.setattr("engine.store.sql_store.MASKED_SEARCH_SCAN", 256)
     assert store.search("1234", limit=10, masked=True) == []
 
 
