@@ -196,9 +196,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         END
         $$;
         CREATE TRIGGER segments_counted AFTER INSERT ON segments REFERENCING NEW TABLE AS changed
-            FOR EACH STATEMENT EXECUTE FUNCTION hotline_count_segments(1);
+            FOR EACH STATEMENT EXECUTE FUNCTION hotline_count_segments('1');
         CREATE TRIGGER segments_uncounted AFTER DELETE ON segments REFERENCING OLD TABLE AS changed
-            FOR EACH STATEMENT EXECUTE FUNCTION hotline_count_segments(-1);
+            FOR EACH STATEMENT EXECUTE FUNCTION hotline_count_segments('-1');
         """,
     ),
     Migration(
