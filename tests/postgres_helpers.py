@@ -20,7 +20,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.mosquitto_helpers import free_port
@@ -114,6 +113,14 @@ class Postgres:
         if done.returncode:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout
+
+    def execute(self, sql: str) -> None:
+        """Run ``sql`` as the superuser (autocommit), e.g. to make or drop a schema."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '10s'")
+            conn.execute(sql)
 
     def url(self, db: str = "postgres", *, user: str = SUPERUSER, schema: str | None = None) -> str:
         url = f"postgresql://{user}@127.0.0.1:{self.port}/{db}"

@@ -1,4 +1,8 @@
-"""Store: migrations, WAL, joins across sources, FTS (Mandarin and English), async writer."""
+"""Store: migrations, WAL, joins across sources, FTS (Mandarin and English), async writer.
+
+Tests of behaviour run on both backends (the ``backend`` fixture: SQLite and a real PostgreSQL);
+those about the SQLite file (WAL, its migrations) on SQLite only; PostgreSQL's own in
+tests/test_store_postgres.py."""
 
 from __future__ import annotations
 
@@ -22,10 +26,24 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "h.sqlite", clock=Clock())
+def store(backend):
+    s = backend.open(clock=Clock())
     yield s
     s.close()
+
+
+def assert_index_agrees(store) -> None:
+    """The search index holds exactly the stored segments (and SQLite's FTS5 index is sound)."""
+    if isinstance(store, Store):
+        conn = store._conn
+        assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM segments").fetchone()[0]
+        conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")
+    else:  # PostgreSQL: bm25's totals match the segments
+        conn = store._conn
+        stats = conn.execute("SELECT sum(segments) AS n, sum(tokens) AS t FROM search_stats").fetchone()
+        real = conn.execute("SELECT count(*) AS n, sum(cardinality(tokens)) AS t FROM segments").fetchone()
+        assert (stats["n"] or 0, stats["t"] or 0) == (real["n"], real["t"] or 0)
 
 
 def test_new_file_is_wal_and_at_latest_version(tmp_path):
@@ -201,8 +219,8 @@ def test_index_text_and_query_are_consistent():
     assert fts.match_expression("  ") is None
 
 
-async def test_async_store_writes_off_the_loop_in_order(tmp_path):
-    astore = await AsyncStore.open(tmp_path / "a.sqlite")
+async def test_async_store_writes_off_the_loop_in_order(backend):
+    astore = AsyncStore(backend.open())
     futs = [astore.submit_segment("c", "caller", float(i), float(i) + 0.5, f"segment {i}") for i in range(50)]
     astore.submit_call("c", started_at=1.0)
     astore.submit_segment("c", "nope", 1, 2, "bad leg")  # fails, logged and counted, not raised
@@ -216,7 +234,7 @@ async def test_async_store_writes_off_the_loop_in_order(tmp_path):
     # many awaiting writers at once
     await asyncio.gather(*(astore.add_event("c", "x", 10.0 + i) for i in range(20)))
     await astore.close()
-    with Store.open(tmp_path / "a.sqlite") as s:
+    with backend.open() as s:
         assert len(s.call_timeline("c").items) == 70
 
 
@@ -235,9 +253,7 @@ def test_merging_two_records_keeps_every_fact_once(store):
     assert len(store.search("路灯")) == 1  # the duplicate's index row went with it
     assert [i.kind for i in store.call_timeline("200.1").items] == ["speech", "speech", "agent.connect"]
     assert store.resolve("uuid-9") == "200.1"
-    conn = store._conn
-    assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == 2
-    conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")
+    assert_index_agrees(store)
 
 
 def test_a_booking_and_its_callback_call_are_related_both_ways(store):

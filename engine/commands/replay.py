@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.commands._common import DB_HELP
 from engine.errors import HotlineError
 
 HELP = "print a stored call's timeline (masked); --play plays its audio in time with it"
@@ -31,7 +32,7 @@ class ReplayError(HotlineError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("call_id", metavar="CALL_ID", help="call id (Linkedid) or any id linked to it")
-    parser.add_argument("--db", help="store file (default: config store.path)")
+    parser.add_argument("--db", help=DB_HELP)
     parser.add_argument("--play", action="store_true", help="play the recording with PyAudio, lines in time with it")
     parser.add_argument("--leg", choices=("mixed", "caller", "agent"), help="which recording to play (default: mixed, else the first)")
     parser.add_argument("--json", action="store_true", help="print the timeline as JSON (masked)")
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.commands._common import config_from_args, existing_store
-    from engine.store import Store, StoreError
+    from engine.store import StoreError
+    from engine.store.backend import open_store
     from engine.store.render import timeline_lines
     from engine.web.present import timeline_json
 
@@ -98,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
             raise ReplayError(INSTALL_HINT) from None
     db = existing_store(args, cfg)
     try:
-        store = Store.open(db, readonly=True)
+        store = open_store(cfg, db=db, readonly=True)
     except StoreError as exc:
         raise ReplayError(str(exc)) from None
     with store:
         tl = store.call_timeline(args.call_id)
     if tl is None:
-        raise ReplayError(f"no call {args.call_id!r} in {db}")
+        raise ReplayError(f"no call {args.call_id!r} in {store.path}")
     if args.json:
         print(json.dumps(timeline_json(tl, reveal=False), ensure_ascii=False, indent=2))
         return 0
