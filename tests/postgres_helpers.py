@@ -93,7 +93,7 @@ class Postgres:
             f.write(f"local all all trust\nhost all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
                     "host all all 127.0.0.1/32 trust\n")
         opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+                "-c full_page_writes=off -c max_connections=60")
         done = self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts)
         self._started = True
         if done.returncode:

@@ -176,21 +176,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "offset" double precision NOT NULL DEFAULT 0,
             UNIQUE (call_id, leg, path)
         );
-        -- totals over all segments, one row per shard: a writer's backend picks its shard, so
-        -- writers on several nodes seldom wait for each other on one row
+        -- totals over all segments (one row): what bm25 needs, kept by the triggers below
         CREATE TABLE search_stats (
-            shard    integer PRIMARY KEY,
+            one      boolean PRIMARY KEY DEFAULT true CHECK (one),
             segments bigint NOT NULL,
             tokens   bigint NOT NULL
         );
         CREATE FUNCTION hotline_count_segments() RETURNS trigger
         LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
-            INSERT INTO search_stats AS s (shard, segments, tokens)
-            SELECT pg_backend_pid() % 16, TG_ARGV[0]::integer * count(*),
-                   TG_ARGV[0]::integer * COALESCE(sum(cardinality(tokens)), 0)
+            INSERT INTO search_stats AS s (segments, tokens)
+            SELECT TG_ARGV[0]::integer * count(*), TG_ARGV[0]::integer * COALESCE(sum(cardinality(tokens)), 0)
             FROM changed HAVING count(*) > 0
-            ON CONFLICT (shard) DO UPDATE SET segments = s.segments + excluded.segments,
+            ON CONFLICT (one) DO UPDATE SET segments = s.segments + excluded.segments,
                                               tokens = s.tokens + excluded.tokens;
             RETURN NULL;
         END

@@ -2,26 +2,25 @@
 
 The logic is ``engine.store.sql_store.SqlStore``, as for SQLite; this module gives it a psycopg 3
 connection, the migrations (their PostgreSQL text, the version in ``hotline_schema``) and the
-search (``engine.store.pg_search``). Multi-node: every write runs SERIALIZABLE, so writers on
-several nodes behave as SQLite's one writer does (a link that merges two records never loses a
-segment another node adds meanwhile); a write that loses such a race is run again, up to
-``WRITE_ATTEMPTS`` times. A connection that breaks (server restart, failover) is opened again and
-the statement retried once. Migrations take an advisory lock, so nodes starting together migrate
-once. The password comes from the config or the environment, never from a log line: messages
+search (``engine.store.pg_search``). Multi-node: a write transaction first takes the store's
+write lock (a transaction-level advisory lock), so writes from every node run one at a time, as
+SQLite's one writer does: a link that merges two records never loses a segment another node adds
+meanwhile, and nothing needs retrying. (SERIALIZABLE with retries was tried: on these small,
+hot tables nearly every pair of concurrent writes conflicted, and retries starved.) Reads never
+wait for it. A connection that breaks (server restart, failover) is opened again and the call run
+again once. Migrations take a lock of their own, so nodes starting together migrate once. The password comes from the config or the environment, never from a log line: messages
 name the store by its URL without the password (``engine.store.backend.redact_url``).
 """
 
 from __future__ import annotations
 
 import functools
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 try:
     import psycopg
-    from psycopg import errors as pg_errors
     from psycopg.rows import dict_row
 except ImportError:  # pragma: no cover - the PostgreSQL store is an extra
     psycopg = None  # type: ignore[assignment]
@@ -33,12 +32,15 @@ from engine.store.migrations import LATEST, MIGRATIONS, check_readable_version, 
 from engine.store.sql_store import SqlStore
 
 T = TypeVar("T")
-WRITE_ATTEMPTS = 8  # a write that keeps losing races with other nodes gives up after this many tries
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says connect_timeout
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS hotline_schema (
     one boolean PRIMARY KEY DEFAULT true CHECK (one), version integer NOT NULL)"""
 # the advisory lock of migrations, per schema: nodes starting at once migrate one after the other
-_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('hotline migrations ' || current_schema(), 0))"
+_MIGRATION_KEY = "hashtextextended('hotline migrations ' || current_schema(), 0)"
+_MIGRATION_LOCK = f"SELECT pg_advisory_lock({_MIGRATION_KEY})"
+_MIGRATION_UNLOCK = f"SELECT pg_advisory_unlock({_MIGRATION_KEY})"
+# the write lock, per schema: taken first by every write transaction, released at its end
+_WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('hotline writes ' || current_schema(), 0))"
 
 
 @functools.lru_cache(maxsize=512)
@@ -109,7 +111,6 @@ class PgStore(SqlStore):
                 raise StoreError(f"{where}: no hotline store in this database")
             else:
                 cls._migrate(conn, where)
-            conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         except psycopg.Error as exc:
             conn.close()
             raise SchemaError(f"{where}: not a usable PostgreSQL store: {_message(exc)}") from None
@@ -153,27 +154,32 @@ class PgStore(SqlStore):
 
     @classmethod
     def _migrate(cls, conn: Any, where: str, *, target: int = LATEST) -> list[int]:
-        """Apply the missing migrations, each in one transaction with its version bump, under a lock."""
-        refuse_newer(cls._schema_version(conn), where)
-        applied = []
-        for m in MIGRATIONS:
-            if m.version > target:
-                break
-            with conn.transaction():
-                conn.execute(_MIGRATION_LOCK)
-                have = cls._schema_version(conn)  # another node may have migrated while we waited
-                refuse_newer(have, where)
-                if m.version <= have:
-                    continue
-                if have == 0 and conn.execute(
-                        "SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema()").fetchone()["n"]:
-                    raise SchemaError(f"{where}: has tables but no schema version; not a hotline store")
-                conn.execute(m.postgres)
-                conn.execute(_VERSION_TABLE)
-                conn.execute("INSERT INTO hotline_schema (version) VALUES (%s) "
-                             "ON CONFLICT (one) DO UPDATE SET version = excluded.version", (m.version,))
-            applied.append(m.version)
-        return applied
+        """Apply the missing migrations, each in one transaction with its version bump. A session
+        lock held meanwhile makes nodes that start together migrate one after the other (the
+        next one then finds the work done)."""
+        conn.execute(_MIGRATION_LOCK)
+        try:
+            applied = []
+            for m in MIGRATIONS:
+                if m.version > target:
+                    break
+                with conn.transaction():
+                    have = cls._schema_version(conn)
+                    refuse_newer(have, where)
+                    if m.version <= have:
+                        continue
+                    if have == 0 and conn.execute(
+                            "SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema()").fetchone()["n"]:
+                        raise SchemaError(f"{where}: has tables but no schema version; not a hotline store")
+                    conn.execute(m.postgres)
+                    conn.execute(_VERSION_TABLE)
+                    conn.execute("INSERT INTO hotline_schema (version) VALUES (%s) "
+                                 "ON CONFLICT (one) DO UPDATE SET version = excluded.version", (m.version,))
+                applied.append(m.version)
+            return applied
+        finally:
+            if not conn.broken:
+                conn.execute(_MIGRATION_UNLOCK)
 
     # -- the backend's part -------------------------------------------------------------------
 
@@ -186,25 +192,18 @@ class PgStore(SqlStore):
             self._conn.close()
         finally:
             self._conn = self._connect(self._url, self._password, durable=self._durable, readonly=self._readonly)
-            if not self._readonly:
-                self._conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
 
     def _run(self, fn: Callable[[Any], T], *, write: bool) -> T:
-        """``fn(conn)``, in a SERIALIZABLE transaction for a write; conflicts with other writers
-        are retried, a broken connection is opened again once, errors become StoreErrors."""
+        """``fn(conn)``, in a transaction holding the write lock for a write; a broken connection
+        is opened again once, errors become StoreErrors."""
         reconnected = False
-        attempt = 0
         while True:
-            attempt += 1
             try:
                 if not write:
                     return fn(self._conn)
                 with self._conn.transaction():
+                    self._conn.execute(_WRITE_LOCK)
                     return fn(self._conn)
-            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
-                if attempt >= WRITE_ATTEMPTS:
-                    raise StoreError(f"{self._path}: write gave up after {attempt} conflicts with other writers") from None
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
             except psycopg.OperationalError as exc:
                 if reconnected or not self._conn.broken:
                     raise StoreError(f"{self._path}: {_message(exc)}") from None
