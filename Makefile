@@ -3,7 +3,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei
+DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei postgresql
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench debs venv clean prompts

@@ -59,7 +59,8 @@ def _run_as() -> str | None:
 class Postgres:
     """One throw-away cluster: ``start()``, then ``url(dbname)``; ``stop()`` removes everything."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for tests (nothing to keep); on for benchmarks of commits
         self.bin = postgres_bin()
         self.user = _run_as()
         self.port = free_port()
@@ -92,8 +93,8 @@ class Postgres:
         with (self.data / "pg_hba.conf").open("w") as f:
             f.write(f"local all all trust\nhost all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
                     "host all all 127.0.0.1/32 trust\n")
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
-                "-c full_page_writes=off -c max_connections=60")
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync={'on' if self.fsync else 'off'} "
+                f"-c full_page_writes={'on' if self.fsync else 'off'} -c max_connections=60")
         done = self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts)
         self._started = True
         if done.returncode:

@@ -53,8 +53,8 @@ def search_query(phrases: list[tuple[list[str], bool]], limit: int) -> tuple[str
         terms.append(f"q.idf{i} * (({f} * (%(k1)s::float8 + 1.0::float8)) / ({f} + %(k1)s::float8 * "
                      f"(1.0::float8 - %(b)s::float8 + %(b)s::float8 * cardinality(s.tokens) / q.avgdl)))")
     sql = f"""
-        WITH st AS (SELECT COALESCE(sum(segments), 0) AS n, COALESCE(sum(tokens), 0) AS t FROM search_stats),
-             q AS (SELECT st.t::float8 / NULLIF(st.n, 0)::float8 AS avgdl, {", ".join(idfs)} FROM st)
+        WITH st AS MATERIALIZED (SELECT COALESCE(sum(segments), 0) AS n, COALESCE(sum(tokens), 0) AS t FROM search_stats),
+             q AS MATERIALIZED (SELECT st.t::float8 / NULLIF(st.n, 0)::float8 AS avgdl, {", ".join(idfs)} FROM st)
         SELECT s.id, s.call_id, s.leg, s.start, s."end", s.text, s.words
         FROM segments s CROSS JOIN q
         WHERE s.body @@ %(all)s::tsquery

@@ -136,6 +136,7 @@ class PgStore(SqlStore):
         except psycopg.Error as exc:
             raise StoreError(f"{where}: cannot connect: {_message(exc)}") from None
         try:
+            conn.execute("SET jit = off")  # compiling costs more than short store queries ever save
             if readonly:
                 conn.execute("SET default_transaction_read_only = on")
             if not durable:

@@ -498,6 +498,16 @@ class SqlStore:
         row = self._x(conn, self._call_select + " WHERE c.id = ?", (cid,)).fetchone()
         return _call_from_row(row) if row else None
 
+    def _get_many(self, conn: Any, cids: set[str], chunk: int = 500) -> dict[str, CallRecord]:
+        """The records of ``cids`` in a few queries (one round trip each on PostgreSQL)."""
+        ids = sorted(cids)
+        out: dict[str, CallRecord] = {}
+        for i in range(0, len(ids), chunk):
+            part = ids[i : i + chunk]
+            sql = self._call_select + f" WHERE c.id IN ({', '.join('?' * len(part))})"
+            out.update((r["id"], _call_from_row(r)) for r in self._x(conn, sql, part).fetchall())
+        return out
+
     def get_call(self, call_id: str) -> CallRecord | None:
         return self._read(lambda conn: self._get(conn, self._resolve(conn, call_id)))
 
@@ -625,17 +635,11 @@ class SqlStore:
             rows = self._search_rows(conn, q, MASKED_SEARCH_SCAN if masked else limit)
             if masked:
                 rows = self._visible_rows(rows, expr, limit)
-            calls: dict[str, CallRecord] = {}
-            hits = []
-            for r in rows:
-                seg = _segment_from_row(r)
-                if seg.call_id not in calls:
-                    rec = self._get(conn, seg.call_id)
-                    assert rec is not None
-                    calls[seg.call_id] = rec
-                shown = mask_text(seg.text) if masked else seg.text
-                hits.append(SearchHit(calls[seg.call_id], seg, tuple(fts.highlight_spans(shown, q))))
-            return hits
+            segments = [_segment_from_row(r) for r in rows]
+            calls = self._get_many(conn, {seg.call_id for seg in segments})
+            return [SearchHit(calls[seg.call_id], seg,
+                              tuple(fts.highlight_spans(mask_text(seg.text) if masked else seg.text, q)))
+                    for seg in segments]
 
         return self._read(work)
 
