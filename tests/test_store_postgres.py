@@ -188,6 +188,22 @@ def test_a_broken_connection_is_opened_again(pg_url, postgres):
         assert s.add_segment("c", "caller", 2, 3, "路灯坏了") is not None  # a write after the break
         postgres.execute(f"SELECT pg_terminate_backend({s._conn.info.backend_pid})")
         assert len(s.search("路灯")) == 2  # and a read
+        s._conn.close()  # as a failed reconnect leaves it: the next call connects again
+        assert s.healthy() and s.get_call("c").segment_count == 2
+
+
+def test_an_unreachable_server_makes_the_store_unhealthy_not_dead(pg_url, postgres):
+    """While the server refuses connections, calls fail with one StoreError line and the store
+    reports itself unhealthy; once it answers again the store works without being reopened."""
+    s = PgStore.open(pg_url)
+    s._url = s._url.replace(f":{postgres.port}/", ":1/")  # as if the server had gone away
+    postgres.execute(f"SELECT pg_terminate_backend({s._conn.info.backend_pid})")
+    with pytest.raises(StoreError, match="cannot connect"):
+        s.add_segment("c", "caller", 0, 1, "路灯")
+    assert not s.healthy()
+    s._url = pg_url  # back
+    assert s.add_segment("c", "caller", 0, 1, "路灯") is not None and s.healthy()
+    s.close()
 
 
 def test_text_postgresql_cannot_hold_is_refused_and_a_huge_token_is_stored(pg_url):

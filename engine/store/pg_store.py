@@ -189,10 +189,9 @@ class PgStore(SqlStore):
         return conn.execute(_pg_sql(sql), params)
 
     def _reconnect(self) -> None:
-        try:
-            self._conn.close()
-        finally:
-            self._conn = self._connect(self._url, self._password, durable=self._durable, readonly=self._readonly)
+        """A new connection for a broken one (if this fails, the next call tries again)."""
+        self._conn.close()
+        self._conn = self._connect(self._url, self._password, durable=self._durable, readonly=self._readonly)
 
     def _run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         """``fn(conn)``, in a transaction holding the write lock for a write; a broken connection
@@ -206,7 +205,7 @@ class PgStore(SqlStore):
                     self._conn.execute(_WRITE_LOCK)
                     return fn(self._conn)
             except psycopg.OperationalError as exc:
-                if reconnected or not self._conn.broken:
+                if reconnected or not (self._conn.broken or self._conn.closed):
                     raise StoreError(f"{self._path}: {_message(exc)}") from None
                 reconnected = True
                 self._reconnect()
