@@ -64,7 +64,8 @@ class Postgres:
         self.bin = postgres_bin()
         self.user = _run_as()
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+        # as another user, in /tmp: that user must be able to reach the dir ($TMPDIR may be private)
+        self.root = Path(tempfile.mkdtemp(prefix="hotline-pg-", dir="/tmp" if self.user else None))
         self.data = self.root / "data"
         self.sockets = self.root / "sock"
         self.log = self.root / "server.log"

@@ -6,8 +6,13 @@ search that finds, ranks and highlights exactly what the SQLite store does on th
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
+import urllib.request
 
 import psycopg
 import pytest
@@ -234,6 +239,35 @@ def test_read_only_commands_take_a_postgresql_url(pg_url, capsys):
     assert main(["replay", MAIN_CALL, "--db", pg_url]) == 0
     out = capsys.readouterr().out
     assert "139****5678" in out and "13912345678" not in out
+
+
+def test_web_serves_the_configured_postgresql_store_without_showing_its_password(postgres, tmp_path, monkeypatch):
+    """``hotline web`` with ``[store] url`` and the password in the environment: the page reads
+    the PostgreSQL store; the address line names it without the password."""
+    url = postgres.url(PASSWORD_ROLE, user=PASSWORD_ROLE)
+    monkeypatch.setenv("HOTLINE_STORE_PASSWORD", PASSWORD)
+    config = tmp_path / "hotline.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    with open_store(load_config(config)) as s:
+        seed_sample_calls(s)
+    env = {**os.environ, "HOTLINE_WEB_TOKEN": "tok-123"}
+    proc = subprocess.Popen([sys.executable, "-c", "from engine.cli import entry; entry()", "--config", str(config),
+                             "web", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"supervisor page for {url}: http://127.0.0.1:"), line + proc.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/calls", headers={"Authorization": "Bearer tok-123"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            calls = {c["id"]: c for c in json.loads(r.read())["calls"]}
+        assert calls[MAIN_CALL]["caller_number"] == "139****5678"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert PASSWORD not in line + err
 
 
 # -- search parity -------------------------------------------------------------------------
