@@ -194,9 +194,12 @@ class MqttConfig:
     CHECKS: ClassVar[dict[str, Check]] = {"port": PORT.problem, "buffer_limit": Number(int, ge=1).problem}
 
 
+STORE_URL_SCHEMES = ("postgresql://", "postgres://")  # [store] url: a PostgreSQL store
+
+
 def store_url(url: str) -> str | None:
     """None for an empty value (SQLite at ``path``) or a PostgreSQL URL."""
-    return None if not url or url.startswith(("postgresql://", "postgres://")) else \
+    return None if not url or url.startswith(STORE_URL_SCHEMES) else \
         "expected a postgresql://user@host:port/database URL (or nothing: SQLite at store.path)"
 
 

@@ -1,4 +1,4 @@
-"""``hotline web``: the supervisor page over a store file, without the rest of the engine."""
+"""``hotline web``: the supervisor page over a store (file or PostgreSQL), without the rest of the engine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from engine.commands._common import DB_HELP
 from engine.errors import UsageError
 
-HELP = "serve the supervisor page over a store file (e.g. the demo's) until Ctrl-C"
+HELP = "serve the supervisor page over a store (a file such as the demo's, or PostgreSQL) until Ctrl-C"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

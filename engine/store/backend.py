@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from engine.config import STORE_URL_SCHEMES
+
 if TYPE_CHECKING:
     from engine.config import Config
     from engine.store.sql_store import SqlStore
 
-URL_SCHEMES = ("postgresql://", "postgres://")
-
 
 def is_url(target: str | Path) -> bool:
     """A PostgreSQL URL (else a SQLite file path)."""
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+    return isinstance(target, str) and target.startswith(STORE_URL_SCHEMES)
 
 
 def redact_url(url: str) -> str:

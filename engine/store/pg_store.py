@@ -8,8 +8,9 @@ SQLite's one writer does: a link that merges two records never loses a segment a
 meanwhile, and nothing needs retrying. (SERIALIZABLE with retries was tried: on these small,
 hot tables nearly every pair of concurrent writes conflicted, and retries starved.) Reads never
 wait for it. A connection that breaks (server restart, failover) is opened again and the call run
-again once. Migrations take a lock of their own, so nodes starting together migrate once. The password comes from the config or the environment, never from a log line: messages
-name the store by its URL without the password (``engine.store.backend.redact_url``).
+again once. Migrations take a lock of their own, so nodes starting together migrate once. The
+password comes from the config or the environment and never reaches a message or a log line: the
+store is named by its URL without the password (``engine.store.backend.redact_url``).
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def _message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _nul_check(params: Any) -> None:
-    values = params.values() if isinstance(params, dict) else params
-    for v in values:
+def _nul_check(params: Sequence[Any]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it with a clear error (psycopg's names no field)."""
+    for v in params:
         if isinstance(v, str) and "\x00" in v:
             raise StoreInputError("a text value contains a NUL character (\\x00), which PostgreSQL cannot store")
 
