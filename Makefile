@@ -3,7 +3,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei systemd
+DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei systemd postgresql
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench debs venv clean prompts

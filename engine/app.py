@@ -173,7 +173,7 @@ class Engine:
             web_settings = settings_from_config(cfg)  # ConfigError without a token: never open
         Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
         self._started = True  # from here on stop() undoes whatever was started
-        self.store = await AsyncStore.open(cfg.store.path)
+        self.store = await AsyncStore.open_config(cfg)
         self.hub = LiveHub(clock=self.clock)
         self.feed = StoreFeed(self.store, self.hub, self.calls)
         self.recorder = Recorder.from_config(cfg, self.store, self.clock)  # tapped legs as WAV files

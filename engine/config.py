@@ -4,8 +4,9 @@ Every field is documented here and in ``hotline.toml.example``. Unknown sections
 are an error naming the file and key, so a typo never silently falls back to a default; so is a
 value out of range (each section's ``CHECKS``), so that ``port = 1e400`` or an unknown time zone
 stops the command at once with one line, not with a traceback from the part that uses it.
-Secrets (the AMI secret, the web token) are read from the environment when the file names a
-variable, and are kept out of ``repr`` so they never reach a log line.
+Secrets (the AMI secret, the web token, the store's PostgreSQL password) are read from the
+environment when the file names a variable, and are kept out of ``repr`` (and out of error
+messages) so they never reach a log line.
 """
 
 from __future__ import annotations
@@ -195,12 +196,28 @@ class MqttConfig:
     CHECKS: ClassVar[dict[str, Check]] = {"port": PORT.problem, "buffer_limit": Number(int, ge=1).problem}
 
 
+STORE_URL_SCHEMES = ("postgresql://", "postgres://")  # [store] url: a PostgreSQL store
+
+
+def store_url(url: str) -> str | None:
+    """None for an empty value (SQLite at ``path``) or a PostgreSQL URL."""
+    return None if not url or url.startswith(STORE_URL_SCHEMES) else \
+        "expected a postgresql://user@host:port/database URL (or nothing: SQLite at store.path)"
+
+
 @dataclass
 class StoreConfig:
-    path: str = "var/hotline.sqlite"  # SQLite file (WAL mode)
+    path: str = "var/hotline.sqlite"  # SQLite file (WAL mode); the embedded default
+    # PostgreSQL instead, for several engine nodes sharing one store: postgresql://user@host:port/db
+    # (the password from password_env, not the URL; shown nowhere: messages drop any password)
+    url: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)  # prefer password_env; never logged
+    password_env: str = "HOTLINE_STORE_PASSWORD"  # environment variable holding the PostgreSQL password
     audio_dir: str = "var/audio"  # where call audio is written when recorded
     audio_retention_days: float = 90.0  # `hotline purge` deletes recordings of calls older than this; 0 keeps them
     transcript_retention_days: float = 365.0  # ... and their transcripts and IVR inputs; 0 keeps them
+
+    CHECKS: ClassVar[dict[str, Check]] = {"url": store_url}
 
 
 @dataclass
@@ -263,6 +280,9 @@ class Config:
     def mqtt_password(self) -> str:
         return self.mqtt.password or os.environ.get(self.mqtt.password_env, "")
 
+    def store_password(self) -> str:
+        return self.store.password or os.environ.get(self.store.password_env, "")
+
     def web_token(self) -> str:
         return self.web.token or os.environ.get(self.web.token_env, "")
 
@@ -315,6 +335,7 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
 def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
     hints = typing.get_type_hints(type(section_obj))
     names = {f.name for f in dataclasses.fields(section_obj)}
+    secret = {f.name for f in dataclasses.fields(section_obj) if not f.repr}  # never echoed in a message
     checks: dict[str, Check] = getattr(section_obj, "CHECKS", {})
     for key, value in values.items():
         if key not in names:
@@ -322,7 +343,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
         out = _coerce(value, hints[key], f"{where}.{key}")
         problem = checks[key](out) if key in checks else None
         if problem:
-            raise ConfigError(f"{where}.{key}: {problem}, got {value!r}")
+            got = "a value not shown (it may hold a secret)" if key in secret else repr(value)
+            raise ConfigError(f"{where}.{key}: {problem}, got {got}")
         setattr(section_obj, key, out)
 
 

@@ -429,7 +429,7 @@ def demo_config(base: Config, options: DemoOptions, ami_port: int, token: str) -
     cfg.ami.reconnect_min, cfg.ami.connect_timeout = 0.2, 5.0
     cfg.agi.host, cfg.agi.port = "127.0.0.1", 0
     cfg.audiosocket.host, cfg.audiosocket.port, cfg.audiosocket.advertise = "127.0.0.1", 0, ""
-    cfg.store.path = options.store
+    cfg.store.path, cfg.store.url = options.store, ""  # the demo's own SQLite file, whatever the config says
     cfg.store.audio_dir = demo_audio_dir(options.store)  # the recordings of taps, next to the demo's store
     cfg.mqtt.host = ""
     cfg.tap.partials = False  # audio runs faster than real time here: partials would only cost CPU
@@ -565,14 +565,14 @@ async def run_demo(base: Config, options: DemoOptions,
 
 async def serve_page(cfg: Config, token: str, *, port: int, until: asyncio.Event | None = None,
                      ready: Callable[[int], None] | None = None) -> None:
-    """The supervisor page over a store file (opened read-only), until cancelled (or ``until`` is
+    """The supervisor page over the configured store (opened read-only), until cancelled (or ``until`` is
     set). ``ready(port)`` is called once the port is bound, so an address is never announced for
     a port that turns out to be taken (that raises ``OSError`` instead)."""
     from engine.store import AsyncStore
     from engine.web import create_app, settings_from_config, start_site
 
     cfg.web.token = token
-    store = await AsyncStore.open(cfg.store.path, readonly=True)  # the page only reads
+    store = await AsyncStore.open_config(cfg, readonly=True)  # the page only reads
     try:
         runner, bound = await start_site(create_app(store, settings_from_config(cfg)), cfg.web.host, port)
         try:

@@ -1,5 +1,6 @@
 """Retention: ``hotline purge`` deletes old recordings (files and rows) and old transcripts, and
-leaves recent ones, call records and files outside the audio directory alone."""
+leaves recent ones, call records and files outside the audio directory alone; on both store
+backends (the ``backend`` fixture: a SQLite file, a PostgreSQL URL in the config)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,21 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.store import Store
+from engine.config import load_config
+from engine.store.backend import open_store
 
 DAY = 86400.0
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> tuple[Path, Path, Path]:
+def site(tmp_path: Path, backend) -> tuple[Path, Path, Path]:
     """A store with an old call (100 days ago) and a recent one (2 days ago), each recorded and
     transcribed, and an old recording kept outside the audio directory."""
     audio = tmp_path / "audio"
     outside = tmp_path / "elsewhere.wav"
     outside.write_bytes(b"RIFF-outside")
     now = time.time()
-    with Store.open(tmp_path / "h.sqlite") as s:
+    with backend.open() as s:
         for cid, age in (("old", 100), ("recent", 2)):
             t0 = now - age * DAY
             s.upsert_call(cid, started_at=t0, ended_at=t0 + 60, queue="citizen", queue_joined_at=t0 + 5,
@@ -37,14 +39,13 @@ def site(tmp_path: Path) -> tuple[Path, Path, Path]:
                 s.add_audio(cid, leg, rel.as_posix(), offset=10.0)
         s.add_audio("old", "mixed", str(outside))
     config = tmp_path / "hotline.toml"
-    config.write_text(f'[store]\npath = "{tmp_path / "h.sqlite"}"\naudio_dir = "{audio}"\n'
+    config.write_text(f'[store]\n{backend.toml}\naudio_dir = "{audio}"\n'
                       "audio_retention_days = 30\ntranscript_retention_days = 60\n", encoding="utf-8")
     return config, audio, outside
 
 
 def _state(config: Path) -> dict:
-    db = config.parent / "h.sqlite"
-    with Store.open(db, readonly=True) as s:
+    with open_store(load_config(config), readonly=True) as s:
         return {
             "calls": sorted(c.id for c in s.list_calls(limit=10)),
             "audio": {cid: sorted(a.leg for a in s.audio(cid)) for cid in ("old", "recent")},

@@ -1,4 +1,8 @@
-"""Store: migrations, WAL, joins across sources, FTS (Mandarin and English), async writer."""
+"""Store: migrations, WAL, joins across sources, FTS (Mandarin and English), async writer.
+
+Tests of behaviour run on both backends (the ``backend`` fixture: SQLite and a real PostgreSQL);
+those about the SQLite file (WAL, its migrations) on SQLite only; PostgreSQL's own in
+tests/test_store_postgres.py."""
 
 from __future__ import annotations
 
@@ -22,10 +26,24 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "h.sqlite", clock=Clock())
+def store(backend):
+    s = backend.open(clock=Clock())
     yield s
     s.close()
+
+
+def assert_index_agrees(store) -> None:
+    """The search index holds exactly the stored segments (and SQLite's FTS5 index is sound)."""
+    if isinstance(store, Store):
+        conn = store._conn
+        assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM segments").fetchone()[0]
+        conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")
+    else:  # PostgreSQL: bm25's totals match the segments
+        conn = store._conn
+        stats = conn.execute("SELECT sum(segments) AS n, sum(tokens) AS t FROM search_stats").fetchone()
+        real = conn.execute("SELECT count(*) AS n, sum(cardinality(tokens)) AS t FROM segments").fetchone()
+        assert (stats["n"] or 0, stats["t"] or 0) == (real["n"], real["t"] or 0)
 
 
 def test_new_file_is_wal_and_at_latest_version(tmp_path):
@@ -74,7 +92,8 @@ def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
     path = tmp_path / "h.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
-    bad = migrations.Migration(2, "broken", "CREATE INDEX calls_queue ON calls (queue);\nCREATE TABLE nope (;")
+    broken = "CREATE INDEX calls_queue ON calls (queue);\nCREATE TABLE nope (;"
+    bad = migrations.Migration(2, "broken", broken, broken)
     monkeypatch.setattr(migrations, "MIGRATIONS", (migrations.MIGRATIONS[0], bad))
     monkeypatch.setattr(migrations, "LATEST", 2)
     with pytest.raises(sqlite3.OperationalError):
@@ -182,7 +201,7 @@ def test_masked_search_matches_only_what_is_shown(store, monkeypatch):
         assert store.search(q, masked=True) == [], q
     assert store.search("139 5678", limit=1, masked=True)[0].segment.text == "电话 139 1234 5678"
     # the scan is bounded: past it a masked search misses hits rather than holding the store
-    monkeypatch.setattr("engine.store.sqlite_store.MASKED_SEARCH_SCAN", 256)
+    monkeypatch.setattr("engine.store.sql_store.MASKED_SEARCH_SCAN", 256)
     assert store.search("1234", limit=10, masked=True) == []
 
 
@@ -200,8 +219,8 @@ def test_index_text_and_query_are_consistent():
     assert fts.match_expression("  ") is None
 
 
-async def test_async_store_writes_off_the_loop_in_order(tmp_path):
-    astore = await AsyncStore.open(tmp_path / "a.sqlite")
+async def test_async_store_writes_off_the_loop_in_order(backend):
+    astore = AsyncStore(backend.open())
     futs = [astore.submit_segment("c", "caller", float(i), float(i) + 0.5, f"segment {i}") for i in range(50)]
     astore.submit_call("c", started_at=1.0)
     astore.submit_segment("c", "nope", 1, 2, "bad leg")  # fails, logged and counted, not raised
@@ -215,7 +234,7 @@ async def test_async_store_writes_off_the_loop_in_order(tmp_path):
     # many awaiting writers at once
     await asyncio.gather(*(astore.add_event("c", "x", 10.0 + i) for i in range(20)))
     await astore.close()
-    with Store.open(tmp_path / "a.sqlite") as s:
+    with backend.open() as s:
         assert len(s.call_timeline("c").items) == 70
 
 
@@ -234,9 +253,7 @@ def test_merging_two_records_keeps_every_fact_once(store):
     assert len(store.search("路灯")) == 1  # the duplicate's index row went with it
     assert [i.kind for i in store.call_timeline("200.1").items] == ["speech", "speech", "agent.connect"]
     assert store.resolve("uuid-9") == "200.1"
-    conn = store._conn
-    assert conn.execute("SELECT count(*) FROM segments_fts").fetchone()[0] == 2
-    conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('integrity-check')")
+    assert_index_agrees(store)
 
 
 def test_a_booking_and_its_callback_call_are_related_both_ways(store):
@@ -260,3 +277,18 @@ def test_a_booking_and_its_callback_call_are_related_both_ways(store):
         store.relate("1796448581.2", "x", "cousin")
     with pytest.raises(StoreInputError, match="the same call"):
         store.relate("1796448581.2", "1796448581.2", "callback")
+
+
+def test_queue_stays_for_planning_on_either_backend(store):
+    """The planner's read (``hotline profile --db``): queue stays with the last agent.complete's talk
+    time, the same on SQLite and PostgreSQL (the event's JSON is read in Python, not in SQL)."""
+    store.upsert_call("q.1", started_at=100.0, queue="citizen", queue_joined_at=110.0, queue_answered_at=120.0,
+                      wait_seconds=10.0, outcome="answered", ended_at=400.0)
+    store.add_event("q.1", "agent.complete", 390.0, {"queue": "citizen", "talk": 150})
+    store.add_event("q.1", "agent.complete", 395.0, {"queue": "citizen", "talk": 170})
+    store.upsert_call("q.2", started_at=200.0, queue="citizen", queue_joined_at=205.0, queue_abandoned_at=230.0,
+                      wait_seconds=25.0, outcome="abandoned", ended_at=230.0)
+    store.upsert_call("q.3", started_at=300.0, queue="other", queue_joined_at=301.0)
+    rows = store.queue_stays(queue="citizen", since=100.0, until=300.0)
+    assert [(r["joined_at"], r["outcome"], r["talk"]) for r in rows] == [(110.0, "answered", 170), (205.0, "abandoned", None)]
+    assert store.queue_stays(since=300.0)[0]["queue"] == "other"

@@ -1,4 +1,5 @@
-"""StoreFeed: recorded AMI streams, IVR run records and speech events become joined call records."""
+"""StoreFeed: recorded AMI streams, IVR run records and speech events become joined call records
+(on both store backends: SQLite and PostgreSQL, the ``backend`` fixture)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import collections
 from engine.asterisk.ami_codec import AmiCodec, AmiMessage
 from engine.events.ami import event_from_message
 from engine.events.speech import FinalTranscript, PartialTranscript, Word
-from engine.store import AsyncStore, Store
+from engine.store import AsyncStore
 from engine.store.feed import StoreFeed
 from engine.web import LiveHub
 from ivr_flows.record import Input, RunRecord, Visit
@@ -22,8 +23,7 @@ def events(path):
     return [e for i, m in enumerate(msgs) if (e := event_from_message(m, now=float(i))) is not None]
 
 
-def _fed(path, times=1):
-    store = Store.open(":memory:")
+def _fed(store, path, times=1):
     feed = StoreFeed(store)
     evs = events(path)
     for _ in range(times):
@@ -32,8 +32,8 @@ def _fed(path, times=1):
     return store
 
 
-def test_queue_day_recording_gives_one_record_per_caller(asterisk_fixtures):
-    store = _fed(asterisk_fixtures / "ami_queue_day.txt")
+def test_queue_day_recording_gives_one_record_per_caller(asterisk_fixtures, backend):
+    store = _fed(backend.open(), asterisk_fixtures / "ami_queue_day.txt")
     calls = store.list_calls(limit=100)
     assert len(calls) == 24
     assert collections.Counter(c.outcome for c in calls) == {"answered": 22, "abandoned": 2}  # Completed 22, Abandoned 2
@@ -52,8 +52,10 @@ def test_queue_day_recording_gives_one_record_per_caller(asterisk_fixtures):
 
 
 def test_feeding_twice_changes_nothing(asterisk_fixtures):
-    once = _fed(asterisk_fixtures / "ami_session.txt")
-    twice = _fed(asterisk_fixtures / "ami_session.txt", times=2)
+    from engine.store import Store
+
+    once = _fed(Store.open(":memory:"), asterisk_fixtures / "ami_session.txt")
+    twice = _fed(Store.open(":memory:"), asterisk_fixtures / "ami_session.txt", times=2)
     assert [c.to_dict() | {"updated_at": 0} for c in once.list_calls()] == [
         c.to_dict() | {"updated_at": 0} for c in twice.list_calls()
     ]
@@ -63,14 +65,14 @@ def test_feeding_twice_changes_nothing(asterisk_fixtures):
     assert outcomes == ["None", "abandoned", "answered"]
 
 
-def test_chinese_caller_name_and_number(asterisk_fixtures):
-    store = _fed(asterisk_fixtures / "ami_chinese_callerid.txt")
+def test_chinese_caller_name_and_number(asterisk_fixtures, backend):
+    store = _fed(backend.open(), asterisk_fixtures / "ami_chinese_callerid.txt")
     (call,) = store.list_calls()
     assert (call.caller_number, call.caller_name, call.queue, call.agent) == ("13912345678", "张三丰 市民", "citizen", "Agent One")
 
 
-async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
-    astore = await AsyncStore.open(tmp_path / "h.sqlite")
+async def test_ivr_run_speech_and_live_page_from_one_feed(backend):
+    astore = AsyncStore(backend.open())
     hub = LiveHub(clock=lambda: 0.0)
     sub = hub.subscribe()
     feed = StoreFeed(astore, hub)
@@ -108,6 +110,8 @@ async def test_ivr_run_speech_and_live_page_from_one_feed(tmp_path):
 
 
 def test_a_calls_aliases_resolve_until_it_ended_and_expired(asterisk_fixtures):
+    from engine.store import Store
+
     feed = StoreFeed(Store.open(":memory:"))
     evs = events(asterisk_fixtures / "ami_queue_day.txt")
     first = next(i for i, e in enumerate(evs) if type(e).__name__ == "Newchannel")

@@ -76,15 +76,24 @@ def ami_target(args: argparse.Namespace, cfg: Config) -> tuple[str, int, str, st
     return host, port, user, secret
 
 
-def existing_store(args: argparse.Namespace, cfg: Config) -> Path:
-    """The store file a read-only command opens (``--db``, else ``store.path``); it must exist.
+DB_HELP = "store file or postgresql:// URL (default: config store.url, else store.path)"
 
-    Read-only commands open it with ``Store.open(db, readonly=True)``: they never create,
+
+def existing_store(args: argparse.Namespace, cfg: Config) -> str:
+    """The store a command opens (``--db``, else ``store.url``, else ``store.path``); a file
+    must exist (a PostgreSQL store is checked when it is opened).
+
+    Read-only commands open it with ``open_store(cfg, db=db, readonly=True)``: they never create,
     switch or migrate a store (an old one is read as it is, or refused with what to run).
     """
-    db = Path(args.db or cfg.store.path)
+    from engine.store.backend import is_url, store_target
+
+    target = store_target(cfg, args.db)
+    if is_url(target):
+        return target
+    db = Path(target)
     if not db.exists():
         raise UsageError(f"no store at {db} (give --db PATH or set store.path)")
     if not db.is_file():
         raise UsageError(f"{db} is not a store file (give --db PATH or set store.path)")
-    return db
+    return target

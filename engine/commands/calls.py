@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.commands._common import DB_HELP
 from engine.errors import UsageError
 
 HELP = "list stored calls, or search transcripts (--search); numbers masked"
@@ -11,7 +12,7 @@ MAX_LIMIT = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="store file (default: config store.path)")
+    parser.add_argument("--db", help=DB_HELP)
     parser.add_argument("--search", metavar="Q", help="full-text search over transcripts (Mandarin or English)")
     parser.add_argument("--limit", type=int, default=50, help=f"at most this many rows (default 50, at most {MAX_LIMIT})")
     parser.add_argument("--live", action="store_true", help="only calls not yet ended")
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.commands._common import config_from_args, existing_store
-    from engine.store import Store
+    from engine.store.backend import open_store
     from engine.store.render import calls_table, hit_lines
     from engine.web.present import call_json, hit_json
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, got {args.limit}")
     cfg = config_from_args(args)
     db = existing_store(args, cfg)
-    with Store.open(db, readonly=True) as store:
+    with open_store(cfg, db=db, readonly=True) as store:
         if args.search is not None:
             if not args.search.strip():
                 raise UsageError("--search needs some text")

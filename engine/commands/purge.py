@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from engine.commands._common import DB_HELP
 from engine.errors import UsageError
 
 HELP = "delete recordings and transcripts older than [store] audio/transcript_retention_days (run daily)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="store file (default: config store.path)")
+    parser.add_argument("--db", help=DB_HELP)
     parser.add_argument("--audio-days", type=float, metavar="N",
                         help="keep recordings of the last N days (default: [store] audio_retention_days; 0 keeps all)")
     parser.add_argument("--transcript-days", type=float, metavar="N",
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from engine.commands._common import config_from_args, existing_store
-    from engine.store import Store
+    from engine.store.backend import open_store
     from engine.store.retention import purge
 
     cfg = config_from_args(args, **{"store.audio_retention_days": args.audio_days,
@@ -35,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
         if not math.isfinite(days) or days < 0:
             raise UsageError(f"{name} must be a number of days >= 0 (0 keeps everything), got {days:g}")
     db = existing_store(args, cfg)
-    with Store.open(db, create=False, readonly=args.dry_run) as store:
+    with open_store(cfg, db=db, create=False, readonly=args.dry_run) as store:
         report = purge(store, now=time.time(), audio_dir=s.audio_dir, audio_days=s.audio_retention_days,
                        transcript_days=s.transcript_retention_days, dry_run=args.dry_run)
     kept = [f"recordings {s.audio_retention_days:g} days" if s.audio_retention_days else "recordings for good",
             f"transcripts {s.transcript_retention_days:g} days" if s.transcript_retention_days
             else "transcripts for good"]
-    print(f"{db}: keeping {', '.join(kept)}")
+    print(f"{store.path}: keeping {', '.join(kept)}")
     print("\n".join(report.lines()))
     return 0

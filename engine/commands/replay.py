@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.commands._common import DB_HELP
 from engine.errors import HotlineError
 
 HELP = "print a stored call's timeline (masked); --play plays its audio in time with it"
@@ -35,7 +36,7 @@ LATEST = "latest"  # never an Asterisk id (those are epoch.sequence)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("call_id", metavar="CALL_ID",
                         help=f"call id (Linkedid) or any id linked to it; {LATEST!r}: the newest call that has ended")
-    parser.add_argument("--db", help="store file (default: config store.path)")
+    parser.add_argument("--db", help=DB_HELP)
     parser.add_argument("--play", action="store_true", help="play the recording with PyAudio, lines in time with it")
     parser.add_argument("--leg", choices=("mixed", "caller", "agent"), help="which recording to play (default: mixed, else the first)")
     parser.add_argument("--json", action="store_true", help="print the timeline as JSON (masked)")
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.commands._common import config_from_args, existing_store
-    from engine.store import Store, StoreError
+    from engine.store import StoreError
+    from engine.store.backend import open_store
     from engine.store.render import timeline_lines
     from engine.web.present import timeline_json
 
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise ReplayError(INSTALL_HINT) from None
     db = existing_store(args, cfg)
     try:
-        store = Store.open(db, readonly=True)
+        store = open_store(cfg, db=db, readonly=True)
     except StoreError as exc:
         raise ReplayError(str(exc)) from None
     with store:
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             call_id = newest[0].id
         tl = store.call_timeline(call_id)
     if tl is None:
-        raise ReplayError(f"no call {call_id!r} in {db}")
+        raise ReplayError(f"no call {call_id!r} in {store.path}")
     if args.json:
         print(json.dumps(timeline_json(tl, reveal=False), ensure_ascii=False, indent=2))
         return 0

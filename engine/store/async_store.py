@@ -1,8 +1,9 @@
 """The store for asyncio code: every call runs on one dedicated writer thread.
 
-SQLite calls block (a durable commit waits for fsync, a few milliseconds), so they never run on
-the event loop. One thread means writes are serialised in the order they were submitted, which
-is the order events happened; WAL lets other processes (``hotline calls``) read meanwhile.
+Store calls block (a durable commit waits for fsync, or for the PostgreSQL server), so they never
+run on the event loop. One thread means writes are serialised in the order they were submitted,
+which is the order events happened; other processes (``hotline calls``) read meanwhile (SQLite's
+WAL, or PostgreSQL). Either backend works (``open_config`` picks the one the config names).
 ``submit_*`` methods are fire-and-forget for pipelines that must not wait: errors are logged
 (without the data) and counted in ``failed_writes``.
 """
@@ -15,17 +16,21 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.store.records import Audio, CallRecord, SearchHit, Segment, Timeline
+from engine.store.sql_store import SqlStore
 from engine.store.sqlite_store import Store
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class AsyncStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotline-store")
         self.failed_writes = 0
@@ -33,9 +38,18 @@ class AsyncStore:
 
     @classmethod
     async def open(cls, path: str | Path, **kwargs: Any) -> AsyncStore:
+        """The SQLite store at ``path`` (``Store.open``'s arguments)."""
         loop = asyncio.get_running_loop()
         store = await loop.run_in_executor(None, functools.partial(Store.open, path, **kwargs))
         return cls(store)
+
+    @classmethod
+    async def open_config(cls, cfg: Config, **kwargs: Any) -> AsyncStore:
+        """The store ``cfg`` names, SQLite or PostgreSQL (``engine.store.backend.open_store``)."""
+        from engine.store.backend import open_store
+
+        loop = asyncio.get_running_loop()
+        return cls(await loop.run_in_executor(None, functools.partial(open_store, cfg, **kwargs)))
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -129,7 +143,7 @@ class AsyncStore:
         await self._run(lambda: None)
 
     async def close(self) -> None:
-        """Finish every pending write, then close the file."""
+        """Finish every pending write, then close the store."""
         await self.flush()
         await self._run(self.store.close)
         self._executor.shutdown(wait=True)

@@ -6,12 +6,14 @@ queries of three or more characters, and most Chinese words have two. So CJK run
 Hangul) are indexed as overlapping character bigrams plus the run's last character, and a query
 run becomes the phrase of its bigrams (a single character becomes a prefix query). Everything
 else goes through ``porter unicode61``: English is lower-cased and stemmed ("lights" finds "light").
-These functions are pure: text in, text out.
+These functions are pure: text in, text out. Both backends use them (SQLite's FTS5 index and
+PostgreSQL's tsvector one, ``engine/store/pg_search.py``), so a query is split the same way.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _CJK = (
     "\u3040-\u30ff"  # hiragana, katakana
@@ -63,23 +65,35 @@ def query_terms(q: str) -> list[str]:
     return terms
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """One term of a query as the index sees it: ``text`` is tokenized like an indexed segment
+    (a CJK run as its bigrams), ``prefix``: its last token may be the start of a longer one."""
+
+    text: str
+    prefix: bool = False
+
+
+def query_phrases(q: str) -> list[Phrase]:
+    """The phrases that must all occur for a segment to match ``q``: both backends search these."""
+    phrases: list[Phrase] = []
+    for term in query_terms(q):
+        if _CJK_RUN.fullmatch(term):
+            phrases.append(Phrase(term, prefix=True) if len(term) == 1 else Phrase(" ".join(_bigrams(term))))
+        elif term.endswith("*"):
+            phrases.append(Phrase(term[:-1], prefix=True))
+        else:
+            phrases.append(Phrase(term))
+    return phrases
+
+
 def match_expression(q: str) -> str | None:
     """An FTS5 MATCH expression for the user's query (all terms must match); None if it has none.
 
     Every token is quoted, so FTS5 operators typed by a user (AND, NEAR, ``-``, ``:``) are searched
     for as words instead of raising a syntax error.
     """
-    parts: list[str] = []
-    for term in query_terms(q):
-        if _CJK_RUN.fullmatch(term):
-            if len(term) == 1:
-                parts.append(_quote(term) + "*")
-            else:
-                parts.append(_quote(" ".join(_bigrams(term))))
-        elif term.endswith("*"):
-            parts.append(_quote(term[:-1]) + "*")
-        else:
-            parts.append(_quote(term))
+    parts = [_quote(p.text) + ("*" if p.prefix else "") for p in query_phrases(q)]
     return " ".join(parts) if parts else None
 
 

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.store.sqlite_store import Store
+from engine.store.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -44,7 +44,7 @@ class PurgeReport:
         return out
 
 
-def purge(store: Store, *, now: float, audio_dir: str | Path, audio_days: float, transcript_days: float,
+def purge(store: SqlStore, *, now: float, audio_dir: str | Path, audio_days: float, transcript_days: float,
           dry_run: bool = False) -> PurgeReport:
     """Apply both retention limits as of ``now`` (epoch seconds); a limit of 0 keeps everything."""
     report = PurgeReport(dry_run=dry_run)

@@ -11,7 +11,7 @@ import wave
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from engine.store.sqlite_store import Store
+from engine.store.sql_store import SqlStore
 
 CST = timezone(timedelta(hours=8))
 SAMPLE_START = datetime(2026, 11, 28, 19, 42, 5, tzinfo=CST).timestamp()
@@ -64,7 +64,7 @@ def make_sample_audio(fixtures: Path, out: Path) -> Path:
     return out
 
 
-def seed_sample_calls(store: Store, audio: Path | None = None, *, start: float = SAMPLE_START) -> list[str]:
+def seed_sample_calls(store: SqlStore, audio: Path | None = None, *, start: float = SAMPLE_START) -> list[str]:
     """Store the sample calls (idempotent); ``audio`` is the main call's recording, if any."""
     t0 = start
     cid = MAIN_CALL
