@@ -113,7 +113,8 @@ def test_transcripts_exist_for_calls_with_speech(demo_run) -> None:
             segments = store.segments(t.uniqueid)
             legs = {s.leg for s in segments}
             if t.intake:
-                assert "caller" in legs, f"intake of {t.uniqueid} not transcribed"
+                assert "caller" in legs, (f"intake of {t.uniqueid} not transcribed; its IVR: "  # what the engine saw
+                                          f"{[(i.kind, i.data) for i in store.call_timeline(t.uniqueid).items if i.kind.startswith('ivr')]}")
             if "agent" in t.tapped:
                 assert "agent" in legs, f"tapped call-taker side of {t.uniqueid} not transcribed"
             assert all(s.text.strip() for s in segments)
