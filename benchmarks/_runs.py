@@ -51,8 +51,9 @@ class Spread:
         return cls(float(statistics.median(values)), float(min(values)), float(max(values)), len(values))
 
     def fmt(self, spec: str = ".2f", unit: str = "") -> str:
-        """``median (min-max)``, e.g. ``1.41x (1.30-1.52x)``."""
-        return f"{self.median:{spec}}{unit} ({self.lo:{spec}}-{self.hi:{spec}}{unit})"
+        """``median (min-max)``, e.g. ``1.41x (1.30-1.52x)`` (``min to max`` when min is negative)."""
+        sep = " to " if self.lo < 0 else "-"
+        return f"{self.median:{spec}}{unit} ({self.lo:{spec}}{sep}{self.hi:{spec}}{unit})"
 
     def as_dict(self, digits: int = 4) -> dict[str, float]:
         return {"median": round(self.median, digits), "min": round(self.lo, digits), "max": round(self.hi, digits),
@@ -91,8 +92,8 @@ class Load:
     def _fmt(load: tuple[float, float, float]) -> str:
         return "/".join(f"{v:.2f}" for v in load)
 
-    def header(self, runs: int) -> str:
-        return (f"{runs} interleaved runs (contenders alternate, order turned each run); "
+    def header(self, runs: int, how: str = "contenders alternate, order turned each run") -> str:
+        return (f"{runs} runs ({how}); "
                 f"load average 1/5/15 min at start {self._fmt(self.start)} on {os.cpu_count()} cores")
 
     def footer(self) -> str:
