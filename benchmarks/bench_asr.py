@@ -688,10 +688,10 @@ def main() -> None:
         p.error(f"--trailing-silences: not a comma list of seconds: {args.trailing_silences!r}")
     if not settings or min(settings) <= 0 or max(settings) >= PAUSE_BETWEEN[0]:
         p.error(f"--trailing-silences: each must be above 0 and below {PAUSE_BETWEEN[0]} s (the pause between sentences)")
-    if args.part and (args.one_run or args.part in IN_PROCESS):
-        print(json.dumps(PARTS[args.part](args)))
-        return
     load = Load()
+    if args.part and (args.one_run or args.part in IN_PROCESS):
+        print(json.dumps({**PARTS[args.part](args), **load.as_dict()}))
+        return
     print(load.header(args.runs), flush=True)
     cached_call(args.call_seconds, 1)  # generate once, share with the subprocesses
     cached_call(30, 9)
