@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEBS := espeak-ng mosquitto sox chromium fonts-wqy-microhei systemd postgresql
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench debs venv clean prompts
+.PHONY: demo test lint bench bench-demo debs venv clean prompts
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,9 +33,13 @@ test: venv debs
 demo: venv debs
 	$(BIN)/hotline demo --no-serve
 
+# every benchmark but the demo's (about half an hour: three demos of three minutes per setting)
 bench: venv debs
 	$(BIN)/pip install --quiet -e '.[silero]'
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do [ $$b = benchmarks/bench_demo.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-demo: venv debs
+	$(BIN)/python benchmarks/bench_demo.py
 
 # IVR prompts: speaks with espeak-ng every default prompt that has no WAV yet (recordings stay)
 prompts: venv debs

@@ -6,7 +6,10 @@
 2. Writes: durable segment commits (``synchronous=FULL``, the default) vs ``durable=False``
    (``synchronous=NORMAL``), one transaction per segment as the store does it.
 
-    .venv/bin/python benchmarks/bench_store.py --segments 100000 --writes 500
+Each figure runs ``--runs`` times, the contenders alternating (``benchmarks/_runs.py``); it is
+quoted as median (min-max) over the runs, with the per-run ratio.
+
+    .venv/bin/python benchmarks/bench_store.py --segments 100000 --writes 500 [--repeat 10] [--runs 5]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._runs import Load, Spread, add_runs_argument, alternate, ratios
 from engine.store import Store
 from engine.store.fts import index_text, match_expression
 
@@ -60,60 +64,79 @@ def build(path: Path, texts: list[str]) -> Store:
     return store
 
 
-def time_it(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(3):
+def mean_time(fn, repeat: int) -> float:
+    """Mean seconds of one call over ``repeat`` calls."""
+    t = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t) / repeat
+
+
+def bench_search(store: Store, repeat: int, runs: int) -> None:
+    conn = store._conn
+    print(f"search, 50 newest/best hits; ms per query (mean of {repeat}), median (min-max) over {runs} runs:")
+    print(f"{'query':<13}{'hits':>6}{'FTS sql ms':>22}{'LIKE scan ms':>22}{'speed-up LIKE/FTS':>20}"
+          f"{'search() ms':>22}")
+    for q in TARGETS_ZH + TARGETS_EN:
+        like = f"%{q}%"
+        like_ids = {r[0] for r in conn.execute("SELECT id FROM segments WHERE text LIKE ?", (like,))}
+        fts_ids = {h.segment.id for h in store.search(q, limit=10**9)}
+        assert fts_ids == like_ids, (q, len(fts_ids), len(like_ids))  # the same rows, not just as many
+        expr = match_expression(q)
+        res = alternate({
+            "fts": lambda expr=expr: mean_time(lambda: conn.execute(
+                """SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
+                   WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts) LIMIT 50""", (expr,)).fetchall(), repeat),
+            "like": lambda like=like: mean_time(lambda: conn.execute(
+                "SELECT * FROM segments WHERE text LIKE ? ORDER BY created_at DESC LIMIT 50", (like,)).fetchall(),
+                repeat),
+            "api": lambda q=q: mean_time(lambda: store.search(q, limit=50), repeat),
+        }, runs)
+        ms = {k: Spread.of([v * 1e3 for v in vals]) for k, vals in res.items()}
+        speed = Spread.of(ratios(res["like"], res["fts"]))
+        pad = 13 - len(q) if not q.isascii() else 13
+        print(f"{q:<{pad}}{len(fts_ids):>6}{ms['fts'].fmt():>22}{ms['like'].fmt():>22}{speed.fmt('.0f', 'x'):>20}"
+              f"{ms['api'].fmt():>22}")
+
+
+def bench_writes(folder: Path, writes: int, runs: int) -> None:
+    def commits(durable: bool, run: list[int]) -> float:
+        run[0] += 1
+        s = Store.open(folder / f"w{durable}-{run[0]}.sqlite", durable=durable)
         t = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        best = min(best, (time.perf_counter() - t) / repeat)
-    return best
+        for i in range(writes):
+            s.add_segment(f"w{i % 50}", "caller", float(i), i + 0.4, "我要报修路灯坏了 street light")
+        dt = (time.perf_counter() - t) / writes
+        s.close()
+        return dt
+
+    counter = [0]
+    res = alternate({"full": lambda: commits(True, counter), "normal": lambda: commits(False, counter)}, runs)
+    print(f"\nsegment commits, one transaction each ({writes} writes, FTS row included, fresh file each run), "
+          f"median (min-max) over {runs} runs:")
+    for key, label in (("full", "durable (synchronous=FULL)"), ("normal", "durable=False (NORMAL)")):
+        print(f"  {label:<28}{Spread.of([v * 1e3 for v in res[key]]).fmt():>20} ms/segment  "
+              f"{Spread.of([1 / v for v in res[key]]).fmt(',.0f'):>20} segments/s")
+    print(f"  ratio FULL / NORMAL time per commit: {Spread.of(ratios(res['full'], res['normal'])).fmt('.1f', 'x')}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--segments", type=int, default=100000)
     ap.add_argument("--writes", type=int, default=500)
-    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=10, help="queries per timing (their mean is one run's figure)")
+    add_runs_argument(ap)
     args = ap.parse_args()
+    load = Load()
+    print(load.header(args.runs))
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as d:
         store = build(Path(d) / "s.sqlite", corpus(args.segments, rng))
-        conn = store._conn
-        print(f"search over {args.segments} segments, 50 newest/best hits (best of 3, mean of {args.repeat}):")
-        print(f"{'query':<13}{'hits':>6}{'FTS sql ms':>12}{'LIKE ms':>10}{'speed-up':>10}{'search() ms':>13}")
-        for q in TARGETS_ZH + TARGETS_EN:
-            like = f"%{q}%"
-            like_ids = {r[0] for r in conn.execute("SELECT id FROM segments WHERE text LIKE ?", (like,))}
-            fts_ids = {h.segment.id for h in store.search(q, limit=10**9)}
-            assert fts_ids == like_ids, (q, len(fts_ids), len(like_ids))  # the same rows, not just as many
-            n_fts = len(fts_ids)
-            expr = match_expression(q)
-            fts_t = time_it(lambda expr=expr: conn.execute(
-                """SELECT s.* FROM segments_fts f JOIN segments s ON s.id = f.rowid
-                   WHERE segments_fts MATCH ? ORDER BY bm25(segments_fts) LIMIT 50""", (expr,)).fetchall(), args.repeat)
-            like_t = time_it(lambda like=like: conn.execute(
-                "SELECT * FROM segments WHERE text LIKE ? ORDER BY created_at DESC LIMIT 50", (like,)).fetchall(),
-                args.repeat)
-            api_t = time_it(lambda q=q: store.search(q, limit=50), args.repeat)
-            print(f"{q:<{13 - len(q) if not q.isascii() else 13}}{n_fts:>6}{fts_t * 1e3:>12.2f}{like_t * 1e3:>10.2f}"
-                  f"{like_t / fts_t:>9.0f}x{api_t * 1e3:>13.2f}")
+        print(f"{args.segments} segments")
+        bench_search(store, args.repeat, args.runs)
         store.close()
-
-        print(f"\nsegment commits, one transaction each ({args.writes} writes, FTS row included):")
-        rates = {}
-        for durable in (True, False):
-            s = Store.open(Path(d) / f"w{durable}.sqlite", durable=durable)
-            t = time.perf_counter()
-            for i in range(args.writes):
-                s.add_segment(f"w{i % 50}", "caller", float(i), i + 0.4, "我要报修路灯坏了 street light")
-            dt = (time.perf_counter() - t) / args.writes
-            rates[durable] = dt
-            s.close()
-            print(f"  {'durable (synchronous=FULL)' if durable else 'durable=False (NORMAL)':<28}"
-                  f"{dt * 1e3:8.2f} ms/segment  {1 / dt:8.0f} segments/s")
-        print(f"  ratio FULL / NORMAL time per commit: {rates[True] / rates[False]:.1f}x")
-
+        bench_writes(Path(d), args.writes, args.runs)
+    print(load.footer())
 
 if __name__ == "__main__":
     main()

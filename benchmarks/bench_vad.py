@@ -6,11 +6,12 @@ voices talking at once) at clean, 20, 10, 5 and 0 dB SNR (speech power over its 
 frames), then sent through a telephone channel: 300-3400 Hz band-pass and a G.711 mu-law
 round trip, at 8 kHz. Truth per 10 ms frame comes from the clean speech before mixing.
 
-Prints frame F1 and false-alarm rate per VAD and condition, and CPU microseconds per 20 ms
-frame on one core: one call at a time and 1,000 calls batched (one tick of all at once),
-with ratios against webrtcvad and Silero measured in the same run.
+Prints frame F1 and false-alarm rate per VAD and condition (deterministic: one pass), and CPU
+microseconds per 20 ms frame on one core: one call at a time and 1,000 calls batched (one tick
+of all at once), as median (min-max) over ``--runs`` interleaved runs (``benchmarks/_runs.py``),
+with per-run ratios against webrtcvad and Silero measured in the same run.
 
-    .venv/bin/python benchmarks/bench_vad.py [--seconds 600] [--seed 1] [--calls 1000]
+    .venv/bin/python benchmarks/bench_vad.py [--seconds 600] [--seed 1] [--calls 1000] [--runs 7]
 
 Silero VAD is the accuracy peer (benchmark only): ``pip install -e '.[silero]'`` (CPU torch).
 """
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
+
+from benchmarks._runs import Load, Spread, add_runs_argument, alternate, ratios
 
 FS = 8000
 FRAME = 160  # 20 ms
@@ -244,21 +247,27 @@ def score(decisions20: np.ndarray, truth10: np.ndarray) -> tuple[float, float]:
 
 
 # ---- cost ------------------------------------------------------------------------------------
-def _interleaved(jobs: dict[str, tuple], rounds: int) -> dict[str, float]:
-    """CPU microseconds per frame of each job (fn, n_frames): the minimum over ``rounds``
-    rounds, each round running every job once, so that load from other processes on a shared
-    machine hits all of them alike."""
-    best = {k: float("inf") for k in jobs}
-    for _ in range(rounds):
-        for k, (fn, n_frames) in jobs.items():
+def _per_frame(jobs: dict[str, tuple], runs: int) -> dict[str, list[float]]:
+    """CPU microseconds per frame of each job (fn, n_frames) in each of ``runs`` interleaved
+    runs (every job once per run, order turned each run), so that load from other processes on
+    a shared machine hits all of them alike; one untimed run first (compiling, first-call costs)."""
+    for fn, _ in jobs.values():
+        fn()
+
+    def timed(fn, n_frames: int):
+        def go() -> float:
             t0 = time.process_time()
             fn()
-            best[k] = min(best[k], (time.process_time() - t0) / n_frames * 1e6)
-    return best
+            return (time.process_time() - t0) / n_frames * 1e6
+
+        return go
+
+    return alternate({k: timed(fn, n) for k, (fn, n) in jobs.items()}, runs)
 
 
-def cost(x: np.ndarray, calls: int, mode: int, with_silero: bool, rounds: int = 7) -> dict[str, tuple[float, float]]:
-    """CPU microseconds per 20 ms frame: (one call at a time, ``calls`` calls batched)."""
+def cost(x: np.ndarray, calls: int, mode: int, with_silero: bool, runs: int = 7) -> dict[tuple[str, int], list[float]]:
+    """CPU microseconds per 20 ms frame of each (VAD, 0 = one call at a time | 1 = ``calls``
+    calls batched), one figure per run."""
     import webrtcvad
 
     from asr.vad.energy import EnergyVad, EnergyVadBatch
@@ -272,8 +281,6 @@ def cost(x: np.ndarray, calls: int, mode: int, with_silero: bool, rounds: int = 
     ticks = 30
     starts = rng.integers(0, len(frames) - ticks, calls)
     tick_frames = [np.ascontiguousarray(frames[starts + t]) for t in range(ticks)]
-    out: dict[str, tuple[float, float]] = {}
-
     frame_list = list(frames)  # one array per frame, as they arrive
 
     def single(make):
@@ -303,11 +310,6 @@ def cost(x: np.ndarray, calls: int, mode: int, with_silero: bool, rounds: int = 
             for v, f in zip(vads, tf, strict=True):
                 v.is_speech(f.tobytes(), FS)
 
-    # warm up the compiled kernels
-    NumbaVad(FS, mode).is_speech(frames[0])
-    NumbaVadBatch(2, FS, mode).process(frames[:2])
-    SecondStageBatch(2, FS, mode).process(frames[:2])
-    SecondStage(NumbaVad(FS, mode)).is_speech(frames[0])
     nb = calls * ticks
 
     def numba_bytes():
@@ -350,11 +352,7 @@ def cost(x: np.ndarray, calls: int, mode: int, with_silero: bool, rounds: int = 
         # Silero's chunk is 32 ms: count its cost per 20 ms of audio (frames of 20 ms it covers)
         jobs[("Silero VAD (torch, 1 thread)", 0)] = (sil_single, len(chunks) * 32 / 20)
         jobs[("Silero VAD (torch, 1 thread)", 1)] = (sil_batch, calls * sil_ticks * 32 / 20)
-    best = _interleaved(jobs, rounds)
-    for (name, col), us in best.items():
-        pair = out.setdefault(name, (float("nan"), float("nan")))
-        out[name] = (us, pair[1]) if col == 0 else (pair[0], us)
-    return out
+    return _per_frame(jobs, runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,7 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", type=int, default=2, help="aggressiveness of the WebRTC-type VADs")
     ap.add_argument("--calls", type=int, default=1000, help="calls in the batched timing")
     ap.add_argument("--no-silero", action="store_true")
+    add_runs_argument(ap, default=7)
     args = ap.parse_args(argv)
+    load = Load()
+    print(load.header(args.runs))
     with_silero = not args.no_silero
     if with_silero:
         try:
@@ -407,19 +408,27 @@ def main(argv: list[str] | None = None) -> int:
             d = f1["Numba + second stage"][c] - f1["Silero VAD"][c]
             print(f"second stage F1 minus Silero's at {c}: {d:+.3f} (goal >= -0.03)")
     x = make_condition(data, ("white", 10))
-    costs = cost(x, args.calls, args.mode, with_silero)
-    web1 = costs["webrtcvad (C, from Python)"][0]
-    print(f"\nCPU microseconds per 20 ms frame, one core (batched = {args.calls} calls per tick)")
+    costs = cost(x, args.calls, args.mode, with_silero, args.runs)
+    web1 = costs[("webrtcvad (C, from Python)", 0)]
+    print(f"\nCPU microseconds per 20 ms frame, one core (batched = {args.calls} calls per tick), "
+          f"median (min-max) over {args.runs} interleaved runs; ratios per run")
     print("| VAD | one call | batched | webrtcvad one call / this one call | webrtcvad one call / this batched |")
     print("|---|---|---|---|---|")
-    for name, (a, b) in costs.items():
-        bs = "-" if np.isnan(b) else f"{b:.2f}"
-        rb = "-" if np.isnan(b) else f"{web1 / b:.2f}x"
-        print(f"| {name} | {a:.2f} | {bs} | {web1 / a:.2f}x | {rb} |")
+    for name in dict.fromkeys(name for name, _ in costs):
+        cells = []
+        for col in (0, 1):
+            us = costs.get((name, col))
+            cells.append("-" if us is None else Spread.of(us).fmt())
+        for col in (0, 1):
+            us = costs.get((name, col))
+            cells.append("-" if us is None else Spread.of(ratios(web1, us)).fmt(".2f", "x"))
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if with_silero:
-        s1, sb = costs["Silero VAD (torch, 1 thread)"]
-        a, b = costs["Numba + second stage"]
-        print(f"\nNumba + second stage costs {a / s1:.3f} of Silero's time one call at a time, {b / sb:.3f} batched")
+        sil = "Silero VAD (torch, 1 thread)"
+        for col, how in ((0, "one call at a time"), (1, "batched")):
+            share = Spread.of(ratios(costs[("Numba + second stage", col)], costs[(sil, col)]))
+            print(f"Numba + second stage costs {share.fmt('.3f')} of Silero's time {how}")
+    print(load.footer())
     return 0
 
 

@@ -10,7 +10,10 @@ benchmark scores two announcements against those waits, weighted by how often ``
   long-run mean wait (the best a running average can do): the same figure for every caller.
 
 Prints the mean absolute error of each per caller, their ratio, and the mean error (bias).
-Run: ``.venv/bin/python benchmarks/bench_wait_estimate.py [--replications 4000]``.
+These are accuracy figures (the machine's load does not move them): each of the ``--runs`` runs
+draws the simulated waits with another seed, and every figure is the median (min-max) over the
+runs (``benchmarks/_runs.py``), so the spread shown is the simulation's sampling noise.
+Run: ``.venv/bin/python benchmarks/bench_wait_estimate.py [--replications 4000] [--runs 5]``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 
 import numpy as np
 
+from benchmarks._runs import Load, Spread, add_runs_argument
 from queueing.erlang import erlang_c_metrics
 from queueing.estimate import QueueSituation, asterisk_announcement, estimate_wait
 from queueing.sim import Distribution, waits_from_state
@@ -56,17 +60,28 @@ def score(agents: int, aht: float, rho: float, service: str | None, reps: int, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=4000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first run (run r uses seed + 10007 r)")
+    add_runs_argument(parser)
     args = parser.parse_args()
-    print(f"{'situation':44} {'pos.':>5} {'ours MAE':>9} {'Asterisk MAE':>13} {'ratio':>6} "
-          f"{'ours bias':>10} {'Ast. bias':>10}")
+    load = Load()
+    print(load.header(args.runs, "one seed per run, ours and Asterisk's scored on the same simulated waits"))
     t0 = time.perf_counter()
-    for label, agents, aht, rho, service in SCENARIOS:
-        r = score(agents, aht, rho, service, args.replications, args.seed)
-        print(f"{label:44} {r['positions']:5d} {r['ours_mae']:8.1f}s {r['asterisk_mae']:12.1f}s "
-              f"{r['asterisk_mae'] / r['ours_mae']:5.2f}x {r['ours_bias']:+9.1f}s {r['asterisk_bias']:+9.1f}s")
-    print(f"({time.perf_counter() - t0:.1f} s, {args.replications} replications per position)")
+    results = {label: [score(agents, aht, rho, service, args.replications, args.seed + 10007 * r)
+                       for r in range(args.runs)]
+               for label, agents, aht, rho, service in SCENARIOS}
+    print(f"median (min-max) over {args.runs} runs:")
+    print(f"{'situation':44} {'pos.':>5} {'ours MAE s':>18} {'Asterisk MAE s':>20} {'Asterisk / ours':>18} "
+          f"{'ours bias s':>20} {'Asterisk bias s':>24}")
+    for label, runs in results.items():
+        def col(key: str, runs: list[dict[str, float]] = runs) -> Spread:
+            return Spread.of([r[key] for r in runs])
 
+        ratio = Spread.of([r["asterisk_mae"] / r["ours_mae"] for r in runs])
+        print(f"{label:44} {runs[0]['positions']:>5} {col('ours_mae').fmt('.1f'):>18} "
+              f"{col('asterisk_mae').fmt('.1f'):>20} {ratio.fmt('.2f', 'x'):>18} {col('ours_bias').fmt('+.1f'):>20} "
+              f"{col('asterisk_bias').fmt('+.1f'):>24}")
+    print(f"({time.perf_counter() - t0:.1f} s, {args.replications} replications per position)")
+    print(load.footer())
 
 if __name__ == "__main__":
     main()

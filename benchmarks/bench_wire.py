@@ -13,7 +13,10 @@
    b) flat out: callers send as fast as they can; frames/s received by the server against a
       bare asyncio server that only counts bytes (same clients, same run).
 
-    .venv/bin/python benchmarks/bench_wire.py [--sessions 200] [--seconds 3] [--frames 150] [--ami-repeat 6]
+Each part runs ``--runs`` times, ours and the peer alternating (``benchmarks/_runs.py``); figures
+are median (min-max) over the runs.
+
+    .venv/bin/python benchmarks/bench_wire.py [--sessions 200] [--seconds 3] [--frames 150] [--ami-repeat 6] [--runs 5]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from panoramisk.ami_protocol import AMIProtocol
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._runs import Load, Spread, add_runs_argument, alternate, column, pair_lines  # noqa: E402
 from engine.asterisk.ami_codec import AmiCodec, AmiMessage  # noqa: E402
 from engine.asterisk.audiosocket_server import AudioSocketServer, AudioSocketSession  # noqa: E402
 from engine.commands.monitor import recording_side  # noqa: E402
@@ -92,22 +96,19 @@ def run_panoramisk(data: bytes) -> tuple[float, int, int]:
     return time.perf_counter() - t, factory.events, factory.names
 
 
-def bench_ami(repeat: int) -> None:
+def bench_ami(repeat: int, runs: int) -> None:
     data = ami_input(repeat)
-    best: dict[str, tuple[float, int, int]] = {}
-    for _ in range(3):
-        for name, fn in (("own AmiCodec", run_own), ("panoramisk", run_panoramisk)):
-            res = fn(data)
-            if name not in best or res[0] < best[name][0]:
-                best[name] = res
-    print(f"AMI: {len(data) / 1e6:.1f} MB of recorded AMI bytes in {CHUNK}-byte reads (best of 3)")
-    for name, (secs, events, names) in best.items():
-        print(f"  {name:14s} {events / secs:12,.0f} events/s  ({events} events, {names} intact Chinese names)")
-    own, pano = best["own AmiCodec"], best["panoramisk"]
-    print(f"  ratio own/panoramisk: {(own[1] / own[0]) / (pano[1] / pano[0]):.2f}x")
-
-
-async def _realtime(sessions: int, seconds: float) -> None:
+    res = alternate({"own": lambda: run_own(data), "panoramisk": lambda: run_panoramisk(data)}, runs)
+    rates = {k: [events / secs for secs, events, _ in v] for k, v in res.items()}
+    print(f"AMI: {len(data) / 1e6:.1f} MB of recorded AMI bytes in {CHUNK}-byte reads")
+    print("\n".join(pair_lines("  events/s", "own AmiCodec", rates["own"], "panoramisk", rates["panoramisk"])))
+    for name, v in res.items():
+        counts = {(events, names) for _, events, names in v}
+        assert len(counts) == 1, (name, counts)  # the same events every run
+        events, names = counts.pop()
+        print(f"  {name}: {events} events, {names} intact Chinese names")
+async def _realtime(sessions: int, seconds: float) -> dict[str, float]:
+    """One run of ``sessions`` callers streaming ``seconds`` at real pace; its figures."""
     prompt = bytes(range(256)) * int(seconds * 16000 / 256 + 1)
 
     async def on_session(session: AudioSocketSession) -> None:
@@ -118,39 +119,50 @@ async def _realtime(sessions: int, seconds: float) -> None:
     async with AudioSocketServer(on_session, port=0, max_queued_frames=1000) as server:
         pcm = bytes(int(seconds * 16000))
         clients = [AudioSocketClient("127.0.0.1", server.port, pace=1.0, linger=0.0) for _ in range(sessions)]
-        t, cpu = time.perf_counter(), time.process_time()
+        cpu = time.process_time()
         results = await asyncio.gather(*(c.stream(pcm) for c in clients))
-        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        cpu = time.process_time() - cpu
         await asyncio.sleep(0.1)
         recent = [server.sessions.get(c.uuid) or server.ended(c.uuid) for c in clients]  # .stats of each
-    frames_in = sum(s.stats.frames_in for s in recent)
-    frames_out = sum(s.stats.frames_out + s.stats.silence_out for s in recent)
-    resyncs = sum(s.stats.resyncs for s in recent)
     gaps = []
     for r in results:
         ts = r.audio_times()
         gaps += [b - a for a, b in zip(ts, ts[1:], strict=False)]
     gaps.sort()
-    need = sessions * 50
-    durations = sorted(r.duration for r in results)
-    print(f"AudioSocket real time: {sessions} sessions x {seconds:.0f} s, wall {wall:.2f} s "
-          f"(connects spread over the start; each caller's stream took median {statistics.median(durations):.2f} s, "
-          f"max {durations[-1]:.2f} s)")
-    print(f"  CPU (server + {sessions} simulated callers, one process): {cpu:.2f} s = "
-          f"{cpu / (sessions * seconds) * 1000:.1f} ms per call-second -> about "
-          f"{sessions * seconds / cpu:.0f} concurrent calls per core, callers included")
     per_in = [s.stats.frames_in / r.duration for s, r in zip(recent, results, strict=True)]
     per_out = [len(r.audio_messages()) / r.duration for r in results]
-    print(f"  per call: server received {statistics.median(per_in):.1f} frames/s, callers got "
-          f"{statistics.median(per_out):.1f} frames/s back (median; a live call needs 50 each way)")
-    print(f"  all calls at once: {sum(per_in):,.0f} frames/s in, {sum(per_out):,.0f} frames/s out "
-          f"(need {need:,}) -> {sum(per_in) / need:.2f}x in, {sum(per_out) / need:.2f}x out; "
-          f"over the whole wall time incl. connect ramp: {frames_in / wall:,.0f} in, {frames_out / wall:,.0f} out")
-    print(f"  gaps between frames at the callers: median {statistics.median(gaps) * 1000:.1f} ms, "
-          f"p99 {gaps[int(len(gaps) * 0.99)] * 1000:.1f} ms, max {gaps[-1] * 1000:.1f} ms; pacer resyncs {resyncs}")
+    return {
+        "in": sum(per_in),  # frames/s received by the server, all calls at once
+        "out": sum(per_out),  # frames/s the callers got back
+        "gap_median_ms": statistics.median(gaps) * 1000,
+        "gap_p99_ms": gaps[int(len(gaps) * 0.99)] * 1000,
+        "gap_max_ms": gaps[-1] * 1000,
+        "resyncs": sum(s.stats.resyncs for s in recent),
+        "cpu_ms_per_call_s": cpu / (sessions * seconds) * 1000,
+    }
 
 
-async def _flat_out(sessions: int, frames: int) -> None:
+def bench_realtime(sessions: int, seconds: float, runs: int) -> None:
+    res = [asyncio.run(_realtime(sessions, seconds)) for _ in range(runs)]
+    need = sessions * 50
+    col = {k: Spread.of(column(res, k)) for k in res[0]}
+    print(f"AudioSocket real time: {sessions} sessions x {seconds:g} s, median (min-max) over {runs} runs "
+          f"(callers and server in one process)")
+    print(f"  frames/s received by the server, all calls at once: {col['in'].fmt(',.0f')}, "
+          f"{Spread.of([v / need for v in column(res, 'in')]).fmt('.2f', 'x')} the {need:,} that live calls send")
+    print(f"  frames/s sent back (paced prompt + silence): {col['out'].fmt(',.0f')}, "
+          f"{Spread.of([v / need for v in column(res, 'out')]).fmt('.2f', 'x')} of {need:,} needed")
+    print(f"  gaps between frames at the callers, ms: median {col['gap_median_ms'].fmt('.1f')}, "
+          f"p99 {col['gap_p99_ms'].fmt('.1f')}, max {col['gap_max_ms'].fmt('.1f')}; pacer resyncs "
+          f"{col['resyncs'].fmt('.0f')}")
+    cpu = col["cpu_ms_per_call_s"]
+    print(f"  CPU, server and callers together: {cpu.fmt('.1f')} ms per call-second = about "
+          f"{1000 / cpu.median:.0f} concurrent calls per core ({1000 / cpu.hi:.0f}-{1000 / cpu.lo:.0f})")
+
+
+async def _flat_out(sessions: int, frames: int, bare: bool) -> float:
+    """Frames/s received flat out by ``AudioSocketServer``, or by a bare asyncio server that
+    only counts bytes (the peer), from ``sessions`` callers sending ``frames`` frames each."""
     pcm = bytes(320 * frames)
 
     async def run_clients(port: int) -> float:
@@ -159,30 +171,35 @@ async def _flat_out(sessions: int, frames: int) -> None:
         await asyncio.gather(*(c.stream(pcm) for c in clients))
         return time.perf_counter() - t
 
-    # bare peer: read and count bytes, nothing else
-    counted = 0
+    if bare:
+        counted = 0
 
-    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal counted
-        while data := await reader.read(65536):
-            counted += len(data)
-        writer.close()
+        async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal counted
+            while data := await reader.read(65536):
+                counted += len(data)
+            writer.close()
 
-    bare_server = await asyncio.start_server(bare, "127.0.0.1", 0)
-    bare_wall = await run_clients(bare_server.sockets[0].getsockname()[1])
-    bare_server.close()
-    await bare_server.wait_closed()
-    bare_frames = counted // 323
+        server = await asyncio.start_server(count, "127.0.0.1", 0)
+        wall = await run_clients(server.sockets[0].getsockname()[1])
+        server.close()
+        await server.wait_closed()
+        return counted // 323 / wall
 
-    async with AudioSocketServer(port=0, max_queued_frames=frames + 10) as server:
-        wall = await run_clients(server.port)
+    async with AudioSocketServer(port=0, max_queued_frames=frames + 10) as own:
+        wall = await run_clients(own.port)
         await asyncio.sleep(0.1)
-    got = server.stats
-    total = sessions * frames
-    print(f"AudioSocket flat out: {sessions} sessions x {frames} frames")
-    print(f"  AudioSocketServer  {total / wall:12,.0f} frames/s (dropped in {got['dropped_in']}, malformed {got['malformed']})")
-    print(f"  bare asyncio peer  {bare_frames / bare_wall:12,.0f} frames/s")
-    print(f"  ratio server/bare: {(total / wall) / (bare_frames / bare_wall):.2f}x")
+    got = own.stats
+    assert not got["dropped_in"] and not got["malformed"], got
+    return sessions * frames / wall
+
+
+def bench_flat_out(sessions: int, frames: int, runs: int) -> None:
+    res = alternate({"server": lambda: asyncio.run(_flat_out(sessions, frames, bare=False)),
+                     "bare": lambda: asyncio.run(_flat_out(sessions, frames, bare=True))}, runs)
+    print("\n".join(pair_lines(f"AudioSocket flat out: {sessions} sessions x {frames} frames, frames/s received",
+                               "AudioSocketServer", res["server"], "bare asyncio peer", res["bare"],
+                               ratio_name="server / bare")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,10 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--ami-repeat", type=int, default=6)
+    add_runs_argument(parser)
     args = parser.parse_args(argv)
-    bench_ami(args.ami_repeat)
-    asyncio.run(_realtime(args.sessions, args.seconds))
-    asyncio.run(_flat_out(args.sessions, args.frames))
+    load = Load()
+    print(load.header(args.runs))
+    bench_ami(args.ami_repeat, args.runs)
+    bench_realtime(args.sessions, args.seconds, args.runs)
+    bench_flat_out(args.sessions, args.frames, args.runs)
+    print(load.footer())
     return 0
 
 
