@@ -15,7 +15,8 @@ call goes through everything a real one does (docs/flows.md has the dialplan it 
    answered by a call-taker of the queue model;
 3. an Originate of ``AudioSocket/<host:port>/<uuid>`` with ``Application: ChanSpy`` and
    ``Data: <channel prefix>,qEo`` (a tap) connects to that AudioSocket server and streams what the
-   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E');
+   spied side says (the caller's or the call-taker's audio) from that moment of the conversation
+   (a spy hears nothing of what was said before it joined) until that channel hangs up ('E');
 4. an Originate carrying ``HOTLINE_CALLBACK`` (a callback) rings the citizen, who answers or not
    as scripted; answered, the call joins ``HOTLINE_QUEUE`` with ``QUEUE_PRIO`` (the callback context).
 
@@ -146,6 +147,7 @@ class PbxWorld:
         self._cb_attempts: dict[str, int] = {}
         self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
         self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
+        self._talking_since: dict[str, float] = {}  # spied channel -> clock time of its AgentConnect
         self._tasks: set[asyncio.Task[Any]] = set()
         self.server.listeners.append(self._on_event)
 
@@ -307,9 +309,11 @@ class PbxWorld:
                 if channel:
                     self._sides[channel] = (uid, side)
                     self._hung[channel] = asyncio.Event()
+                    self._talking_since[channel] = self.clock.now()
         elif e.name == "Hangup":
             channel = e.header("Channel") or ""
             self._sides.pop(channel, None)
+            self._talking_since.pop(channel, None)
             hung = self._hung.pop(channel, None)
             if hung is not None:
                 hung.set()
@@ -342,6 +346,8 @@ class PbxWorld:
         uid, side = self._sides[spied]
         plan = self._plans.get(uid)
         pcm = b"" if plan is None else (plan.caller_audio if side == "caller" else plan.agent_audio)
+        heard = int((self.clock.now() - self._talking_since.get(spied, self.clock.now())) / 0.02)
+        pcm = pcm[heard * FRAME:]  # said before the spy joined
         tap_uid, _ = self._uid()
         self.server._emit([self._response(msg, True, name, 4, tap_uid, extra)])
         truth = self.truth.get(uid)
