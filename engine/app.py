@@ -99,6 +99,7 @@ class EngineStats:
     taps_lost: int = 0  # legs cut short by their worker's death (or whose end never came over the bus)
     taps_moved: int = 0  # legs tapped again on another worker for the rest of their call
     utterances_lost: int = 0  # utterances in progress on a worker when it died
+    finals_missed: int = 0  # finals a worker says it sent for a leg that never reached the engine
     callbacks_originated: int = 0
     callbacks_answered: int = 0
     finals: int = 0
@@ -499,7 +500,8 @@ class Engine:
                      "skipped_busy": self.stats.taps_skipped_busy, "skipped_lag": self.stats.taps_skipped_lag,
                      "failed": self.stats.taps_failed, "remote": self.stats.taps_remote,
                      "local_fallback": self.stats.taps_local_fallback, "lost": self.stats.taps_lost,
-                     "moved": self.stats.taps_moved, "utterances_lost": self.stats.utterances_lost},
+                     "moved": self.stats.taps_moved, "utterances_lost": self.stats.utterances_lost,
+                     "finals_missed": self.stats.finals_missed},
             **({"workers": self._workers_health()} if self.workers is not None else {}),
             "store": {"ok": self.store is not None, "pending_writes": self.store.pending if self.store else 0,
                       "failed_writes": getattr(self.store, "failed_writes", 0)},

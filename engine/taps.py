@@ -53,6 +53,7 @@ class _Tap:
     # on a worker: utterances begun whose final has not come (None while still spoken, else its end)
     pending: list[float | None] = field(default_factory=list)
     moved: bool = False  # its worker is stopping: tapped again elsewhere, this leg still sends its finals
+    finals: int = 0  # finals received from its worker (the worker says at the end how many it sent)
     session: Any = field(default=None, repr=False)
     runner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
@@ -261,10 +262,15 @@ class Taps:
             tap.connected.set()
         elif isinstance(msg, RemoteSpeech):
             event = speech_event(msg.fields, tap.call_id, tap.side, tap.offset)
+            tap.finals += msg.fields.get("event") == "final"
             _note_utterance(tap, event)
             self._on_speech(event)
         elif isinstance(msg, SessionClosed):
             self._taps.pop(tap.uuid, None)
+            if msg.finals > tap.finals:  # sent while we were not listening (a broker outage)
+                self.stats.finals_missed += msg.finals - tap.finals
+                log.warning("tap of call %s (%s): %d finals from ASR worker %s never arrived", tap.call_id,
+                            tap.side, msg.finals - tap.finals, tap.worker)
             if msg.reason == WORKER_STOPPING and not tap.moved:  # its "stopping" did not reach us
                 self._tap_again(tap)
 

@@ -278,3 +278,68 @@ def test_asr_worker_on_a_port_in_use_says_which(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert (f"hotline asr-worker: AudioSocket cannot listen on 127.0.0.1:{port} ([worker] port or --port): "
             "address already in use") in done.stderr
+
+
+async def test_the_documented_acl_keeps_the_workers_transcripts_from_other_subscribers(tmp_path: Path) -> None:
+    """docs/mqtt.md's ACL on a real mosquitto: a wallboard subscribed to everything gets the masked
+    public transcript but not the workers' unmasked link; the engine gets that."""
+    import aiomqtt
+
+    from engine.bus.publisher import MqttPublisher
+    from tests.mosquitto_helpers import MOSQUITTO, free_port
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    acl = doc.split("# /etc/mosquitto/acl\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "acl").write_text(acl, encoding="utf-8")
+    passwd = tmp_path / "passwd"
+    for i, user in enumerate(("engine", "asr-worker", "wallboard")):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(passwd), user, f"{user}-pw"],
+                       check=True, capture_output=True)
+    port = free_port()
+    root = "user root\n" if os.geteuid() == 0 else ""
+    (tmp_path / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\n{root}"
+                                     f"password_file {passwd}\nacl_file {tmp_path / 'acl'}\n", encoding="utf-8")
+    broker = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "m.conf")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    got: dict[str, list[str]] = {"engine": [], "wallboard": []}
+
+    async def listen(user: str, ready: asyncio.Event) -> None:
+        async with aiomqtt.Client("127.0.0.1", port, username=user, password=f"{user}-pw") as client:
+            await client.subscribe("hotline/#", qos=1)
+            ready.set()
+            async for message in client.messages:
+                got[user].append(message.payload.decode())
+
+    try:
+        await _until(lambda: _listening(port), 10, "mosquitto")
+        ready = {u: asyncio.Event() for u in got}
+        listeners = [asyncio.ensure_future(listen(u, ready[u])) for u in got]
+        for event in ready.values():
+            await asyncio.wait_for(event.wait(), 5)
+        async with MqttPublisher("127.0.0.1", port, username="asr-worker", password="asr-worker-pw") as worker, \
+                MqttPublisher("127.0.0.1", port, username="engine", password="engine-pw") as engine:
+            worker.asr_session("u1", "asr_speech", {"worker": "w1", "speech": {"event": "final", "text": "13912345678"}},
+                               1.0)
+            engine.transcript_final("1700.1", {"leg": "caller", "text": "13912345678"}, 1.0)
+            assert await worker.wait_flushed(5) and await engine.wait_flushed(5)
+        await _until(lambda: len(got["engine"]) == 2 and len(got["wallboard"]) == 1, 5, "both messages")
+        await asyncio.sleep(0.3)
+        assert [m for m in got["wallboard"] if "13912345678" in m] == []  # masked, and the link not delivered
+        assert "139****5678" in got["wallboard"][0]
+        assert any("13912345678" in m for m in got["engine"])
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    finally:
+        broker.terminate()
+        broker.wait(5)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -3,6 +3,7 @@ gone, and what a worker's death loses (``engine.workers``, ``engine.taps._note_u
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -174,3 +175,116 @@ def test_config_refuses_workers_without_a_broker(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"\[worker\] timeout \(1 s\) must be longer than heartbeat \(1 s\)"):
         check_tap_config(cfg)
 
+
+
+class _Feed:
+    def __init__(self, calls) -> None:
+        self.calls = calls
+
+    def link(self, call_id: str, alias: str, kind: str, now: float) -> None:
+        self.calls.link(call_id, alias, kind, now)
+
+
+class _Ami:
+    def __init__(self) -> None:
+        self.originated: list[str] = []
+
+    async def originate(self, channel: str, **kwargs) -> None:
+        self.originated.append(channel)
+
+
+def _taps(now: list[float]):
+    """Taps with ASR workers around a real call core; the AMI only notes what it is asked."""
+    import random
+
+    from engine.app import EngineStats
+    from engine.calls import CallTracker
+    from engine.config import Config
+    from engine.events.ami import AgentConnect
+    from engine.taps import Taps
+
+    cfg = Config()
+    cfg.tap.record = False
+    calls, heard, ami = CallTracker(), [], _Ami()
+    tasks = []
+    taps = Taps(cfg, ami=ami, audiosocket=None, pipeline=None, calls=calls, feed=_Feed(calls), stats=EngineStats(),
+                spawn=lambda coro, name: tasks.append(asyncio.ensure_future(coro)), on_speech=heard.append,
+                clock=lambda: now[0], rng=random.Random(1), workers=WorkerTable(3.0))
+    calls.feed(AgentConnect(channel="PJSIP/trunk-1", uniqueid="1700.1", linkedid="1700.1", dest_channel="Local/a1",
+                            dest_uniqueid="1700.2", received=100.0), 100.0)
+    answer = AgentConnect(channel="PJSIP/trunk-1", uniqueid="1700.1", linkedid="1700.1", dest_channel="Local/a1",
+                          dest_uniqueid="1700.2", received=130.0)
+    return taps, ami, heard, answer
+
+
+def _send(taps, topic: str, kind: str, data: dict) -> None:
+    taps.on_worker_message(topic, _msg(kind, data))
+
+
+async def test_a_dead_workers_legs_are_counted_and_tapped_again_on_another() -> None:
+    now = [130.0]
+    taps, ami, heard, answer = _taps(now)
+    for name, port in (("w1", 1), ("w2", 2)):
+        _send(taps, TOPICS.asr_worker(name), "asr_worker", Heartbeat(name, f"10.0.0.{port}:9093").fields())
+    taps.on_agent_connect(answer, 130.0)
+    await asyncio.sleep(0)
+    by_side = {t.side: t for t in taps._taps.values()}
+    assert {t.worker for t in by_side.values()} == {"w1", "w2"}  # the two sides on two workers
+    assert sorted(ami.originated) == sorted(f"AudioSocket/{t.target}/{t.uuid}" for t in by_side.values())
+    caller = by_side["caller"]
+    session = TOPICS.asr_session(caller.uuid)
+    _send(taps, session, "asr_session", {"worker": caller.worker, "state": "open"})
+    for fields in ({"event": "started", "start": 1.0}, {"event": "ended", "start": 1.0, "end": 2.0},
+                   {"event": "final", "start": 1.0, "end": 2.0, "text": "하나", "words": []},
+                   {"event": "started", "start": 4.0}):
+        _send(taps, session, "asr_speech", {"worker": caller.worker, "speech": fields})
+    assert heard[2] == FinalTranscript("1700.1", "caller", 31.0, 32.0, "하나")  # the call's clock: answered at 30 s
+    _send(taps, session, "asr_speech", {"worker": "w9", "speech": {"event": "started", "start": 5.0}})
+    assert len(heard) == 4  # another worker's word about this session is not taken
+    now[0] = 140.0
+    _send(taps, TOPICS.asr_worker(caller.worker), "asr_worker", {"name": caller.worker, "state": "gone"})
+    await asyncio.sleep(0)
+    stats = taps.stats
+    assert (stats.taps_lost, stats.utterances_lost, stats.taps_moved) == (1, 1, 1)
+    again = next(t for t in taps._taps.values() if t.side == "caller")
+    assert again.uuid != caller.uuid and again.offset == 40.0 and again.worker == by_side["agent"].worker
+    assert ami.originated[-1] == f"AudioSocket/{again.target}/{again.uuid}"
+
+
+async def test_finals_that_never_came_are_counted_and_a_stopping_worker_hands_over() -> None:
+    now = [130.0]
+    taps, ami, heard, answer = _taps(now)
+    _send(taps, TOPICS.asr_worker("w1"), "asr_worker", Heartbeat("w1", "10.0.0.1:9093").fields())
+    taps.on_agent_connect(answer, 130.0)
+    await asyncio.sleep(0)
+    assert {t.worker for t in taps._taps.values()} == {"w1"}
+    _send(taps, TOPICS.asr_worker("w2"), "asr_worker", Heartbeat("w2", "10.0.0.2:9093").fields())
+    _send(taps, TOPICS.asr_worker("w1"), "asr_worker", Heartbeat("w1", "10.0.0.1:9093", state="stopping").fields())
+    await asyncio.sleep(0)
+    legs = list(taps._taps.values())
+    assert sorted(t.worker for t in legs) == ["w1", "w1", "w2", "w2"] and taps.stats.taps_moved == 2
+    old = next(t for t in legs if t.worker == "w1" and t.side == "caller")
+    session = TOPICS.asr_session(old.uuid)
+    _send(taps, session, "asr_speech", {"worker": "w1", "speech": {"event": "final", "start": 1.0, "end": 2.0,
+                                                                  "text": "둘", "words": []}})
+    _send(taps, session, "asr_session", {"worker": "w1", "state": "closed", "reason": "worker stopping", "finals": 3})
+    assert taps.stats.finals_missed == 2 and taps.stats.taps_lost == 0
+    assert taps.stats.taps_moved == 2  # already moved when it said "stopping": not tapped a third time
+    assert old.uuid not in taps._taps and len(taps._taps) == 3
+
+
+async def test_no_worker_alive_decodes_here_and_counts_it() -> None:
+    now = [130.0]
+    taps, ami, heard, answer = _taps(now)
+
+    class _Here:  # the engine's own AudioSocket server and speech pipeline
+        target = "127.0.0.1:9092"
+
+        def backlog(self) -> float:
+            return 0.0
+
+    taps.audiosocket = taps.pipeline = _Here()
+    taps.on_agent_connect(answer, 130.0)
+    await asyncio.sleep(0)
+    assert taps.stats.taps_local_fallback == 2 and taps.stats.taps_remote == 0
+    assert all(ch.startswith("AudioSocket/127.0.0.1:9092/") for ch in ami.originated)
