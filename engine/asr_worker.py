@@ -89,17 +89,17 @@ class AsrWorker:
         if self.pipeline is None:
             self.pipeline = await loop.run_in_executor(None, SpeechPipeline.from_config, cfg.asr)
             await loop.run_in_executor(None, self.pipeline.prepare)  # not on the first tap's time
+        gone = Heartbeat(self.name, "", cores=self.pipeline.pool.workers, state="gone")
+        will = OutMessage(self._topics().asr_worker(self.name),
+                          encode(build_payload(HEARTBEAT, cfg.site.name, time.time(), gone.fields())),
+                          QOS_RELIABLE, False)
+        self.bus = bus_from_config(cfg, will=will)  # before the server: a session may come at once
+        await self.bus.start()
         a = cfg.audiosocket
         self.server = AudioSocketServer(self._on_session, cfg.worker.host, cfg.worker.port,
                                         advertise=cfg.worker.advertise, max_queued_frames=a.max_queued_frames,
                                         max_queued_bytes=a.max_queued_bytes, max_connections=a.max_connections)
         await self.server.start()
-        gone = dataclasses.replace(self.heartbeat(), state="gone", legs=0, backlog=0.0)
-        will = OutMessage(self._topics().asr_worker(self.name),
-                          encode(build_payload(HEARTBEAT, cfg.site.name, time.time(), gone.fields())),
-                          QOS_RELIABLE, False)
-        self.bus = bus_from_config(cfg, will=will)
-        await self.bus.start()
         self._beats = loop.create_task(self._beat(), name="asr-worker-heartbeat")
         log.info("ASR worker %s: AudioSocket on %s, %d decoding threads, MQTT %s:%d", self.name, self.target,
                  self.pipeline.pool.workers, cfg.mqtt.host, cfg.mqtt.port)
@@ -164,6 +164,8 @@ class AsrWorker:
     async def stop(self, timeout: float = 30.0) -> None:
         """Say ``stopping``, end every session (finals decoded and sent), say ``gone``, close."""
         if self.server is None:
+            if self.bus is not None:
+                await self.bus.close()
             return
         self.state = "stopping"
         if self.bus is not None and self.bus.stats.connected:

@@ -144,10 +144,11 @@ class Taps:
             log.info("call %s not tapped: decoding is %.1f s behind (max_backlog %.1f)", e.linkedid or e.uniqueid,
                      backlog, t.max_backlog)
             return
-        if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
+        tapped = sum(1 for tap in self._taps.values() if not tap.moved)  # a moved leg's successor counts
+        if t.max_legs and tapped + len(sides) > t.max_legs:
             self.stats.taps_skipped_busy += 1
             log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
-                     len(self._taps), t.max_legs)
+                     tapped, t.max_legs)
             return
         call = self.calls.resolve(e.linkedid or e.uniqueid)
         offset = self.calls.call_time(call, now)

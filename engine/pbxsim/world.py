@@ -15,8 +15,10 @@ call goes through everything a real one does (docs/flows.md has the dialplan it 
    answered by a call-taker of the queue model;
 3. an Originate of ``AudioSocket/<host:port>/<uuid>`` with ``Application: ChanSpy`` and
    ``Data: <channel prefix>,qEo`` (a tap) connects to that AudioSocket server and streams what the
-   spied side says (the caller's or the call-taker's audio) from that moment of the conversation
-   (a spy hears nothing of what was said before it joined) until that channel hangs up ('E');
+   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E'):
+   the first tap of a channel from the start of the conversation (the engine taps at the answer,
+   and its time line starts there), a later one (the engine tapping again after an ASR worker
+   died) from where the conversation is at that moment;
 4. an Originate carrying ``HOTLINE_CALLBACK`` (a callback) rings the citizen, who answers or not
    as scripted; answered, the call joins ``HOTLINE_QUEUE`` with ``QUEUE_PRIO`` (the callback context).
 
@@ -148,6 +150,7 @@ class PbxWorld:
         self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
         self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
         self._talking_since: dict[str, float] = {}  # spied channel -> clock time of its AgentConnect
+        self._spied: set[str] = set()  # channels tapped at least once
         self._tasks: set[asyncio.Task[Any]] = set()
         self.server.listeners.append(self._on_event)
 
@@ -314,6 +317,7 @@ class PbxWorld:
             channel = e.header("Channel") or ""
             self._sides.pop(channel, None)
             self._talking_since.pop(channel, None)
+            self._spied.discard(channel)
             hung = self._hung.pop(channel, None)
             if hung is not None:
                 hung.set()
@@ -346,8 +350,9 @@ class PbxWorld:
         uid, side = self._sides[spied]
         plan = self._plans.get(uid)
         pcm = b"" if plan is None else (plan.caller_audio if side == "caller" else plan.agent_audio)
-        heard = int((self.clock.now() - self._talking_since.get(spied, self.clock.now())) / 0.02)
-        pcm = pcm[heard * FRAME:]  # said before the spy joined
+        if spied in self._spied:  # tapped again: what was said before this spy joined is not heard
+            pcm = pcm[int((self.clock.now() - self._talking_since[spied]) / 0.02) * FRAME:]
+        self._spied.add(spied)
         tap_uid, _ = self._uid()
         self.server._emit([self._response(msg, True, name, 4, tap_uid, extra)])
         truth = self.truth.get(uid)
