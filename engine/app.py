@@ -11,7 +11,9 @@ It wires the parts the other packages provide and owns nothing but the wiring:
   and its end; the store feed runs AMI events and IVR records through it, the engine FastAGI
   sessions and tap UUIDs, and everything else asks it;
 - live taps (``engine.taps``): on ``AgentConnect`` one ChanSpy leg per side into the engine's
-  AudioSocket server, transcribed on the call's clock and recorded (``engine.recording``);
+  AudioSocket server, transcribed on the call's clock and recorded (``engine.recording``), or,
+  with ``[tap] decode = "workers"``, into an ASR worker's (``engine.workers``: heartbeats and
+  transcripts come back over MQTT through a ``engine.bus.listener.BusListener``);
 - callbacks: the callback manager says when a booked caller would have reached an agent; the
   engine originates the call back and reports the outcome to it;
 - the supervisor page (``engine.web``) with ``/healthz`` reporting each component and the live
@@ -92,6 +94,12 @@ class EngineStats:
     taps_sampled_out: int = 0  # answered calls not tapped: outside [tap] sample
     taps_skipped_lag: int = 0  # answered calls not tapped: decoding was behind ([tap] max_backlog)
     taps_failed: int = 0  # Originate refused or Asterisk never connected
+    taps_remote: int = 0  # legs sent to ASR workers ([tap] decode = "workers")
+    taps_local_fallback: int = 0  # legs decoded here because no ASR worker was alive
+    taps_lost: int = 0  # legs cut short by their worker's death (or whose end never came over the bus)
+    taps_moved: int = 0  # legs tapped again on another worker for the rest of their call
+    utterances_lost: int = 0  # utterances in progress on a worker when it died
+    finals_missed: int = 0  # finals a worker says it sent for a leg that never reached the engine
     callbacks_originated: int = 0
     callbacks_answered: int = 0
     finals: int = 0
@@ -126,6 +134,8 @@ class Engine:
         self.calls = CallTracker()  # ids -> calls, call time 0, call ends (engine.calls)
         self._intake_offsets: dict[tuple[str, str], float] = {}
         self.taps: Any = None  # engine.taps.Taps, once the parts it uses are up
+        self.workers: Any = None  # engine.workers.WorkerTable with [tap] decode = "workers"
+        self.worker_link: Any = None  # engine.bus.listener.BusListener on the workers' topics
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ivr_active = 0
         self._started = False
@@ -198,9 +208,21 @@ class Engine:
             self.agi.route(name, self._flow_handler(flow))
         await self.agi.start()
         self.ami = AmiClient.from_config(cfg, clock=self.clock)
+        if cfg.tap.decode == "workers":
+            from engine.workers import WorkerTable
+
+            self.workers = WorkerTable(cfg.worker.timeout)
+            if cfg.tap.record:
+                log.warning("[tap] record: legs decoded on ASR workers are not recorded (their audio goes there)")
         self.taps = Taps(cfg, ami=self.ami, audiosocket=self.audiosocket, pipeline=self.pipeline, calls=self.calls,
                          feed=self.feed, stats=self.stats, spawn=self._spawn, on_speech=self._on_speech,
-                         clock=self.clock, rng=self._rng, recorder=self.recorder)
+                         clock=self.clock, rng=self._rng, recorder=self.recorder, workers=self.workers)
+        if self.workers is not None:
+            from engine.bus.listener import listener_from_config
+
+            self.worker_link = listener_from_config(cfg, [self.bus.topics.asr_everything()],
+                                                    self.taps.on_worker_message)
+            await self.worker_link.start()
         self.ami.subscribe(self._on_ami)
         self._spawn(self._connect_ami(), "ami-connect")
         self._spawn(self._ticker(), "ticker")
@@ -236,6 +258,8 @@ class Engine:
         # is decoded and stored (before the server's stop would cancel what is still running)
         if self.taps is not None:
             await self.taps.stop(30.0)
+        if self.worker_link is not None:
+            await self._step("ASR workers' link", self.worker_link.close(), grace)
         if self.audiosocket is not None:
             await self._step("AudioSocket", self.audiosocket.stop(), grace)
         if self.pipeline is not None and self._own_pipeline:
@@ -311,6 +335,7 @@ class Engine:
             for cmd in self.queue_info.callbacks.tick(now):
                 self._spawn(self._originate_callback(cmd), "callback")
             self._publish_facts(self.monitor.board.tick(now))
+            self.taps.tick()  # ASR workers gone quiet
             if self.calls.expire(now):
                 self._intake_offsets = {k: v for k, v in self._intake_offsets.items()
                                         if self.calls.started_at(k[0]) is not None}
@@ -454,6 +479,12 @@ class Engine:
     def pending_callbacks(self) -> int:
         return sum(1 for r in self.queue_info.callbacks.requests.values() if r.pending)
 
+    def _workers_health(self) -> dict[str, Any]:
+        """ASR workers: ok while at least one takes legs (else taps are decoded here)."""
+        ready = self.workers.ready(time.monotonic())
+        return {"ok": bool(ready), "ready": ready, "alive": len(self.workers.names),
+                "listening": bool(self.worker_link is not None and self.worker_link.stats.connected)}
+
     def health(self) -> dict[str, dict[str, Any]]:
         """Per component: ``ok`` and a few numbers (``/healthz`` shows it; 503 when one is not ok)."""
         backlog = self.pipeline.backlog() if self.pipeline is not None else 0.0
@@ -469,7 +500,11 @@ class Engine:
                     "legs": len(getattr(self.pipeline, "legs", ()))},
             "taps": {"ok": True, "active_legs": self.taps_active, "started": self.stats.taps_started,
                      "skipped_busy": self.stats.taps_skipped_busy, "skipped_lag": self.stats.taps_skipped_lag,
-                     "failed": self.stats.taps_failed},
+                     "failed": self.stats.taps_failed, "remote": self.stats.taps_remote,
+                     "local_fallback": self.stats.taps_local_fallback, "lost": self.stats.taps_lost,
+                     "moved": self.stats.taps_moved, "utterances_lost": self.stats.utterances_lost,
+                     "finals_missed": self.stats.finals_missed},
+            **({"workers": self._workers_health()} if self.workers is not None else {}),
             "store": {"ok": self.store is not None, "pending_writes": self.store.pending if self.store else 0,
                       "failed_writes": getattr(self.store, "failed_writes", 0)},
             "bus": {"ok": (not self.cfg.mqtt.host) or bool(bus_stats and bus_stats.connected),

@@ -172,6 +172,26 @@ class TapConfig:
     record: bool = True  # keep each tapped leg's audio as a WAV under [store] audio_dir, linked to the call
     codec: str = ""  # the tap channel's codec, chan_audiosocket's c() option: slin16 dials
     # AudioSocket/host:port/uuid/c(slin16) (kind 0x12, 16 kHz); empty: Asterisk's default, slin (8 kHz)
+    decode: str = "local"  # local | workers: tapped legs decoded here, or by `hotline asr-worker` processes
+    # found on the MQTT bus (needs [mqtt] host; with none alive, taps are decoded here and counted)
+
+    CHECKS: ClassVar[dict[str, Check]] = {"decode": one_of("local", "workers")}
+
+
+@dataclass
+class WorkerConfig:
+    """``hotline asr-worker`` (an AudioSocket server with its own decoding threads, ``[asr]``) and
+    how the engine judges workers. Both read this section, so one file can serve both."""
+
+    name: str = ""  # the worker's name on the bus; empty = <host name>-<pid>
+    host: str = "127.0.0.1"  # the worker's AudioSocket listen address (Asterisk connects here)
+    port: int = 9093  # 0 = any free port
+    advertise: str = ""  # host:port Asterisk should dial for this worker; empty = host:port above
+    heartbeat: float = 1.0  # seconds between a worker's heartbeats
+    timeout: float = 3.0  # the engine drops a worker whose last heartbeat is older than this
+
+    CHECKS: ClassVar[dict[str, Check]] = {"port": LISTEN_PORT.problem, "heartbeat": POSITIVE.problem,
+                                          "timeout": POSITIVE.problem}
 
 
 @dataclass
@@ -267,6 +287,7 @@ class Config:
     asr: AsrConfig = field(default_factory=AsrConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
     tap: TapConfig = field(default_factory=TapConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     queueing: QueueingConfig = field(default_factory=QueueingConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

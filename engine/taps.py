@@ -9,6 +9,13 @@ answer). How many legs at once is bounded (``[tap] max_legs``, and no new taps w
 lags more than ``[tap] max_backlog``) because decoding is what costs CPU; ``[tap] sample`` taps a
 share of calls. With ``[tap] record`` each leg is also written as a WAV file
 (``engine.recording``), in step with its transcript.
+
+With ``[tap] decode = "workers"`` each leg is originated to an ASR worker instead (the least busy
+one alive, :class:`engine.workers.WorkerTable`), whose speech events come back over MQTT
+(:meth:`Taps.on_worker_message`) and are put on the call's clock here. A worker that dies (its
+last will) or goes quiet takes its open legs with it: they are counted lost (with the utterance
+in progress, if any) and tapped again on another worker while the call lasts; with no worker
+alive a leg is decoded here. Legs decoded on a worker are not recorded by the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+import time
 import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +49,12 @@ class _Tap:
     spied: str = field(repr=False)  # the spied channel (names can carry numbers: not logged)
     offset: float  # call time (s) of the tap's first sample
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: str = ""  # the ASR worker decoding it; "" = this process
+    target: str = ""  # where Asterisk connects it (the worker's host:port); "" = our own server
+    # on a worker: utterances begun whose final has not come (None while still spoken, else its end)
+    pending: list[float | None] = field(default_factory=list)
+    moved: bool = False  # its worker is stopping: tapped again elsewhere, this leg still sends its finals
+    finals: int = 0  # finals received from its worker (the worker says at the end how many it sent)
     session: Any = field(default=None, repr=False)
     runner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
@@ -64,6 +78,25 @@ def check_tap_config(cfg: Config) -> None:
     if t.codec and t.codec not in CODEC_RATES:  # Asterisk would send any other codec labelled as slin
         raise ConfigError(f"[tap] codec: {t.codec!r} is not a signed linear codec (use one of "
                           f"{', '.join(CODEC_RATES)}, or leave it empty for slin at 8 kHz)")
+    if t.decode == "workers" and not cfg.mqtt.host:
+        raise ConfigError('[tap] decode = "workers" needs [mqtt] host: ASR workers send their transcripts over MQTT')
+    if t.decode == "workers" and cfg.worker.timeout <= cfg.worker.heartbeat:
+        raise ConfigError(f"[worker] timeout ({cfg.worker.timeout:g} s) must be longer than heartbeat "
+                          f"({cfg.worker.heartbeat:g} s)")
+
+
+def _note_utterance(tap: _Tap, event: Any) -> None:
+    """Keep ``tap.pending``: what a worker's death would lose. A final comes after its utterance
+    ended and after every earlier one's (a leg decodes in order), so it settles them all, also
+    those that had no words (and so no final of their own)."""
+    from engine.events.speech import FinalTranscript, SpeechEnded, SpeechStarted
+
+    if isinstance(event, SpeechStarted):
+        tap.pending.append(None)
+    elif isinstance(event, SpeechEnded) and None in tap.pending:
+        tap.pending[tap.pending.index(None)] = event.end
+    elif isinstance(event, FinalTranscript):
+        tap.pending = [end for end in tap.pending if end is None or end > event.end + 1e-3]
 
 
 class Taps:
@@ -72,12 +105,14 @@ class Taps:
     as if the spied channels hung up, so every open utterance is decoded and stored.
 
     ``stats`` is the engine's ``EngineStats`` (tap counters); ``spawn`` starts a task the engine
-    owns; ``on_speech`` takes the legs' speech events; ``clock`` is the engine's clock.
+    owns; ``on_speech`` takes the legs' speech events; ``clock`` is the engine's clock;
+    ``workers``: the :class:`engine.workers.WorkerTable` when legs are decoded on ASR workers.
     """
 
     def __init__(self, cfg: Config, *, ami: Any, audiosocket: Any, pipeline: Any, calls: Any, feed: Any,
                  stats: Any, spawn: Callable[[Any, str], Any], on_speech: Callable[[Any], None],
-                 clock: Callable[[], float], rng: random.Random, recorder: Any = None) -> None:
+                 clock: Callable[[], float], rng: random.Random, recorder: Any = None,
+                 workers: Any = None) -> None:
         self.cfg = cfg.tap
         self.ami = ami
         self.audiosocket = audiosocket
@@ -90,6 +125,7 @@ class Taps:
         self.clock = clock
         self._rng = rng
         self.recorder = recorder  # engine.recording.Recorder: each tapped leg also as a WAV file
+        self.workers = workers
         self._taps: dict[str, _Tap] = {}
 
     @property
@@ -108,30 +144,51 @@ class Taps:
                  if side in t.legs and ch]
         if not sides:
             return
-        if t.max_backlog and self.pipeline.backlog() > t.max_backlog:
+        backlog = self._backlog()
+        if t.max_backlog and backlog > t.max_backlog:
             self.stats.taps_skipped_lag += 1
             log.info("call %s not tapped: decoding is %.1f s behind (max_backlog %.1f)", e.linkedid or e.uniqueid,
-                     self.pipeline.backlog(), t.max_backlog)
+                     backlog, t.max_backlog)
             return
-        if t.max_legs and len(self._taps) + len(sides) > t.max_legs:
+        tapped = sum(1 for tap in self._taps.values() if not tap.moved)  # a moved leg's successor counts
+        if t.max_legs and tapped + len(sides) > t.max_legs:
             self.stats.taps_skipped_busy += 1
             log.info("call %s not tapped: %d legs already tapped (max_legs %d)", e.linkedid or e.uniqueid,
-                     len(self._taps), t.max_legs)
+                     tapped, t.max_legs)
             return
         call = self.calls.resolve(e.linkedid or e.uniqueid)
         offset = self.calls.call_time(call, now)
         self.stats.taps_started += 1
         for side, channel in sides:
-            tap = _Tap(str(uuid_mod.uuid4()), call, side, channel, offset)
-            self._taps[tap.uuid] = tap
-            self.stats.tap_legs += 1
-            self.feed.link(call, tap.uuid, "audiosocket", now)
-            self._spawn(self._originate_tap(tap), "tap")
+            self._start(_Tap(str(uuid_mod.uuid4()), call, side, channel, offset), now)
+
+    def _pick(self) -> Any:
+        """The ASR worker the next leg goes to (None: decode here)."""
+        return self.workers.pick(time.monotonic()) if self.workers is not None else None
+
+    def _backlog(self) -> float:
+        """Decoding backlog where the next leg would go: the least busy worker's, else ours."""
+        worker = self._pick()
+        return worker.beat.backlog if worker is not None else self.pipeline.backlog()
+
+    def _start(self, tap: _Tap, now: float) -> None:
+        worker = self._pick()
+        if worker is not None:
+            tap.worker, tap.target = worker.beat.name, worker.beat.target
+            self.workers.assign(tap.worker)
+            self.stats.taps_remote += 1
+        elif self.workers is not None:
+            self.stats.taps_local_fallback += 1
+            log.warning("call %s (%s) decoded here: no ASR worker alive", tap.call_id, tap.side)
+        self._taps[tap.uuid] = tap
+        self.stats.tap_legs += 1
+        self.feed.link(tap.call_id, tap.uuid, "audiosocket", now)
+        self._spawn(self._originate_tap(tap), "tap")
 
     async def _originate_tap(self, tap: _Tap) -> None:
         from engine.asterisk.errors import AsteriskError
 
-        target = self.audiosocket.target
+        target = tap.target or self.audiosocket.target
         codec = f"/c({self.cfg.codec})" if self.cfg.codec else ""  # chan_audiosocket's codec option
         try:
             await self.ami.originate(f"AudioSocket/{target}/{tap.uuid}{codec}", application="ChanSpy",
@@ -183,9 +240,96 @@ class Taps:
             if recording is not None:
                 recording.close()
 
+    # -- legs decoded on ASR workers ---------------------------------------------------------------
+
+    def on_worker_message(self, topic: str, payload: bytes) -> None:
+        """A message from the workers' topics: heartbeats keep the table, session messages of our
+        legs become speech events on the call's clock (other engines' legs are not ours)."""
+        from engine.workers import (
+            WORKER_STOPPING,
+            Heartbeat,
+            RemoteSpeech,
+            SessionClosed,
+            SessionOpened,
+            parse_message,
+            speech_event,
+        )
+
+        if self.workers is None:
+            return
+        msg = parse_message(topic, payload)
+        if isinstance(msg, Heartbeat):
+            self._workers_left(self.workers.heard(msg, time.monotonic()), "said it is gone")
+            if msg.state == "stopping":
+                self._move_from(msg.name)
+            return
+        tap = self._taps.get(msg.session)
+        if tap is None or tap.worker != msg.worker:
+            return
+        if isinstance(msg, SessionOpened):
+            tap.connected.set()
+        elif isinstance(msg, RemoteSpeech):
+            event = speech_event(msg.fields, tap.call_id, tap.side, tap.offset)
+            tap.finals += msg.fields.get("event") == "final"
+            _note_utterance(tap, event)
+            self._on_speech(event)
+        elif isinstance(msg, SessionClosed):
+            self._taps.pop(tap.uuid, None)
+            if msg.finals > tap.finals:  # sent while we were not listening (a broker outage)
+                self.stats.finals_missed += msg.finals - tap.finals
+                log.warning("tap of call %s (%s): %d finals from ASR worker %s never arrived", tap.call_id,
+                            tap.side, msg.finals - tap.finals, tap.worker)
+            if msg.reason == WORKER_STOPPING and not tap.moved:  # its "stopping" did not reach us
+                self._tap_again(tap)
+
+    def tick(self) -> None:
+        """Workers quiet for ``[worker] timeout`` are gone; legs whose call the call core forgot
+        without their session's end ever coming (lost on the bus) are dropped. Called by the engine's ticker."""
+        if self.workers is None:
+            return
+        self._workers_left(self.workers.expire(time.monotonic()), "went quiet")
+        for tap in [t for t in self._taps.values() if t.worker and self.calls.started_at(t.call_id) is None]:
+            self._taps.pop(tap.uuid, None)
+            self.stats.taps_lost += 1
+            log.warning("tap of call %s (%s) on ASR worker %s: its end never came; dropped", tap.call_id, tap.side,
+                        tap.worker)
+
+    def _workers_left(self, names: list[str], why: str) -> None:
+        """Their open legs are lost (with the utterance in progress, counted); the calls still
+        going on are tapped again elsewhere."""
+        for name in names:
+            lost = [t for t in self._taps.values() if t.worker == name]
+            log.warning("ASR worker %s %s: %d tapped legs lost", name, why, len(lost))
+            for tap in lost:
+                self._taps.pop(tap.uuid, None)
+                self.stats.taps_lost += 1
+                self.stats.utterances_lost += len(tap.pending)
+                if not tap.moved:
+                    self._tap_again(tap)
+
+    def _move_from(self, name: str) -> None:
+        """A worker is stopping: its legs are tapped again elsewhere now, while it finishes the
+        utterances it heard (it lets go of the calls a second later)."""
+        for tap in [t for t in self._taps.values() if t.worker == name and not t.moved]:
+            tap.moved = True
+            self._tap_again(tap)
+
+    def _tap_again(self, tap: _Tap) -> None:
+        """The same side of the same call, from now on, on another worker (or here)."""
+        if not self.calls.is_live(tap.call_id):
+            return
+        now = self.clock()
+        self.stats.taps_moved += 1
+        self._start(_Tap(str(uuid_mod.uuid4()), tap.call_id, tap.side, tap.spied,
+                         self.calls.call_time(tap.call_id, now)), now)
+
     async def stop(self, timeout: float = 30.0) -> None:
         """Every tap ends as if its spied channel hung up: each closes its leg, whose open
-        utterance is decoded and stored (before the AudioSocket server's stop would cancel them)."""
+        utterance is decoded and stored (before the AudioSocket server's stop would cancel them).
+        Legs on ASR workers go on there until their calls end; what they hear after this is not stored."""
+        remote = sum(1 for t in self._taps.values() if t.worker)
+        if remote:
+            log.warning("engine stop: %d tapped legs on ASR workers are left to them (not stored from now on)", remote)
         runners = [t.runner for t in self._taps.values() if t.runner is not None and not t.runner.done()]
         for tap in list(self._taps.values()):
             if tap.session is not None:

@@ -78,12 +78,14 @@ def masked(value: Any) -> Any:
 RESERVED = ("schema", "kind", "site", "ts")
 
 
-def build_payload(kind: str, site: str, now: float, data: Any) -> dict[str, Any]:
-    """The envelope plus the producer's fields (a dataclass or a mapping), masked."""
+def build_payload(kind: str, site: str, now: float, data: Any, *, mask: bool = True) -> dict[str, Any]:
+    """The envelope plus the producer's fields (a dataclass or a mapping), masked. ``mask=False``
+    only for the ASR workers' link to the engine (``asr/sessions``): the engine stores what was
+    said as it stores a transcript decoded in its own process (docs/mqtt.md, "ASR workers")."""
     fields = _plain(data)
     if not isinstance(fields, dict):
         fields = {"value": fields}
-    body = masked(fields)
+    body = masked(fields) if mask else fields
     clash = [k for k in RESERVED if k in body]
     if clash:
         raise ValueError(f"payload field(s) {clash} are reserved for the envelope")

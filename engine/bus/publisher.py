@@ -59,7 +59,8 @@ class _BusApi:
 
     topics: Topics
 
-    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool) -> None:
+    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool,
+                     mask: bool = True) -> None:
         raise NotImplementedError
 
     def queue_snapshot(self, queue: str, data: Any, now: float) -> None:
@@ -83,6 +84,15 @@ class _BusApi:
     def alert(self, data: Any, now: float) -> None:
         self.publish_json(self.topics.alerts(), "alert", data, now, qos=QOS_RELIABLE, retain=False)
 
+    def asr_worker(self, worker: str, data: Any, now: float) -> None:
+        """An ASR worker's heartbeat: superseded every second, QoS 0."""
+        self.publish_json(self.topics.asr_worker(worker), "asr_worker", data, now, qos=QOS_PARTIAL, retain=False)
+
+    def asr_session(self, uuid: str, kind: str, data: Any, now: float, *, qos: int = QOS_RELIABLE) -> None:
+        """What a worker heard on one AudioSocket session, for the engine that tapped it: not masked
+        (the engine stores it like a transcript of its own; docs/mqtt.md, "ASR workers")."""
+        self.publish_json(self.topics.asr_session(uuid), kind, data, now, qos=qos, retain=False, mask=False)
+
 
 class NullPublisher(_BusApi):
     """The bus when no broker is configured: accepts everything, sends nothing."""
@@ -92,8 +102,9 @@ class NullPublisher(_BusApi):
         self.stats = BusStats()
         self.enabled = False
 
-    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool) -> None:
-        del topic, kind, data, now, qos, retain
+    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool,
+                     mask: bool = True) -> None:
+        del topic, kind, data, now, qos, retain, mask
 
     async def start(self) -> None:
         return None
@@ -124,6 +135,7 @@ class MqttPublisher(_BusApi):
         keepalive: int = 15,
         publish_timeout: float = 5.0,
         client_id: str | None = None,
+        will: OutMessage | None = None,
     ) -> None:
         if buffer_limit < 1:
             raise ValueError("mqtt buffer_limit must be at least 1")
@@ -140,6 +152,7 @@ class MqttPublisher(_BusApi):
         self._keepalive = keepalive
         self._publish_timeout = publish_timeout
         self._client_id = client_id or f"hotline-{site}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._will = will  # the broker publishes it when this connection dies without a goodbye
         self._queue: deque[OutMessage] = deque()
         self._inflight: OutMessage | None = None
         self._retained: dict[str, OutMessage] = {}
@@ -155,8 +168,9 @@ class MqttPublisher(_BusApi):
 
     # ---- producer side (never blocks) ----
 
-    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool) -> None:
-        payload = encode(build_payload(kind, self.site, now, data))
+    def publish_json(self, topic: str, kind: str, data: Any, now: float, *, qos: int, retain: bool,
+                     mask: bool = True) -> None:
+        payload = encode(build_payload(kind, self.site, now, data, mask=mask))
         self.publish_raw(OutMessage(topic, payload, qos, retain))
 
     def publish_raw(self, msg: OutMessage) -> None:
@@ -246,6 +260,8 @@ class MqttPublisher(_BusApi):
                     identifier=self._client_id,
                     keepalive=self._keepalive,
                     timeout=self._publish_timeout,
+                    will=None if self._will is None else aiomqtt.Will(
+                        self._will.topic, self._will.payload, self._will.qos, self._will.retain),
                 )
                 async with client:
                     self._on_connected(was_down=down_logged)
@@ -349,8 +365,9 @@ class MqttPublisher(_BusApi):
             pass
 
 
-def bus_from_config(cfg: Any) -> MqttPublisher | NullPublisher:
-    """The publisher for a :class:`engine.config.Config`: off unless ``mqtt.host`` is set."""
+def bus_from_config(cfg: Any, **kwargs: Any) -> MqttPublisher | NullPublisher:
+    """The publisher for a :class:`engine.config.Config`: off unless ``mqtt.host`` is set.
+    ``kwargs`` go to :class:`MqttPublisher` (an ASR worker's ``will``)."""
     m = cfg.mqtt
     if not m.host:
         return NullPublisher(cfg.site.name, m.topic_root)
@@ -362,4 +379,5 @@ def bus_from_config(cfg: Any) -> MqttPublisher | NullPublisher:
         username=m.username,
         password=cfg.mqtt_password(),
         buffer_limit=m.buffer_limit,
+        **kwargs,
     )

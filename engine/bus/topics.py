@@ -6,6 +6,9 @@
 {root}/{site}/calls/{call}/events                   call event (QoS 1)
 {root}/{site}/calls/{call}/transcript               partial (QoS 0) and final (QoS 1) text
 {root}/{site}/alerts                                alert (QoS 1)
+{root}/{site}/asr/workers/{worker}                  ASR worker heartbeat (QoS 0), its last will (QoS 1)
+{root}/{site}/asr/sessions/{uuid}                   one AudioSocket session on a worker: open, speech
+                                                    events, closed (QoS 1; partials QoS 0); NOT masked
 ```
 
 A segment comes from outside (queue names, agent interfaces such as
@@ -68,6 +71,16 @@ class Topics:
 
     def alerts(self) -> str:
         return f"{self.base}/alerts"
+
+    def asr_worker(self, worker: str) -> str:
+        return f"{self.base}/asr/workers/{segment(worker)}"
+
+    def asr_session(self, uuid: str) -> str:
+        return f"{self.base}/asr/sessions/{segment(uuid)}"
+
+    def asr_everything(self) -> str:
+        """Subscription filter for what ASR workers publish (the engine's side of the link)."""
+        return f"{self.base}/asr/#"
 
     def everything(self) -> str:
         """Subscription filter for the whole site."""

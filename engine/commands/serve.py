@@ -149,44 +149,68 @@ def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
     return exc
 
 
-async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
-    """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
-    import asyncio
-    import signal
+def write_ready_file(path: str, ports: dict[str, Any]) -> None:
+    """``ports`` and the pid as JSON, written whole (a reader never sees half a file)."""
+    import os
     from pathlib import Path
 
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps({**ports, "pid": os.getpid()}), encoding="utf-8")
+    tmp.replace(path)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT set ``stop`` while in the ``with`` block (also during a slow start, so
+    the process then stops right after it); ``received`` names the signal."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.stop = asyncio.Event()
+        self.received = ""
+
+    def _on_signal(self, name: str) -> None:
+        self.received = self.received or name
+        self.stop.set()
+
+    def __enter__(self) -> StopSignals:
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
+    """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
     from engine.app import Engine
 
     log = logging.getLogger("engine.serve")
     engine = Engine(cfg, web=web)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    received: list[str] = []
-
-    def on_signal(name: str) -> None:
-        received.append(name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    try:
+    with StopSignals() as signals:
         try:
-            await engine.start()
-        except OSError as exc:
-            await engine.stop()  # our own sockets closed first, so the probe sees only other programs
-            raise listen_error(cfg, web, exc) from None
-        if ready_file:
-            ports = {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port, "web": engine.web_port,
-                     "pid": __import__("os").getpid()}
-            tmp = Path(ready_file).with_suffix(".tmp")
-            tmp.write_text(json.dumps(ports), encoding="utf-8")
-            tmp.replace(ready_file)
-        log.info("hotline serve ready")
-        await stop.wait()
-        log.info("%s received: stopping", received[0] if received else "stop")
-    finally:
-        await engine.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            try:
+                await engine.start()
+            except OSError as exc:
+                await engine.stop()  # our own sockets closed first, so the probe sees only other programs
+                raise listen_error(cfg, web, exc) from None
+            if ready_file:
+                write_ready_file(ready_file, {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port,
+                                              "web": engine.web_port})
+            log.info("hotline serve ready")
+            await signals.stop.wait()
+            log.info("%s received: stopping", signals.received or "stop")
+        finally:
+            await engine.stop()
     log.info("hotline serve stopped cleanly")
     return 0

@@ -15,7 +15,10 @@ call goes through everything a real one does (docs/flows.md has the dialplan it 
    answered by a call-taker of the queue model;
 3. an Originate of ``AudioSocket/<host:port>/<uuid>`` with ``Application: ChanSpy`` and
    ``Data: <channel prefix>,qEo`` (a tap) connects to that AudioSocket server and streams what the
-   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E').
+   spied side says (the caller's or the call-taker's audio) until that channel hangs up ('E'):
+   the first tap of a channel from the start of the conversation (the engine taps at the answer,
+   and its time line starts there), a later one (the engine tapping again after an ASR worker
+   died) from where the conversation is at that moment.
    ``AudioSocket/<host:port>/<uuid>/c(slin16)`` streams at that codec's rate (kind 0x12, 640-byte
    frames), the 8 kHz audio upsampled, as Asterisk's ChanSpy (which hears ``slin``) writing to a
    ``slin16`` channel does; a codec that is not a signed linear one fails the Originate (Asterisk
@@ -162,6 +165,8 @@ class PbxWorld:
         self._cb_attempts: dict[str, int] = {}
         self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
         self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
+        self._talking_since: dict[str, float] = {}  # spied channel -> clock time of its AgentConnect
+        self._spied: set[str] = set()  # channels tapped at least once
         self._tasks: set[asyncio.Task[Any]] = set()
         self.server.listeners.append(self._on_event)
 
@@ -323,9 +328,12 @@ class PbxWorld:
                 if channel:
                     self._sides[channel] = (uid, side)
                     self._hung[channel] = asyncio.Event()
+                    self._talking_since[channel] = self.clock.now()
         elif e.name == "Hangup":
             channel = e.header("Channel") or ""
             self._sides.pop(channel, None)
+            self._talking_since.pop(channel, None)
+            self._spied.discard(channel)
             hung = self._hung.pop(channel, None)
             if hung is not None:
                 hung.set()
@@ -359,6 +367,9 @@ class PbxWorld:
         uid, side = self._sides[spied]
         plan = self._plans.get(uid)
         pcm = b"" if plan is None else (plan.caller_audio if side == "caller" else plan.agent_audio)
+        if spied in self._spied:  # tapped again: what was said before this spy joined is not heard
+            pcm = pcm[int((self.clock.now() - self._talking_since[spied]) / 0.02) * FRAME:]
+        self._spied.add(spied)
         tap_uid, _ = self._uid()
         self.server._emit([self._response(msg, True, name, 4, tap_uid, extra)])
         truth = self.truth.get(uid)

@@ -1,0 +1,70 @@
+"""``hotline asr-worker``: decode the engine's taps in a process of its own, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+HELP = "decode tapped calls for the engine: an AudioSocket server with its own Vosk pool, transcripts over MQTT"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.commands._common import number
+    from engine.config import LISTEN_PORT
+
+    parser.add_argument("--name", help="the worker's name on the bus (overrides [worker] name; default host-pid)")
+    parser.add_argument("--host", help="AudioSocket listen address (overrides [worker] host)")
+    parser.add_argument("--port", type=number(LISTEN_PORT),
+                        help="AudioSocket port (overrides [worker] port; 0 = any free port)")
+    parser.add_argument("--advertise", metavar="HOST:PORT",
+                        help="the address Asterisk dials for this worker (overrides [worker] advertise)")
+    parser.add_argument("--log-format", choices=("json", "kv", "text"), default="kv",
+                        help="log lines on stderr: json (one object per line), kv (key=value, default) or text")
+    parser.add_argument("--ready-file", metavar="FILE",
+                        help="write the bound port, target and name as JSON to FILE once the worker listens")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.commands._common import config_from_args
+    from engine.commands.serve import setup_logging
+    from engine.privacy import install_log_masking
+
+    setup_logging(args.log_format, args.verbose)
+    install_log_masking()
+    cfg = config_from_args(args, **{"worker.name": args.name, "worker.host": args.host, "worker.port": args.port,
+                                    "worker.advertise": args.advertise})
+    return asyncio.run(serve_worker(cfg, ready_file=args.ready_file))
+
+
+async def serve_worker(cfg: Any, *, ready_file: str | None = None) -> int:
+    """Start the worker, wait for SIGTERM/SIGINT, stop it (open utterances decoded and sent)."""
+    from engine.asr_worker import AsrWorker
+    from engine.commands.serve import StopSignals, _bind_problem, write_ready_file
+    from engine.errors import ConfigError
+
+    log = logging.getLogger("engine.asr_worker")
+    worker = AsrWorker(cfg)
+    with StopSignals() as signals:
+        try:
+            try:
+                await worker.start()
+            except OSError as exc:
+                await worker.stop()
+                w = cfg.worker
+                problem = _bind_problem(w.host, w.port) or exc
+                reason = (problem.strerror or str(problem)).lower()
+                raise ConfigError(f"AudioSocket cannot listen on {w.host}:{w.port} ([worker] port or --port): "
+                                  f"{reason}") from None
+            if ready_file:
+                write_ready_file(ready_file, {"audiosocket": worker.server.port, "target": worker.target,
+                                              "name": worker.name})
+            log.info("hotline asr-worker %s ready", worker.name)
+            await signals.stop.wait()
+            log.info("%s received: stopping", signals.received or "stop")
+        finally:
+            await worker.stop()
+    log.info("hotline asr-worker stopped cleanly")
+    return 0
