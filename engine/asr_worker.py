@@ -122,7 +122,7 @@ class AsrWorker:
     async def _on_session(self, session: Any) -> None:
         """One tapped leg: frames to a leg of our pipeline, its events to the engine."""
         from asr.pump import FramePump
-        from engine.bus.publisher import QOS_PARTIAL
+        from engine.bus.publisher import QOS_PARTIAL, QOS_RELIABLE
 
         uuid = session.uuid
         if self.state != "up":
@@ -141,7 +141,7 @@ class AsrWorker:
                 return
             finals += fields["event"] == "final"
             self.bus.asr_session(uuid, SPEECH, {"worker": self.name, "speech": fields}, time.time(),
-                                 qos=QOS_PARTIAL if fields["event"] == "partial" else 1)
+                                 qos=QOS_PARTIAL if fields["event"] == "partial" else QOS_RELIABLE)
 
         def open_leg(rate: int) -> Any:
             settings = self.pipeline.settings

@@ -129,8 +129,8 @@ def speech_event(fields: dict[str, Any], call_id: str, leg: str, offset: float) 
     if kind == "final":
         words = []
         for item in fields.get("words") or []:
-            if not (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)):
-                raise WorkerMessageError(f"final: a word must be [word, start, end, conf], got {item!r}")
+            if not (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)):  # what was said: not shown
+                raise WorkerMessageError("final: a word must be [word, start, end, conf]")
             w = dict(zip(("start", "end", "conf"), item[1:], strict=True))
             words.append(Word(item[0], _time(w, "start") + offset, _time(w, "end") + offset, _time(w, "conf")))
         return FinalTranscript(call_id, leg, _time(fields, "start") + offset, _time(fields, "end") + offset,
