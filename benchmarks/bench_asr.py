@@ -7,7 +7,7 @@ model the tests use), 8 kHz as AudioSocket delivers it, utterances separated by 
 sentences of two or three clauses with pauses inside them (see ``make_sentence_track``).
 
     .venv/bin/python benchmarks/bench_asr.py [--runs 5] [--call-seconds 120] [--realtime-seconds 30] \
-        [--eou-sentences 60 --eou-seconds 30 --trailing-silences 0.3,0.6,1.0] \
+        [--eou-sentences 60 --eou-seconds 40 --eou-legs 1 --trailing-silences 0.3,0.6,1.0] \
         [--skip ''  (memory parts too: --long-minutes 10, --calls 50 --calls-seconds 20)]
 
 Every part runs ``--runs`` times, contenders alternating (``benchmarks/_runs.py``), and reports

@@ -175,8 +175,8 @@ def main() -> int:
     simulate(Scenario.stationary(rate, a.aht, a.agents, a.patience, hours=2000 / rate / 3600, sl_seconds=a.sl_seconds),
              seed=0)
     q = (rate, a.aht, a.agents, a.patience, a.sl_seconds)
-    jobs = {f"hotline {n:.0e}".replace("e+0", "e").replace("e+", "e"): (lambda n=n: run_ours(*q, n, a.seed))
-            for n in sizes}
+    label = {n: f"hotline {n:.0e}".replace("e+0", "e").replace("e+", "e") for n in sizes}
+    jobs = {label[n]: (lambda n=n: run_ours(*q, n, a.seed)) for n in sizes}
     jobs["Ciw"] = lambda: run_ciw(*q, int(a.ciw_calls), a.seed, a.shift)
     res = alternate(jobs, a.runs)
     speed = {k: [n / secs for _, n, secs in v] for k, v in res.items()}
@@ -186,7 +186,7 @@ def main() -> int:
         ratio = "1x" if k == "Ciw" else Spread.of(ratios(speed[k], speed["Ciw"])).fmt(",.0f", "x")
         print(f"{k:12s} {v[0][1]:11,d} {Spread.of([r[2] for r in v]).fmt('.2f'):>20s} "
               f"{Spread.of(speed[k]).fmt(',.0f'):>34s} {ratio:>24s}")
-    big = list(jobs)[-2]  # the largest run of ours
+    big = label[max(sizes)]
     ours, ciw_est = res[big][0][0], res["Ciw"][0][0]
     assert all(r[0] == ours for r in res[big]) and all(r[0] == ciw_est for r in res["Ciw"])  # seeded
     print(f"estimates ({big} and Ciw; seeded, the same in every run):")
