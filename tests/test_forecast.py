@@ -110,12 +110,10 @@ def test_backtest_of_an_exact_plan(tmp_path: Path) -> None:
         backtest(plan, h, MONDAY + timedelta(days=3), sl_seconds=20.0)
 
 
-def test_store_history_counts_answered_abandoned_and_left_callers(capsys, tmp_path: Path) -> None:
-    from engine.store import Store
-
-    db = tmp_path / "calls.db"
+def test_store_history_counts_answered_abandoned_and_left_callers(capsys, backend) -> None:
+    """On either store backend: ``--db`` takes a SQLite file or a PostgreSQL URL."""
     t0 = day_start(MONDAY) + 10 * 3600
-    with Store.open(db) as store:
+    with backend.open() as store:
         for k in range(40):
             cid = f"17643.{k}"
             t = t0 + 60 * k
@@ -134,7 +132,7 @@ def test_store_history_counts_answered_abandoned_and_left_callers(capsys, tmp_pa
                           queue_abandoned_at=t0 + 9, ended_at=t0 + 9)
         rows = store.queue_stays(queue="citizen")
     assert len(rows) == 42 and sum(r["talk"] == 180 for r in rows) == 30
-    code = main(["profile", "--db", str(db), "--queue", "citizen", "--interval-minutes", "60", "--json"])
+    code = main(["profile", "--db", backend.target, "--queue", "citizen", "--interval-minutes", "60", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     data = json.loads(out)

@@ -14,12 +14,12 @@ from engine.errors import UsageError
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.commands._common import number
+    from engine.commands._common import DB_HELP, number
 
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--queue-log", metavar="FILE", nargs="+",
                      help="Asterisk queue_log file(s), e.g. /var/log/asterisk/queue_log.1 queue_log (any order)")
-    src.add_argument("--db", help="store file (default: config store.path); used when no --queue-log is given")
+    src.add_argument("--db", help=f"{DB_HELP}; used when no --queue-log is given")
     parser.add_argument("--queue", help="only this queue (default: every queue together)")
     parser.add_argument("--interval-minutes", type=number(int, ge=1, le=60), default=None,
                         help="interval length: 15, 30 or 60 (default config queueing.interval_minutes)")
@@ -101,10 +101,10 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
                 raise UsageError(f"{path}: not a queue_log (no line reads as epoch|callid|queue|agent|EVENT|...)")
             visits += reader.visits
     else:
-        from engine.store import Store
+        from engine.store.backend import open_store
 
         db = existing_store(args, cfg)
-        with Store.open(db, readonly=True) as store:
+        with open_store(cfg, db=db, readonly=True) as store:
             rows = store.queue_stays(since=lo, until=hi, queue=args.queue)
         visits, live = _visits_from_store(rows)
         if live:
