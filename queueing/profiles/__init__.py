@@ -176,8 +176,9 @@ def clock_seconds(text: object, where: str) -> float:
     return h * 3600.0 + m * 60.0
 
 
-def _number(value: object, rule: Number, where: str) -> float:
-    """``value`` as a float that ``rule`` allows (numbers or numeric text), else a ScenarioError naming ``where``."""
+def read_number(value: object, rule: Number, where: str) -> float:
+    """``value`` as a float that ``rule`` allows (numbers or numeric text), else a ScenarioError naming ``where``.
+    Shared by the files the capacity commands read (profiles here, sweep grids in ``queueing.sim.grid``)."""
     try:
         x = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -196,8 +197,8 @@ def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float,
     for i, (s, c, a) in enumerate(rows):
         here = f"{where}, interval {i + 1}"
         starts.append(clock_seconds(s, here))
-        calls.append(_number(c, NOT_NEGATIVE, f"{here}: calls per hour"))
-        agents.append(int(_number(a, COUNT, f"{here}: agents")))
+        calls.append(read_number(c, NOT_NEGATIVE, f"{here}: calls per hour"))
+        agents.append(int(read_number(a, COUNT, f"{here}: agents")))
     if len(starts) > 1:
         step = (starts[1] - starts[0]) % 86400.0
         for i in range(1, len(starts)):
@@ -211,7 +212,8 @@ def _rows(rows: list[tuple[object, object, object]], where: str) -> tuple[float,
     return starts[0], tuple(calls), tuple(agents), step / 60.0
 
 
-def _dist(value: object, where: str) -> Distribution:
+def read_distribution(value: object, where: str) -> Distribution:
+    """``Distribution.parse(value)``, its error naming ``where`` (the file and key)."""
     try:
         return Distribution.parse(value)  # type: ignore[arg-type]
     except ScenarioError as exc:
@@ -221,7 +223,7 @@ def _dist(value: object, where: str) -> Distribution:
 def _by_interval(values: object, count: int, where: str) -> tuple[float, ...]:
     if not isinstance(values, list) or len(values) != count:
         raise ScenarioError(f"{where}: must be a list of {count} numbers, one per interval")
-    return tuple(_number(v, POSITIVE, f"{where}, interval {i + 1}") for i, v in enumerate(values))
+    return tuple(read_number(v, POSITIVE, f"{where}, interval {i + 1}") for i, v in enumerate(values))
 
 
 def parse_toml(text: str, source: str = "<toml>") -> Profile:
@@ -236,7 +238,7 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
     if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 3 for r in rows):
         raise ScenarioError(f"{source}: 'intervals' must be a list of [\"HH:MM\", calls_per_hour, agents]")
     start, calls, agents, step = _rows([tuple(r) for r in rows], source)
-    num = {k: _number(data[k], rule, f"{source}: {k}") for k, rule in _NUMBERS.items() if k in data}
+    num = {k: read_number(data[k], rule, f"{source}: {k}") for k, rule in _NUMBERS.items() if k in data}
     minutes = num.get("interval_minutes", step)
     if len(rows) > 1 and abs(minutes - step) > 1e-9:
         raise ScenarioError(f"{source}: interval_minutes = {minutes:g} but the rows are {step:g} minutes apart")
@@ -249,15 +251,15 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
     if "shape" in data:
         kw["shape"] = str(data["shape"])
     if "redial_delay" in data:
-        kw["redial_delay"] = _dist(data["redial_delay"], f"{source}: redial_delay")
+        kw["redial_delay"] = read_distribution(data["redial_delay"], f"{source}: redial_delay")
     for key in BY_INTERVAL:
         if key in data:
             kw[key] = _by_interval(data[key], len(rows), f"{source}: {key}")
     profile = Profile(
         name=str(data.get("name", Path(source).stem)), interval_minutes=minutes, start_seconds=start,
         calls_per_hour=calls, agents=agents,
-        service=_dist(data.get("service", 300.0), f"{source}: service"),
-        patience=None if patience == "none" else _dist(patience, f"{source}: patience"),
+        service=read_distribution(data.get("service", 300.0), f"{source}: service"),
+        patience=None if patience == "none" else read_distribution(patience, f"{source}: patience"),
         source=source, **kw,  # type: ignore[arg-type]
     )
     profile.scenario()  # validate the rest now, naming the file
@@ -267,14 +269,14 @@ def parse_toml(text: str, source: str = "<toml>") -> Profile:
 def parse_csv(text: str, source: str = "<csv>", **defaults: object) -> Profile:
     table = read_table(text, source, required=("start", "calls_per_hour"))
     n = len(table.rows)
-    cell = table.text_number  # the text, decimal commas made points; _number names row and value if bad
+    cell = table.text_number  # the text, decimal commas made points; read_number names row and value if bad
     rows = [(r["start"], cell(i, "calls_per_hour"), cell(i, "agents") if "agents" in table.columns else 0)
             for i, r in enumerate(table.rows)]
     start, calls, agents, step = _rows(rows, source)
     kw: dict[str, object] = dict(defaults)
     for key, column in BY_INTERVAL.items():
         if column in table.columns:
-            kw[key] = tuple(_number(cell(i, column), POSITIVE, f"{table.where(i)}: {column}") for i in range(n))
+            kw[key] = tuple(read_number(cell(i, column), POSITIVE, f"{table.where(i)}: {column}") for i in range(n))
     profile = Profile(name=Path(source).stem, interval_minutes=step, start_seconds=start,
                       calls_per_hour=calls, agents=agents, source=source, **kw)  # type: ignore[arg-type]
     profile.scenario()

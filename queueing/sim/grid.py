@@ -34,7 +34,7 @@ from pathlib import Path
 from engine.config import COUNT, NOT_NEGATIVE, POSITIVE, Number, read_toml
 from engine.errors import ConfigError
 from queueing.erlang import ScenarioError
-from queueing.profiles import _dist, _number, load_profile
+from queueing.profiles import load_profile, read_distribution, read_number
 from queueing.sim.distributions import Distribution
 from queueing.sim.scenario import Scenario
 
@@ -73,7 +73,7 @@ class Axis:
 
 def _num(rule: Number) -> Callable[[object, str], object]:
     def read(value: object, where: str) -> object:
-        x = _number(value, rule, where)
+        x = read_number(value, rule, where)
         return int(x) if rule.kind is int else x
     return read
 
@@ -87,8 +87,8 @@ AXES: dict[str, Axis] = {
     "agents_delta": Axis(_num(Number(int)), _agents_delta),  # added to every interval, never below 0
     "rate_multiplier": Axis(_num(NOT_NEGATIVE), _rate_multiplier),
     "aht": Axis(_num(POSITIVE), _aht),  # the base distribution's shape, another mean
-    "service": Axis(_dist, lambda s, v: {"service": v}),
-    "patience": Axis(_or_none(_dist), lambda s, v: {"patience": v}),  # "none": never hang up
+    "service": Axis(read_distribution, lambda s, v: {"service": v}),
+    "patience": Axis(_or_none(read_distribution), lambda s, v: {"patience": v}),  # "none": never hang up
     "sl_seconds": Axis(_num(NOT_NEGATIVE), lambda s, v: {"sl_seconds": v}),
     "redial_prob": Axis(_num(Number(ge=0, lt=1)), lambda s, v: {"redial_prob": v}),
     "callback_threshold": Axis(_or_none(_num(NOT_NEGATIVE)), lambda s, v: {"callback_threshold": v}),
@@ -194,7 +194,7 @@ def parse_sweep(data: dict[str, object], source: str = "<sweep>", folder: Path |
         raise ScenarioError(f"{source}: profile: {exc}") from None
     base = profile.scenario()
     labels = tuple(profile.labels())
-    sizes = {k: int(_number(data[k], rule, f"{source}: {k}"))
+    sizes = {k: int(read_number(data[k], rule, f"{source}: {k}"))
              for k, rule in (("replications", Number(int, ge=2)), ("seed", COUNT), ("lead_in", COUNT),
                              ("batch", Number(int, ge=1))) if k in data}
     split = data.get("split", "day")
