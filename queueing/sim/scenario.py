@@ -124,12 +124,6 @@ class Scenario:
             patience = np.asarray(self.patience_by_interval) / self.patience.mean
         return service, patience
 
-    def mean_aht(self) -> float:
-        """Mean service time over the day's expected calls."""
-        if self.aht_by_interval is None or sum(self.rates) <= 0:
-            return self.service.mean
-        return float(np.dot(self.rates, self.aht_by_interval) / sum(self.rates))
-
     @property
     def intervals(self) -> int:
         return len(self.rates)
