@@ -97,6 +97,21 @@ def test_grid_values_change_the_scenario_and_show_as_a_sweep_file_gives_them(tmp
     assert res.records[0]["aht"] == 250.0 and res.records[0]["queue_capacity"] == 5
 
 
+def test_a_profile_with_aht_and_patience_by_interval_is_cut_into_windows_with_them(tmp_path: Path) -> None:
+    """``hotline profile --out x.toml`` writes AHT and patience per interval; each window (the day
+    with its lead-in, or one interval) keeps the values of its own intervals."""
+    write(tmp_path, "evening.toml", EVENING + "aht_by_interval = [100, 200, 300]\npatience_by_interval = [60, 90, 120]\n")
+    for split, aht, patience in (("day", [(100, 100, 100, 200, 300)], [(60, 60, 60, 90, 120)]),
+                                 ("interval", [(100, 100, 100), (100, 100, 200), (100, 200, 300)],
+                                  [(60, 60, 60), (60, 60, 90), (60, 90, 120)])):
+        sweep = load_sweep(write(tmp_path, "s.toml", f'profile = "evening.toml"\nreplications = 2\nsplit = "{split}"\n'
+                                                     "[grid]\nagents_delta = [0]\n"))
+        _, tasks = plan(sweep)
+        assert [t.scenario.aht_by_interval for t in tasks] == aht
+        assert [t.scenario.patience_by_interval for t in tasks] == patience
+        assert len(run_sweep(sweep).records) == 3
+
+
 def test_streams_are_per_replication_so_the_batch_size_does_not_matter(tmp_path: Path) -> None:
     """Each replication has its own stream (the spawn tree's leaf); cutting the replications
     into other batches changes only the order of the sums."""

@@ -124,8 +124,8 @@ class Sweep:
     reported interval on its own after ``lead_in`` intervals (an approximation that lets one
     scenario's intervals run on different workers, and costs less when few are reported).
     ``lead_in``: intervals simulated and not reported before the day or the interval; before the
-    day's first interval, that interval's rate and roster hold (so a one-interval profile is a
-    stationary queue warmed up for ``lead_in`` intervals).
+    day's first interval, that interval's rate, roster, AHT and patience hold (so a one-interval
+    profile is a stationary queue warmed up for ``lead_in`` intervals).
     """
 
     base: Scenario

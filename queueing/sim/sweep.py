@@ -44,16 +44,21 @@ CALL_SECONDS = 0.18e-6
 
 def window(base: Scenario, first: int, last: int, lead_in: int) -> Scenario:
     """Intervals ``first`` to ``last`` of ``base`` preceded by ``lead_in`` intervals (a warm-up,
-    not reported); before the day's first interval, that interval's rate and roster hold."""
+    not reported); before the day's first interval, that interval's rate, roster, AHT and
+    patience hold."""
     idx = [max(0, j) for j in range(first - lead_in, last + 1)]
+
+    def pick(values: tuple | None) -> tuple | None:  # a per-interval field of ``base``, for the window's intervals
+        return None if values is None else tuple(values[j] for j in idx)
+
     fine = None
     if base.arrival_rates is not None:
         k = len(base.arrival_rates) // base.intervals
         fine = tuple(r for j in idx for r in base.arrival_rates[j * k:(j + 1) * k])
     return replace(
-        base, rates=tuple(base.rates[j] for j in idx), agents=tuple(base.agents[j] for j in idx),
-        arrival_rates=fine, warmup_intervals=lead_in, batch_means=False,
-        start_seconds=base.start_seconds + (first - lead_in) * base.interval_seconds,
+        base, rates=pick(base.rates), agents=pick(base.agents), aht_by_interval=pick(base.aht_by_interval),
+        patience_by_interval=pick(base.patience_by_interval), arrival_rates=fine, warmup_intervals=lead_in,
+        batch_means=False, start_seconds=base.start_seconds + (first - lead_in) * base.interval_seconds,
     )
 
 
