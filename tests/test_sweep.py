@@ -112,6 +112,20 @@ def test_a_profile_with_aht_and_patience_by_interval_is_cut_into_windows_with_th
         assert len(run_sweep(sweep).records) == 3
 
 
+def test_grid_aht_service_and_patience_replace_the_means_by_interval(tmp_path: Path) -> None:
+    """As ``--aht``/``--patience`` do: a grid value is the one mean for every interval (kept, the
+    per-interval means would scale it back to themselves, and ``patience = "none"`` could not be)."""
+    write(tmp_path, "evening.toml", EVENING + "aht_by_interval = [100, 200, 300]\npatience_by_interval = [60, 90, 120]\n")
+    for grid in ('aht = 250\npatience = [200, "none"]', 'service = "gamma:250:0.5"\npatience = [200, "none"]'):
+        sweep = load_sweep(write(tmp_path, "s.toml", f'profile = "evening.toml"\nreplications = 2\n[grid]\n{grid}\n'))
+        cases, _ = plan(sweep)
+        assert sweep.base.aht_by_interval == (100.0, 200.0, 300.0)
+        first, never = cases[0].scenario, cases[1].scenario
+        assert first.service.mean == 250.0 and first.patience.mean == 200.0 and never.patience is None
+        assert (first.aht_by_interval, first.patience_by_interval, never.patience_by_interval) == (None, None, None)
+        assert [s.tolist() for s in first.interval_scales()] == [[1.0] * 3, [1.0] * 3]
+
+
 def test_streams_are_per_replication_so_the_batch_size_does_not_matter(tmp_path: Path) -> None:
     """Each replication has its own stream (the spawn tree's leaf); cutting the replications
     into other batches changes only the order of the sums."""

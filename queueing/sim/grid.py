@@ -56,11 +56,21 @@ def _rate_multiplier(s: Scenario, v: float) -> dict[str, object]:
 
 
 def _aht(s: Scenario, v: float) -> dict[str, object]:
-    """The base service distribution's shape (kind and CV) with another mean."""
+    """The base service distribution's shape (kind and CV) with another mean, for every interval."""
     d = s.service
     if d.kind == "empirical":
-        return {"service": Distribution.empirical([x * v / d.mean for x in d.values])}
-    return {"service": Distribution(d.kind, float(v), d.cv)}
+        return _service(s, Distribution.empirical([x * v / d.mean for x in d.values]))
+    return _service(s, Distribution(d.kind, float(v), d.cv))
+
+
+def _service(s: Scenario, v: Distribution) -> dict[str, object]:
+    """Every interval's service time: the base's means by interval give way (as to ``--service``)."""
+    return {"service": v, "aht_by_interval": None}
+
+
+def _patience(s: Scenario, v: Distribution | None) -> dict[str, object]:
+    """Every interval's patience: the base's means by interval give way (as to ``--patience``)."""
+    return {"patience": v, "patience_by_interval": None}
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,8 @@ AXES: dict[str, Axis] = {
     "agents_delta": Axis(_num(Number(int)), _agents_delta),  # added to every interval, never below 0
     "rate_multiplier": Axis(_num(NOT_NEGATIVE), _rate_multiplier),
     "aht": Axis(_num(POSITIVE), _aht),  # the base distribution's shape, another mean
-    "service": Axis(read_distribution, lambda s, v: {"service": v}),
-    "patience": Axis(_or_none(read_distribution), lambda s, v: {"patience": v}),  # "none": never hang up
+    "service": Axis(read_distribution, _service),
+    "patience": Axis(_or_none(read_distribution), _patience),  # "none": never hang up
     "sl_seconds": Axis(_num(NOT_NEGATIVE), lambda s, v: {"sl_seconds": v}),
     "redial_prob": Axis(_num(Number(ge=0, lt=1)), lambda s, v: {"redial_prob": v}),
     "callback_threshold": Axis(_or_none(_num(NOT_NEGATIVE)), lambda s, v: {"callback_threshold": v}),
