@@ -3,7 +3,7 @@
 
 Why Agg: planners run this on servers without a display; the file is the product.
 Why legends outside the axes: a legend inside hides the evening peak it is meant to explain;
-every legend here sits to the right of its panel (``_legend``), and ``tests/test_plots.py``
+every legend here sits to the right of its panel (``_finish``), and ``tests/test_plots.py``
 checks with the renderer's bounding boxes that no legend covers an axes.
 Bands are 95 % confidence intervals over the simulation's replications (``<metric>_ci95``).
 """
@@ -25,8 +25,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def _legend(ax: Any) -> None:
-    """The legend to the right of the axes, outside the plotted area."""
+def _finish(ax: Any, ylabel: str, title: str, *, percent: bool = False, target_sl: float | None = None) -> None:
+    """A panel's labels and grid, and its legend to the right of the axes, outside the plotted
+    area; a ``percent`` panel runs from 0 to 100, with the target service level as a line."""
+    if target_sl is not None:
+        ax.axhline(100 * target_sl, color="black", ls="--", lw=1, label=f"target service level {100 * target_sl:g} %")
+    if percent:
+        ax.set_ylim(0, 100)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
 
 
@@ -85,31 +93,19 @@ def plot_day(
     _band(ax1, x, intervals, "asa", 1.0, "tab:blue", "ASA (answered callers)")
     ax1.plot(x, _col(intervals, "mean_wait"), ls="--", color="tab:purple", label="mean wait (all callers)")
     ax1.plot(x, _col(intervals, "wait_p90"), ls=":", color="tab:gray", label="90th percentile wait")
-    ax1.set_ylabel("seconds")
-    ax1.set_title("Waits by interval")
-    ax1.grid(alpha=0.3)
-    _legend(ax1)
+    _finish(ax1, "seconds", "Waits by interval")
 
     _band(ax2, x, intervals, "service_level", 100.0, "tab:green",
           f"service level: answered within {sl_seconds:g} s / offered")
     _band(ax2, x, intervals, "p_abandon", 100.0, "tab:red", "abandoned / offered")
-    if target_sl is not None:
-        ax2.axhline(100 * target_sl, color="black", ls="--", lw=1, label=f"target service level {100 * target_sl:g} %")
-    ax2.set_ylabel("percent")
-    ax2.set_ylim(0, 100)
-    ax2.set_title("Service level and abandonment")
-    ax2.grid(alpha=0.3)
-    _legend(ax2)
+    _finish(ax2, "percent", "Service level and abandonment", percent=True, target_sl=target_sl)
 
     load = [r["rate"] * a for r, a in zip(intervals, ahts, strict=True)]
     ax3.bar(x, _col(intervals, "agents"), color="tab:blue", alpha=0.5, label="agents on duty (simulated roster)")
     if roster is not None:
         ax3.step(x, list(roster), where="mid", color="tab:orange", lw=2, label="current roster")
     ax3.plot(x, load, color="black", marker=".", label="offered load (erlangs = calls/s x AHT)")
-    ax3.set_ylabel("agents / erlangs")
-    ax3.set_title("Staffing")
-    ax3.grid(alpha=0.3)
-    _legend(ax3)
+    _finish(ax3, "agents / erlangs", "Staffing")
     _time_axis(ax3, x, labels)
     return _save(fig, path, title)
 
@@ -130,21 +126,12 @@ def plot_backtest(
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, constrained_layout=True)
     ax1.bar(x, _col(rows, "actual_calls"), color="tab:gray", alpha=0.5, label="actual calls")
     ax1.plot(x, _col(rows, "forecast_calls"), color="tab:blue", marker="o", ms=3, label="forecast calls")
-    ax1.set_ylabel("calls per interval")
-    ax1.set_title("Forecast and actual calls")
-    ax1.grid(alpha=0.3)
-    _legend(ax1)
+    _finish(ax1, "calls per interval", "Forecast and actual calls")
 
     _band(ax2, x, rows, "planned_service_level", 100.0, "tab:blue", "planned (simulated) service level")
     ax2.plot(x, _col(rows, "actual_service_level", 100.0), color="tab:green", marker="s", ms=3,
              label=f"actual service level (answered within {sl_seconds:g} s / offered)")
-    if target_sl is not None:
-        ax2.axhline(100 * target_sl, color="black", ls="--", lw=1, label=f"target service level {100 * target_sl:g} %")
-    ax2.set_ylabel("percent")
-    ax2.set_ylim(0, 100)
-    ax2.set_title("Planned and actual service level")
-    ax2.grid(alpha=0.3)
-    _legend(ax2)
+    _finish(ax2, "percent", "Planned and actual service level", percent=True, target_sl=target_sl)
     _time_axis(ax2, x, labels)
     return _save(fig, path, title)
 
@@ -166,9 +153,6 @@ def plot_forecast(
     ax.fill_between(x, list(low), list(high), color="tab:gray", alpha=0.3, lw=0,
                     label="range of the past days used (fewest to most calls)")
     ax.plot(x, list(calls), color="tab:blue", marker="o", ms=3, label="forecast")
-    ax.set_ylabel("calls per interval")
-    ax.set_title("Forecast calls by interval")
-    ax.grid(alpha=0.3)
-    _legend(ax)
+    _finish(ax, "calls per interval", "Forecast calls by interval")
     _time_axis(ax, x, labels)
     return _save(fig, path, title)

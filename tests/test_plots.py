@@ -92,3 +92,6 @@ def test_backtest_and_forecast_plots_keep_legends_off_the_data(figures, tmp_path
     assert (tmp_path / "bt.png").stat().st_size > 10_000 and (tmp_path / "fc.png").stat().st_size > 10_000
     for fig in figures:
         assert legend_problems(fig) == []
+    sl = figures[0].axes[1]  # the backtest's service-level panel: in percent, with the target
+    assert sl.get_ylim() == (0.0, 100.0) and sl.get_ylabel() == "percent"
+    assert "target service level 80 %" in [t.get_text() for t in sl.get_legend().get_texts()]
