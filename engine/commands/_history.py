@@ -4,6 +4,7 @@ Asterisk ``queue_log`` files or from the store, grouped by the site's local inte
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -121,6 +122,24 @@ def sl_seconds(args: argparse.Namespace, cfg: Any) -> float:
     return float(args.sl_seconds if args.sl_seconds is not None else cfg.queueing.sl_seconds)
 
 
-def print_notes(notes: list[str]) -> None:
+def print_data(args: argparse.Namespace, rows: list[dict[str, Any]], document: dict[str, Any], notes: list[str]) -> bool:
+    """``--csv``: the rows; ``--json``: the document; the notes on stderr so that stdout stays
+    data. False when neither was asked for (the command prints its table)."""
+    import json
+
+    from queueing.report import csv_text, json_safe
+
+    if not (args.csv or args.json):
+        return False
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
+    if args.csv:
+        print(csv_text(rows), end="")
+    else:
+        print(json.dumps(json_safe(document), indent=2, ensure_ascii=False))
+    return True
+
+
+def pct(x: float) -> str:
+    """A share as ``" 85.0%"`` for the tables, ``"   n/a"`` when there is none (NaN)."""
+    return "   n/a" if math.isnan(x) else f"{100 * x:5.1f}%"

@@ -26,22 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE.png", help="draw forecast vs actual calls and planned vs actual SL")
 
 
-def _pct(x: float) -> str:
-    import math
-
-    return "   n/a" if math.isnan(x) else f"{100 * x:5.1f}%"
-
-
 def run(args: argparse.Namespace) -> int:
-    import json
     from datetime import timedelta
 
-    from engine.commands._history import load_history, parse_day, print_notes, sl_seconds
+    from engine.commands._history import load_history, parse_day, pct, print_data, sl_seconds
     from engine.errors import UsageError
     from queueing.backtest import backtest
     from queueing.erlang import ScenarioError
     from queueing.profiles import load_profile
-    from queueing.report import csv_text, json_safe
     from queueing.roster import load_roster
 
     day = parse_day(args.day, "--day")
@@ -63,15 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
         plot_backtest(args.plot, bt.labels, bt.rows, sl_seconds=sl, target_sl=args.target_sl,
                       title=f"backtest {day}: {plan.name}")
-    if args.csv:
-        print_notes(notes)
-        print(csv_text(bt.rows), end="")
-        return 0
-    if args.json:
-        print_notes(notes)
-        print(json.dumps(json_safe({"day": str(day), "plan": plan.name, "sl_seconds": sl,
-                                    "replications": args.replications, "seed": args.seed,
-                                    "summary": s, "intervals": bt.rows}), indent=2, ensure_ascii=False))
+    out = {"day": str(day), "plan": plan.name, "sl_seconds": sl, "replications": args.replications,
+           "seed": args.seed, "summary": s, "intervals": bt.rows}
+    if print_data(args, bt.rows, out, notes):
         return 0
     print(f"backtest of {plan.name} on {day} ({history.clock.timezone}); service level = answered within {sl:g} s / offered")
     print(f"{'time':>5} {'forecast':>8} {'actual':>6} {'error':>6} {'agents':>6} | {'planned':>7} {'replay':>7} "
@@ -81,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         aht = "n/a" if r["actual_aht"] != r["actual_aht"] else f"{r['actual_aht']:.0f}"
         print(f"{r['start']:>5} {r['forecast_calls']:8.1f} {r['actual_calls']:6.0f} {r['error']:+6.1f} {r['agents']:6d} | "
-              f"{_pct(r['planned_service_level']):>7} {_pct(r['replayed_service_level']):>7} "
-              f"{_pct(r['actual_service_level']):>7} | {r['planned_aht']:8.0f} {aht:>6}")
+              f"{pct(r['planned_service_level']):>7} {pct(r['replayed_service_level']):>7} "
+              f"{pct(r['actual_service_level']):>7} | {r['planned_aht']:8.0f} {aht:>6}")
     print("planned = the roster simulated at the forecast; replay = the roster simulated at the day's real calls, "
           "AHT and patience; actual = from the history")
     print(f"calls: forecast {s['forecast_calls']:,.0f}, actual {s['actual_calls']:,.0f}; "

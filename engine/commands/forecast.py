@@ -37,15 +37,13 @@ def _out_path(base: str, day, many: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from datetime import timedelta
 
-    from engine.commands._history import load_history, parse_day, print_notes, sl_seconds
+    from engine.commands._history import load_history, parse_day, print_data, sl_seconds
     from engine.errors import UsageError
     from queueing.erlang import ScenarioError
     from queueing.forecast import forecast_day
     from queueing.profiles.write import write_profile
-    from queueing.report import csv_text, json_safe
 
     first = parse_day(args.day, "--day")
     last = first + timedelta(days=args.days - 1)
@@ -79,18 +77,12 @@ def run(args: argparse.Namespace) -> int:
         for i, lab in enumerate(f.profile.labels()):
             rows.append({"date": str(f.day), "start": lab, "calls": f.calls[i], "calls_per_hour": f.profile.calls_per_hour[i],
                          "low": f.low[i], "high": f.high[i], "aht": f.profile.aht()[i], "patience": pat[i]})
-    if args.csv:
-        print_notes(notes)
-        print(csv_text(rows), end="")
-        return 0
-    if args.json:
-        print_notes(notes)
-        out = {"from": str(first), "to": str(last), "weeks": args.weeks, "trend": not args.no_trend,
-               "interval_minutes": history.clock.minutes, "timezone": history.clock.timezone,
-               "days": [{"date": str(f.day), "based_on": [str(d) for d in f.based_on], "trend_factor": f.trend,
-                         "calls": sum(f.calls), "notes": f.notes} for f in forecasts],
-               "intervals": rows, "written": written}
-        print(json.dumps(json_safe(out), indent=2, ensure_ascii=False))
+    out = {"from": str(first), "to": str(last), "weeks": args.weeks, "trend": not args.no_trend,
+           "interval_minutes": history.clock.minutes, "timezone": history.clock.timezone,
+           "days": [{"date": str(f.day), "based_on": [str(d) for d in f.based_on], "trend_factor": f.trend,
+                     "calls": sum(f.calls), "notes": f.notes} for f in forecasts],
+           "intervals": rows, "written": written}
+    if print_data(args, rows, out, notes):
         return 0
     print(f"forecast {first} to {last} from {history.span()} ({history.clock.timezone}, "
           f"{history.clock.minutes}-minute intervals){'; queue ' + args.queue if args.queue else ''}")

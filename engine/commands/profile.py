@@ -37,16 +37,14 @@ def _weekdays(text: str | None) -> set[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from datetime import timedelta
 
-    from engine.commands._history import load_history, parse_day, print_notes, sl_seconds
+    from engine.commands._history import load_history, parse_day, pct, print_data, sl_seconds
     from engine.errors import UsageError
     from queueing.erlang import ScenarioError
     from queueing.history import patience_of, tally
     from queueing.patience import check_points
     from queueing.profiles.write import write_profile
-    from queueing.report import csv_text, json_safe
 
     since = parse_day(args.since, "--since") if args.since else None
     until = parse_day(args.until, "--until") if args.until else None
@@ -79,20 +77,14 @@ def run(args: argparse.Namespace) -> int:
             write_profile(profile, args.out, "\n".join([f"hotline profile: {name}, {len(days)} day(s)", *how]))
         except OSError as exc:
             raise UsageError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
-    if args.csv:
-        print_notes(notes)
-        print(csv_text(rows), end="")
-        return 0
-    if args.json:
-        print_notes(notes)
-        out = {"name": name, "days": [str(d) for d in days], "interval_minutes": history.clock.minutes,
-               "timezone": history.clock.timezone, "sl_seconds": sl, "calls": len(every),
-               "patience": {"mean": pat.mean, "std_error": pat.std_error, "abandons": pat.abandons,
-                            "callers": pat.callers, "method": "exponential MLE, answered callers censored",
-                            "kaplan_meier_check": [{"seconds": t, "kaplan_meier": k, "exponential": e}
-                                                   for t, k, e in fit]},
-               "notes": how + notes, "intervals": rows, "out": args.out}
-        print(json.dumps(json_safe(out), indent=2, ensure_ascii=False))
+    out = {"name": name, "days": [str(d) for d in days], "interval_minutes": history.clock.minutes,
+           "timezone": history.clock.timezone, "sl_seconds": sl, "calls": len(every),
+           "patience": {"mean": pat.mean, "std_error": pat.std_error, "abandons": pat.abandons,
+                        "callers": pat.callers, "method": "exponential MLE, answered callers censored",
+                        "kaplan_meier_check": [{"seconds": t, "kaplan_meier": k, "exponential": e}
+                                               for t, k, e in fit]},
+           "notes": how + notes, "intervals": rows, "out": args.out}
+    if print_data(args, rows, out, notes):
         return 0
     print(f"{name}: {len(every):,} queue calls on {len(days)} day(s) ({history.clock.timezone}, "
           f"{history.clock.minutes}-minute intervals){'; queue ' + args.queue if args.queue else ''}")
@@ -101,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if r["offered"] == 0:
             continue
         print(f"{r['start']:>5} {r['calls_per_hour']:7.1f} {r['aht']:5.0f} {_num(r['patience']):>8} {r['offered']:7d} "
-              f"{100 * r['abandoned'] / r['offered']:5.1f}% {_pct(r['service_level'])} {_num(r['asa']):>6}")
+              f"{100 * r['abandoned'] / r['offered']:5.1f}% {pct(r['service_level'])} {_num(r['asa']):>6}")
     print(f"calls/h = mean over the days; SL = answered within {sl:g} s / offered; intervals without calls not shown")
     for line in how + notes:
         print(f"note: {line}")
@@ -117,9 +109,3 @@ def _num(x: float | None) -> str:
     import math
 
     return "n/a" if x is None or math.isnan(x) or math.isinf(x) else f"{x:.0f}"
-
-
-def _pct(x: float) -> str:
-    import math
-
-    return "   n/a" if math.isnan(x) else f"{100 * x:5.1f}%"
