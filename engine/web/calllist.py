@@ -23,7 +23,7 @@ from engine.privacy import mask_name, mask_number, mask_text
 from engine.store import CallRecord
 from engine.web.app import SETTINGS, STORE, VIEWER, _bad_request, _float, _int, _json, _shown
 from engine.web.present import call_json
-from queueing.interval_stats import day_bounds
+from queueing.intervals import day_bounds
 
 CSV_MAX_ROWS = 100_000
 _TEXT_MAX = 200  # longest filter value taken
