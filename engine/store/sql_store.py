@@ -41,7 +41,7 @@ from engine.store.records import (
 from engine.store.scratch_index import ScratchIndex
 
 T = TypeVar("T")
-MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (about 0.1 s); see search()
+MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (a bound on its time); see search()
 MAX_ROWS = 2**63 - 1  # the largest integer of both databases: a larger limit means "all", a larger id matches nothing
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
