@@ -26,11 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from queueing.intervals import IntervalClock
+from queueing.intervals import IntervalClock, day_bounds
 
 WAIT_BANDS = (10, 20, 30, 60)  # seconds: "answered within" columns
 OUTCOMES = ("answered", "abandoned", "callback", "timeout", "waiting")
@@ -117,13 +116,6 @@ def _pct(part: float, whole: float) -> float | None:
 
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
-
-
-def day_bounds(day: date, timezone: str) -> tuple[float, float]:
-    """``[start, end)`` of a local day in epoch seconds (23 or 25 hours long on DST days)."""
-    tz = ZoneInfo(timezone)
-    return (datetime.combine(day, time(), tz).timestamp(),
-            datetime.combine(day + timedelta(days=1), time(), tz).timestamp())
 
 
 def day_kpis(calls: Iterable[QueueCall], day: date, clock: IntervalClock, *, sl_seconds: float,

@@ -52,9 +52,7 @@ class IntervalClock:
         """The local day holding ``ts`` and its ``[start, end)`` in epoch seconds, so a caller
         checking every event's time against the current day need not convert each one."""
         d = self.day(ts)
-        tz = ZoneInfo(self.timezone)
-        return (d, datetime.combine(d, time(), tz).timestamp(),
-                datetime.combine(d + timedelta(days=1), time(), tz).timestamp())
+        return (d, *day_bounds(d, self.timezone))
 
     def label(self, start: float) -> str:
         """``2026-11-28T19:00+08:00`` for an interval start."""
@@ -77,3 +75,10 @@ class IntervalClock:
             out.append((istart, nxt - t))
             t = nxt
         return out
+
+
+def day_bounds(day: date, timezone: str) -> tuple[float, float]:
+    """``[start, end)`` of a local day in epoch seconds (23 or 25 hours long on DST days)."""
+    tz = ZoneInfo(timezone)
+    return (datetime.combine(day, time(), tz).timestamp(),
+            datetime.combine(day + timedelta(days=1), time(), tz).timestamp())

@@ -114,7 +114,6 @@ class AlertBoard:
         self._next_id = 1
         self._active: dict[tuple[Any, ...], Alert] = {}
         self._resolved: list[Alert] = []  # newest last
-        self._surges_seen: set[tuple[Any, ...]] = set()
 
     def _raise(self, key: tuple[Any, ...], **fields: Any) -> Alert:
         alert = Alert(self._next_id, key=key, **fields)
@@ -124,7 +123,8 @@ class AlertBoard:
 
     def update(self, breaches: dict[tuple[Any, ...], dict[str, Any]], surges: list[SurgeDetected],
                interval_seconds: float, now: float) -> None:
-        """``breaches``: condition key -> alert fields for every KPI in red now."""
+        """``breaches``: condition key -> alert fields for every KPI in red now; ``surges``: those
+        detected since the last update (the detector reports each queue and interval once)."""
         for key, f in breaches.items():
             alert = self._active.get(key)
             if alert is None:
@@ -133,12 +133,8 @@ class AlertBoard:
             alert.message = f["message"]
             alert.last_seen = now
         for s in surges:
-            key = ("surge", s.queue, s.interval_start)
-            if key in self._surges_seen:
-                continue
-            self._surges_seen.add(key)
-            self._raise(key, kind="surge", queue=s.queue, kpi="offered", value=s.offered,
-                        threshold=round(s.threshold, 1), raised_at=s.at,
+            self._raise(("surge", s.queue, s.interval_start), kind="surge", queue=s.queue, kpi="offered",
+                        value=s.offered, threshold=round(s.threshold, 1), raised_at=s.at,
                         message=f"surge: {s.offered} calls offered in the interval from {s.interval_label[11:16]} "
                                 f"(usually {s.baseline_median:g})",
                         ends_at=s.interval_start + interval_seconds)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.store import Store
-from queueing.interval_stats import classify, day_bounds, day_kpis
-from queueing.intervals import IntervalClock
+from queueing.interval_stats import classify, day_kpis
+from queueing.intervals import IntervalClock, day_bounds
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 28)

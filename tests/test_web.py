@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from engine.config import Config
 from engine.errors import ConfigError
@@ -17,9 +16,7 @@ from engine.store import AsyncStore
 from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
 from engine.web import LiveHub, WebSettings, create_app, settings_from_config, start_site
 from tests.number_forms import HIDDEN, NUMBER_FORMS
-
-TOKEN = "viewer-token-123"
-PRIV = "privileged-token-456"
+from tests.web_helpers import PRIV, TOKEN, auth, start_client
 
 
 @pytest.fixture
@@ -36,12 +33,7 @@ def sample_db(tmp_path, asterisk_fixtures):
 
 async def _client(sample_db, *, show: bool = False, hub: LiveHub | None = None, heartbeat: float = 15.0):
     db, audio_dir = sample_db
-    store = await AsyncStore.open(db)
-    settings = WebSettings(token=TOKEN, privileged_token=PRIV, show_personal_data=show, audio_dir=audio_dir,
-                           heartbeat=heartbeat)
-    client = TestClient(TestServer(create_app(store, settings, hub)))
-    await client.start_server()
-    return client, store
+    return await start_client(db, hub=hub, show_personal_data=show, audio_dir=audio_dir, heartbeat=heartbeat)
 
 
 @pytest.fixture
@@ -52,10 +44,6 @@ async def client(sample_db):
     await store.close()
 
 
-def _auth(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def test_health_is_open_everything_else_needs_the_token(client):
     r = await client.get("/healthz")
     assert r.status == 200 and (await r.json())["status"] == "ok"
@@ -64,12 +52,12 @@ async def test_health_is_open_everything_else_needs_the_token(client):
         assert r.status == 401, path
         assert (await r.json()) == {"error": "token required"}
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
-        r = await client.get(path, headers=_auth("wrong"))
+        r = await client.get(path, headers=auth("wrong"))
         assert r.status == 401, path
     r = await client.get("/")
     assert r.status == 401 and "Access token" in await r.text()
     assert (await client.get("/static/app.css")).status == 200  # the login page needs its style
-    for headers in (_auth(), {"X-Hotline-Token": TOKEN}, {"Cookie": f"hotline_token={TOKEN}"}):
+    for headers in (auth(), {"X-Hotline-Token": TOKEN}, {"Cookie": f"hotline_token={TOKEN}"}):
         r = await client.get("/api/calls", headers=headers)
         assert r.status == 200
 
@@ -135,7 +123,7 @@ async def test_redirects_never_leave_the_site(client):
 
 
 async def test_calls_list_is_masked(client):
-    calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
+    calls = (await (await client.get("/api/calls", headers=auth())).json())["calls"]
     by_id = {c["id"]: c for c in calls}
     assert [c["outcome"] for c in calls if c["id"] != "outside"] == ["callback", "abandoned", "answered"]
     main = by_id[MAIN_CALL]
@@ -148,19 +136,19 @@ async def test_calls_list_is_masked(client):
 
 
 async def test_search_mandarin_and_english_masked(client):
-    r = await client.get("/api/search", params={"q": "路灯"}, headers=_auth())
+    r = await client.get("/api/search", params={"q": "路灯"}, headers=auth())
     hits = (await r.json())["hits"]
     assert {h["segment"]["text"] for h in hits} == {"我要报修路灯坏了，在人民路和解放路路口", "好的，请问路灯具体在哪个位置？"}
     assert all(h["call"]["caller_number"] == "139****5678" for h in hits)
-    r = await client.get("/api/search", params={"q": "street light"}, headers=_auth())
+    r = await client.get("/api/search", params={"q": "street light"}, headers=auth())
     (hit,) = (await r.json())["hits"]
     text = hit["segment"]["text"]
     assert [text[s:e] for s, e in hit["spans"]] == ["street", "light", "Street"]
-    r = await client.get("/api/search", params={"q": "电话"}, headers=_auth())
+    r = await client.get("/api/search", params={"q": "电话"}, headers=auth())
     (hit,) = (await r.json())["hits"]
     assert hit["segment"]["text"] == "人民路和解放路路口，我的电话是139****5678。"
-    assert (await client.get("/api/search", params={"q": " "}, headers=_auth())).status == 400
-    assert (await client.get("/api/search?q=x&limit=abc", headers=_auth())).status == 400
+    assert (await client.get("/api/search", params={"q": " "}, headers=auth())).status == 400
+    assert (await client.get("/api/search?q=x&limit=abc", headers=auth())).status == 400
 
 
 FORMS_CALL = "1795889999.301"
@@ -184,19 +172,19 @@ async def test_every_written_form_of_a_number_is_masked_on_the_page(sample_db):
     hub = LiveHub(clock=lambda: 1000.0)
     client, store = await _client(sample_db, hub=hub)
     try:
-        calls = (await (await client.get("/api/calls", headers=_auth())).json())["calls"]
+        calls = (await (await client.get("/api/calls", headers=auth())).json())["calls"]
         forms = next(c for c in calls if c["id"] == FORMS_CALL)
         assert forms["caller_number"] == "139.****.5678"
         assert forms["ivr_inputs"] == {"callback_number": NUMBER_FORMS[2][1]}
-        body = await (await client.get(f"/api/calls/{FORMS_CALL}", headers=_auth())).json()
+        body = await (await client.get(f"/api/calls/{FORMS_CALL}", headers=auth())).json()
         speech = [i for i in body["items"] if i["kind"] == "speech"]
         assert [i["text"] for i in speech] == [f"我的电话是{shown}" for _, shown in NUMBER_FORMS]
         assert [" ".join(w["word"] for w in i["words"]) for i in speech] == [shown for _, shown in NUMBER_FORMS]
         assert [i["data"]["said"] for i in body["items"] if i["kind"] == "ivr.input"] == [
             shown for _, shown in NUMBER_FORMS]
-        hits = (await (await client.get("/api/search", params={"q": "电话是"}, headers=_auth())).json())["hits"]
+        hits = (await (await client.get("/api/search", params={"q": "电话是"}, headers=auth())).json())["hits"]
         assert {h["segment"]["text"] for h in hits} >= {f"我的电话是{shown}" for _, shown in NUMBER_FORMS}
-        resp = await client.get("/api/live/stream", headers=_auth())
+        resp = await client.get("/api/live/stream", headers=auth())
         await _read_events(resp, 1)
         for i, (said, _) in enumerate(NUMBER_FORMS):
             hub.publish(FinalTranscript("live-9", "caller", float(i), i + 1.0, f"号码 {said}"))
@@ -220,11 +208,11 @@ async def test_search_cannot_recover_masked_digits(sample_db):
         client, store = await _client(sample_db, show=show)
         try:
             for q in probes:
-                r = await client.get("/api/search", params={"q": q}, headers=_auth(token))
+                r = await client.get("/api/search", params={"q": q}, headers=auth(token))
                 hits = (await r.json())["hits"]
                 assert bool(hits) == found, (show, token, q, hits)
             # what is shown can still be searched, and its highlight covers only visible characters
-            r = await client.get("/api/search", params={"q": "139*"}, headers=_auth(token))
+            r = await client.get("/api/search", params={"q": "139*"}, headers=auth(token))
             hits = (await r.json())["hits"]
             number = "13912345678" if found else "139****5678"
             assert any(h["segment"]["text"] == f"人民路和解放路路口，我的电话是{number}。" for h in hits)
@@ -237,7 +225,7 @@ async def test_search_cannot_recover_masked_digits(sample_db):
 
 
 async def test_timeline_has_both_legs_events_and_audio(client):
-    body = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=_auth())).json()
+    body = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=auth())).json()
     kinds = [i["kind"] for i in body["items"]]
     assert kinds[:5] == ["call.start", "ivr.node", "ivr.node", "ivr.input", "ivr.node"]
     assert "queue.join" in kinds and "agent.connect" in kinds
@@ -247,7 +235,7 @@ async def test_timeline_has_both_legs_events_and_audio(client):
     assert body["audio"] == [{"id": 1, "leg": "mixed", "offset": 44.0, "url": "/api/audio/1"}]
     assert "13912345678" not in json.dumps(body, ensure_ascii=False)
     assert body["call"]["ivr_inputs"] == {"main_menu": "2", "intake": "我要报修路灯坏了"}
-    r = await client.get("/api/calls/nope", headers=_auth())
+    r = await client.get("/api/calls/nope", headers=auth())
     assert r.status == 404
 
 
@@ -259,11 +247,11 @@ async def test_personal_data_needs_config_and_privileged_token(sample_db):
     ):
         client, store = await _client(sample_db, show=show)
         try:
-            me = await (await client.get("/api/me", headers=_auth(token))).json()
+            me = await (await client.get("/api/me", headers=auth(token))).json()
             assert me["personal_data_shown"] == (expect == "13912345678")
-            calls = (await (await client.get("/api/calls", headers=_auth(token))).json())["calls"]
+            calls = (await (await client.get("/api/calls", headers=auth(token))).json())["calls"]
             assert {c["id"]: c for c in calls}[MAIN_CALL]["caller_number"] == expect
-            hits = (await (await client.get("/api/search?q=电话", headers=_auth(token))).json())["hits"]
+            hits = (await (await client.get("/api/search?q=电话", headers=auth(token))).json())["hits"]
             assert expect in hits[0]["segment"]["text"]
         finally:
             await client.close()
@@ -273,20 +261,20 @@ async def test_personal_data_needs_config_and_privileged_token(sample_db):
 async def test_audio_is_served_with_range_support(client, sample_db):
     _, audio_dir = sample_db
     data = (audio_dir / "main.wav").read_bytes()
-    r = await client.get("/api/audio/1", headers=_auth())
+    r = await client.get("/api/audio/1", headers=auth())
     assert r.status == 200 and r.headers["Content-Type"] == "audio/wav"
     assert r.headers.get("Accept-Ranges") == "bytes"
     assert await r.read() == data
-    r = await client.get("/api/audio/1", headers={**_auth(), "Range": "bytes=1000-1999"})
+    r = await client.get("/api/audio/1", headers={**auth(), "Range": "bytes=1000-1999"})
     assert r.status == 206
     assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
     assert await r.read() == data[1000:2000]
     # a path outside the configured audio directory is refused
-    r = await client.get("/api/audio/2", headers=_auth())
+    r = await client.get("/api/audio/2", headers=auth())
     assert r.status == 403
-    assert (await client.get("/api/audio/99", headers=_auth())).status == 404
+    assert (await client.get("/api/audio/99", headers=auth())).status == 404
     shutil.move(audio_dir / "main.wav", audio_dir / "gone.wav")
-    assert (await client.get("/api/audio/1", headers=_auth())).status == 404
+    assert (await client.get("/api/audio/1", headers=auth())).status == 404
 
 
 async def test_out_of_range_ids_and_numbers_are_client_errors(client):
@@ -294,7 +282,7 @@ async def test_out_of_range_ids_and_numbers_are_client_errors(client):
     with a short message naming the value, never a 500."""
     for path in ("/api/audio/99999999999999999999999", "/api/audio/9223372036854775808", "/api/audio/" + "9" * 5000,
                  "/api/audio/-1", "/api/audio/%D9%A3", "/api/audio/1.5", "/api/audio/0"):
-        r = await client.get(path, headers=_auth())
+        r = await client.get(path, headers=auth())
         body = await r.json()
         assert r.status == 404 and body["error"].startswith("no such audio: "), (path, body)
         assert len(body["error"]) < 200
@@ -303,7 +291,7 @@ async def test_out_of_range_ids_and_numbers_are_client_errors(client):
                          ("/api/search?q=x&limit=" + "9" * 30, 200), ("/api/search?q=x&limit=-" + "9" * 5000, 400),
                          ("/api/calls/" + "9" * 5000, 404), ("/api/calls/%00", 404), ("/api/search?q=%00", 200),
                          ("/api/live/stream?call=" + "9" * 30 + "&x=1", 200)):
-        r = await client.get(path, headers=_auth())
+        r = await client.get(path, headers=auth())
         assert r.status == status, (path, r.status)
         if status != 200:
             assert len((await r.json())["error"]) < 100
@@ -327,7 +315,7 @@ async def test_live_events_stream_masked(sample_db):
     client, store = await _client(sample_db, hub=hub)
     try:
         hub.publish({"type": "call.start", "call_id": "live-1", "caller_number": "13712345678", "queue": "citizen"})
-        resp = await client.get("/api/live/stream", headers=_auth())
+        resp = await client.get("/api/live/stream", headers=auth())
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         (snap,) = await _read_events(resp, 1)
         assert snap[0] == "snapshot" and snap[1]["calls"][0]["caller_number"] == "137****5678"
@@ -344,20 +332,20 @@ async def test_live_events_stream_masked(sample_db):
         # per-call stream only carries that call; snapshot of a live call
         hub.publish({"type": "call.start", "call_id": "live-2", "caller_number": "8001"})
         hub.publish(PartialTranscript("live-2", "agent", 1.0, "您好"))
-        live = await (await client.get("/api/live", headers=_auth())).json()
+        live = await (await client.get("/api/live", headers=auth())).json()
         assert [c["call_id"] for c in live["calls"]] == ["live-2"]
         assert (await (await client.get("/healthz")).json())["live_calls"] == 1
         assert live["calls"][0]["partials"] == {"agent": {"start": 1.0, "text": "您好"}}
-        resp = await client.get("/api/live/stream?call=live-3", headers=_auth())
+        resp = await client.get("/api/live/stream?call=live-3", headers=auth())
         await _read_events(resp, 1)
         hub.publish(FinalTranscript("live-2", "agent", 1.0, 2.0, "您好"))
         hub.publish(FinalTranscript("live-3", "agent", 1.0, 2.0, "hello three"))
         ((kind, msg),) = await _read_events(resp, 1)
         assert msg["call_id"] == "live-3"
-        body = await (await client.get("/api/calls/live-3", headers=_auth())).json()
+        body = await (await client.get("/api/calls/live-3", headers=auth())).json()
         assert body["live"]["finals"][0]["text"] == "hello three"
         assert body["call"]["live"] and body["items"] == []
-        body = await (await client.get("/api/calls/live-2", headers=_auth())).json()
+        body = await (await client.get("/api/calls/live-2", headers=auth())).json()
         assert body["call"]["caller_number"] == "8001"
         resp.close()
     finally:
@@ -394,7 +382,7 @@ async def test_heartbeat_and_shutdown_end_streams(sample_db):
     hub = LiveHub()
     client, store = await _client(sample_db, hub=hub, heartbeat=0.05)
     try:
-        resp = await client.get("/api/live/stream", headers=_auth())
+        resp = await client.get("/api/live/stream", headers=auth())
         await _read_events(resp, 1)
         line = b""
         while not line.startswith(b": ping"):
@@ -453,9 +441,9 @@ async def test_call_detail_links_a_booking_and_its_call_back(sample_db):
         s.relate("1795881390.271", "1795881700.300", "callback", at=1795881700.0)
     client, store = await _client(sample_db)
     try:
-        booking = await (await client.get("/api/calls/1795881390.271", headers=_auth())).json()
-        back = await (await client.get("/api/calls/1795881700.300", headers=_auth())).json()
-        plain = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=_auth())).json()
+        booking = await (await client.get("/api/calls/1795881390.271", headers=auth())).json()
+        back = await (await client.get("/api/calls/1795881700.300", headers=auth())).json()
+        plain = await (await client.get(f"/api/calls/{MAIN_CALL}", headers=auth())).json()
     finally:
         await client.close()
         await store.close()

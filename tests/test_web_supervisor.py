@@ -8,19 +8,15 @@ import io
 import sqlite3
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from engine.config import WallboardConfig
 from engine.events.ami import QueueCallerJoin
-from engine.store import AsyncStore, Store
+from engine.store import Store
 from engine.store.sample import MAIN_CALL, SAMPLE_START, seed_sample_calls
-from engine.web import WebSettings, create_app
-from engine.web.app import WALLBOARD
+from engine.web import WebSettings
 from queueing.monitor import QueueMonitor
 from queueing.wallboard import Wallboard
-
-TOKEN = "viewer-token-123"
-PRIV = "privileged-token-456"
+from tests.web_helpers import PRIV, TOKEN, auth, start_client
 
 
 @pytest.fixture
@@ -34,14 +30,8 @@ def db(tmp_path):
 
 
 async def _client(db, *, show: bool = False, wallboard: Wallboard | None = None, readonly: bool = False):
-    store = await AsyncStore.open(db, readonly=readonly)
-    app = create_app(store, WebSettings(token=TOKEN, privileged_token=PRIV, show_personal_data=show,
-                                        timezone="Asia/Shanghai", interval_minutes=30, sl_seconds=20.0))
-    if wallboard is not None:
-        app[WALLBOARD] = wallboard
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    return client, store
+    return await start_client(db, readonly=readonly, wallboard=wallboard, show_personal_data=show,
+                              timezone="Asia/Shanghai", interval_minutes=30, sl_seconds=20.0)
 
 
 @pytest.fixture
@@ -50,10 +40,6 @@ async def client(db):
     yield client
     await client.close()
     await store.close()
-
-
-def auth(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def ids(client, query: str, token: str = TOKEN) -> list[str]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.store.sql_store import SEGMENT_COLUMNS
+
 K1 = 1.2  # FTS5's bm25 constants
 B = 0.75
 
@@ -55,7 +57,7 @@ def search_query(phrases: list[tuple[list[str], bool]], limit: int) -> tuple[str
     sql = f"""
         WITH st AS MATERIALIZED (SELECT COALESCE(sum(segments), 0) AS n, COALESCE(sum(tokens), 0) AS t FROM search_stats),
              q AS MATERIALIZED (SELECT st.t::float8 / NULLIF(st.n, 0)::float8 AS avgdl, {", ".join(idfs)} FROM st)
-        SELECT s.id, s.call_id, s.leg, s.start, s."end", s.text, s.words
+        SELECT {SEGMENT_COLUMNS}
         FROM segments s CROSS JOIN q
         WHERE s.body @@ %(all)s::tsquery
         ORDER BY (0.0::float8 + {" + ".join(terms)}) DESC, s.created_at DESC, s.id

@@ -41,7 +41,7 @@ from engine.store.records import (
 from engine.store.scratch_index import ScratchIndex
 
 T = TypeVar("T")
-MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (about 0.1 s); see search()
+MASKED_SEARCH_SCAN = 5000  # best raw matches a masked search examines (a bound on its time); see search()
 MAX_ROWS = 2**63 - 1  # the largest integer of both databases: a larger limit means "all", a larger id matches nothing
 _TIME_FIELDS = {f for f in CALL_FIELDS if f.endswith("_at")} | {"wait_seconds"}
 _JSON_FIELDS = {"ivr_path", "ivr_inputs"}
@@ -59,6 +59,19 @@ def _call_select(columns: set[str]) -> str:
            EXISTS (SELECT 1 FROM audio a WHERE a.call_id = c.id) AS has_audio
     FROM calls c
 """
+
+
+def _joined_where(since: float | None, until: float | None, queue: str | None) -> tuple[str, list[Any]]:
+    """The WHERE of calls that joined ``queue`` (any queue if None) in ``[since, until)``, bounds optional."""
+    where, params = ["c.queue_joined_at IS NOT NULL"], []
+    for op, name, value in ((">=", "since", since), ("<", "until", until)):
+        if value is not None:
+            where.append(f"c.queue_joined_at {op} ?")
+            params.append(finite(name, value))
+    if queue is not None:
+        where.append("c.queue = ?")
+        params.append(queue)
+    return " AND ".join(where), params
 
 
 def _word_dict(w: Any) -> dict[str, Any]:
@@ -453,23 +466,14 @@ class SqlStore:
         """Calls that joined a queue in ``[since, until)`` (epoch seconds), oldest first, for
         capacity planning: queue, joined/answered/abandoned/ended times, wait, outcome, and the
         talk time of the last ``agent.complete`` event (None when there is none). No caller data."""
-        where, params = ["c.queue_joined_at IS NOT NULL"], []
-        if since is not None:
-            where.append("c.queue_joined_at >= ?")
-            params.append(finite("since", since))
-        if until is not None:
-            where.append("c.queue_joined_at < ?")
-            params.append(finite("until", until))
-        if queue is not None:
-            where.append("c.queue = ?")
-            params.append(queue)
+        where, params = _joined_where(since, until, queue)
         # the event's JSON is read here, not in SQL: the same query on SQLite and PostgreSQL
         sql = f"""SELECT c.queue, c.queue_joined_at AS joined_at, c.queue_answered_at AS answered_at,
                          c.queue_abandoned_at AS abandoned_at, c.ended_at, c.wait_seconds, c.outcome,
                          (SELECT e.data FROM events e WHERE e.call_id = c.id AND e.kind = 'agent.complete'
                           ORDER BY e.at DESC LIMIT 1) AS complete
-                  FROM calls c WHERE {' AND '.join(where)} ORDER BY c.queue_joined_at"""
-        rows = self._read(lambda conn: self._x(conn, sql, tuple(params)).fetchall())
+                  FROM calls c WHERE {where} ORDER BY c.queue_joined_at"""
+        rows = self._read(lambda conn: self._x(conn, sql, params).fetchall())
         out = []
         for r in rows:
             d = dict(r)
@@ -585,12 +589,8 @@ class SqlStore:
     def queue_calls(self, since: float, until: float, *, queue: str | None = None) -> list[CallRecord]:
         """Calls that joined a queue in ``[since, until)`` (by ``queue_joined_at``), oldest first:
         what per-interval queue statistics count (a call belongs to the interval it arrived in)."""
-        where = ["c.queue_joined_at >= ?", "c.queue_joined_at < ?"]
-        params: list[Any] = [finite("since", since), finite("until", until)]
-        if queue is not None:
-            where.append("c.queue = ?")
-            params.append(queue)
-        sql = self._call_select + " WHERE " + " AND ".join(where) + " ORDER BY c.queue_joined_at, c.id"
+        where, params = _joined_where(finite("since", since), finite("until", until), queue)
+        sql = self._call_select + f" WHERE {where} ORDER BY c.queue_joined_at, c.id"
         return self._read(lambda conn: [_call_from_row(r) for r in self._x(conn, sql, params).fetchall()])
 
     def facets(self) -> dict[str, list[str]]:

@@ -22,10 +22,16 @@ class Viewer:
     reveal: bool  # personal data shown unmasked
 
 
-def presented_token(request: web.Request) -> str:
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header ("" if it is empty), None without one."""
     auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def presented_token(request: web.Request) -> str:
+    bearer = bearer_token(request)
+    if bearer is not None:
+        return bearer
     return (
         request.headers.get(HEADER)
         or request.cookies.get(COOKIE)

@@ -13,17 +13,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from engine.privacy import mask_name, mask_number, mask_text
-from engine.store import CallRecord
+from engine.store import CallRecord, render
 from engine.web.app import SETTINGS, STORE, VIEWER, _bad_request, _float, _int, _json, _shown
 from engine.web.present import call_json
-from queueing.interval_stats import day_bounds
+from queueing.intervals import day_bounds
 
 CSV_MAX_ROWS = 100_000
 _TEXT_MAX = 200  # longest filter value taken
@@ -109,10 +108,8 @@ def _cell(value: Any) -> Any:
 
 def calls_csv(calls: list[CallRecord], timezone: str, reveal: bool) -> bytes:
     """The calls as CSV: UTF-8 with BOM, CRLF lines, local times, personal data masked unless ``reveal``."""
-    tz = ZoneInfo(timezone)
-
     def when(t: float | None) -> str:
-        return "" if t is None else datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M:%S")
+        return "" if t is None else render.when(t, timezone)
 
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from engine.web import auth
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -110,8 +112,7 @@ def render(families: Iterable[Metric]) -> str:
 async def metrics_handler(request: web.Request) -> web.Response:
     token = request.app.get(METRICS_TOKEN, "")
     if token:
-        presented = request.headers.get("Authorization", "")
-        given = presented[7:].strip() if presented.lower().startswith("bearer ") else ""
+        given = auth.bearer_token(request) or ""
         if not given or not hmac.compare_digest(given.encode(), token.encode()):
             return web.Response(status=401, text="metrics token required\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="hotline-metrics"'})

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from engine.web.app import SETTINGS, STORE, WALLBOARD, _error, _json, _row_id, _shown
 from engine.web.calllist import query_day, query_text
-from queueing.interval_stats import day_bounds, day_kpis
-from queueing.intervals import IntervalClock
+from queueing.interval_stats import day_kpis
+from queueing.intervals import IntervalClock, day_bounds
 
 LATE_ANSWER = 4 * 3600.0  # calls that joined this long before midnight still add their talk time after it
 
