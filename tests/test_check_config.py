@@ -115,6 +115,20 @@ def test_a_bad_config_file_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest
     assert out.startswith("FAIL  config") and "unknown key 'prot'" in out and len(out.splitlines()) == 1
 
 
+def test_a_built_config_with_an_unknown_time_zone_fails_its_line() -> None:
+    """Loading refuses such a config (``[site] timezone`` has a check); one built in code is judged the same way."""
+    from engine.commands.check_config import _config_checks
+    from engine.config import Config
+
+    cfg = Config()
+    cfg.site.timezone = "Mars/Olympus"
+    (tz,) = [c for c in _config_checks(cfg, web=False) if c.what == "timezone"]
+    assert (tz.status, tz.detail) == ("FAIL", "[site] timezone: expected a time zone name such as Asia/Shanghai, "
+                                              "got 'Mars/Olympus'")
+    cfg.site.timezone = "Europe/Paris"
+    assert [c.status for c in _config_checks(cfg, web=False) if c.what == "timezone"] == ["ok"]
+
+
 async def _pbx() -> AmiServer:
     server = AmiServer()
     await server.start()
