@@ -1,7 +1,8 @@
 """``hotline check-config [--connect] [--no-web]``: what ``hotline serve`` would refuse or trip
 over, found before it starts: the config file, ``[tap]``, the flows (as FastAGI would serve
-them), the speech model, the secrets and tokens, the store's directory, whether each listen
-address can be bound (and which port is taken), and with ``--connect`` the AMI login.
+them), the speech model, the secrets and tokens, the store's directory (a PostgreSQL store is
+named, not contacted), whether each listen address can be bound (and which port is taken), and
+with ``--connect`` the AMI login.
 
 One line per check (``ok``, ``warn``, ``FAIL``); exit 0 when nothing failed, 1 otherwise. It
 never prints a secret and never starts anything that stays running.
@@ -84,7 +85,12 @@ def _model_check(cfg: Any) -> Check:
 
 
 def _store_check(cfg: Any) -> Check:
-    path = Path(cfg.store.path)
+    from engine.store.backend import describe, is_url, store_target
+
+    target = store_target(cfg)
+    if is_url(target):  # [store] url: serve opens PostgreSQL, not the SQLite path
+        return Check(SKIP, "store", f"{describe(target)} not contacted (PostgreSQL: serve reaches it when it starts)")
+    path = Path(target)
     if path.exists():
         ok = os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK)
         return Check(OK if ok else FAIL, "store", f"{path}" + ("" if ok else ": not writable by this user"))
