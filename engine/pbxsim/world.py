@@ -163,7 +163,7 @@ class PbxWorld:
         self._plans: dict[str, CallerPlan] = {}  # the call's id (Linkedid, as AgentConnect carries it) -> plan
         self._by_number: dict[str, CallerPlan] = {}
         self._cb_attempts: dict[str, int] = {}
-        self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
+        self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (the call's id, its Linkedid; side)
         self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
         self._talking_since: dict[str, float] = {}  # spied channel -> clock time of its AgentConnect
         self._spied: set[str] = set()  # channels tapped at least once
