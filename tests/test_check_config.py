@@ -115,6 +115,30 @@ def test_a_bad_config_file_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest
     assert out.startswith("FAIL  config") and "unknown key 'prot'" in out and len(out.splitlines()) == 1
 
 
+def test_a_built_config_with_an_unknown_time_zone_fails_its_line() -> None:
+    """Loading refuses such a config (``[site] timezone`` has a check); one built in code is judged the same way."""
+    from engine.commands.check_config import _config_checks
+    from engine.config import Config
+
+    cfg = Config()
+    cfg.site.timezone = "Mars/Olympus"
+    (tz,) = [c for c in _config_checks(cfg, web=False) if c.what == "timezone"]
+    assert (tz.status, tz.detail) == ("FAIL", "[site] timezone: expected a time zone name such as Asia/Shanghai, "
+                                              "got 'Mars/Olympus'")
+    cfg.site.timezone = "Europe/Paris"
+    assert [c.status for c in _config_checks(cfg, web=False) if c.what == "timezone"] == ["ok"]
+
+
+def test_a_postgresql_store_is_named_without_its_password_not_checked_as_a_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql://hotline:s3cret@db.example:5432/hotline"
+    assert main(["check-config", "--config", str(_config(tmp_path)), "--set", f"store.url={url}"]) == 0
+    out = capsys.readouterr().out
+    assert _lines(out)["store"] == ["- postgresql://hotline@db.example:5432/hotline not contacted "
+                                    "(PostgreSQL: serve reaches it when it starts)"]
+    assert "s3cret" not in out and "h.sqlite" not in out
+
+
 async def _pbx() -> AmiServer:
     server = AmiServer()
     await server.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr_flows.loader import load_flows
+from ivr_flows.loader import DEFAULT_FLOWS_DIR
 
 # a subcommand that prints more than a pipe holds, run through the real entry point
 _BIG_OUTPUT = (
@@ -44,7 +44,7 @@ def test_version_flag(capsys):
 
 
 def _flow_file(tmp_path: Path, name: str) -> Path:
-    shipped = Path(load_flows.__code__.co_filename).parent / "flows" / "hotline.yaml"
+    shipped = DEFAULT_FLOWS_DIR / "hotline.yaml"
     file = tmp_path / f"{name}.yaml"
     file.write_text(shipped.read_text(encoding="utf-8").replace("flow: hotline", f"flow: {name}", 1), encoding="utf-8")
     return file

@@ -485,8 +485,9 @@ async def test_hotline_pbxsim_sends_callers_through_the_engines_ivr(capsys):
     assert "action queue, queue evening" in out and "139****" in out
 
 
-async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket_target(tmp_path, capsys):
-    """Without an AGI target, --audiosocket-target with --audio streams the WAV per answered call."""
+async def _stream_answered_calls(tmp_path, on_session, *argv: str):
+    """``hotline pbxsim`` with no AGI target for 1 s, streaming a 200 ms 8 kHz WAV (10 frames) per
+    answered call to an AudioSocket server running ``on_session``; returns that (stopped) server."""
     import wave
 
     from engine.asterisk.audiosocket_server import AudioSocketServer
@@ -498,22 +499,28 @@ async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(b"\x10\x00" * 1600)  # 200 ms: 10 frames
-    sessions = []
-
-    async def on_session(session) -> None:
-        sessions.append(session.uuid)
-
     target = AudioSocketServer(on_session, port=0)
     await target.start()
     parser = argparse.ArgumentParser()
     pbxsim.add_arguments(parser)
     args = parser.parse_args(["--duration", "1.0", "--speed", "50", "--arrivals", "citizen:300",
-                              "--audiosocket-target", f"127.0.0.1:{target.port}", "--audio", str(wav)])
+                              "--audiosocket-target", f"127.0.0.1:{target.port}", "--audio", str(wav), *argv])
     try:
         await pbxsim.serve(args)
         await asyncio.sleep(0.8)  # streams started just before the end (200 ms + linger) finish on their own
     finally:
         await target.stop()
+    return target
+
+
+async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket_target(tmp_path, capsys):
+    """Without an AGI target, --audiosocket-target with --audio streams the WAV per answered call."""
+    sessions = []
+
+    async def on_session(session) -> None:
+        sessions.append(session.uuid)
+
+    target = await _stream_answered_calls(tmp_path, on_session)
     assert sessions and target.stats["sessions"] == len(sessions)
     assert target.stats["malformed"] == 0
     out = capsys.readouterr().out
@@ -523,37 +530,19 @@ async def test_hotline_pbxsim_streams_audio_of_answered_calls_to_the_audiosocket
 async def test_hotline_pbxsim_streams_at_the_codec_it_is_given(tmp_path, capsys):
     """--audiosocket-codec slin16: the 8 kHz WAV goes out as chan_audiosocket with c(slin16)
     sends it, kind 0x12 in 640-byte frames; without it, as Asterisk's default slin."""
-    import wave
-
-    from engine.asterisk.audiosocket_server import AudioSocketServer
     from engine.commands import pbxsim
 
-    wav = tmp_path / "caller.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x10\x00" * 1600)  # 200 ms: 10 frames
     frames = []
 
     async def on_session(session) -> None:
         frames.extend([(f.kind, len(f.pcm)) async for f in session.audio()])
 
-    target = AudioSocketServer(on_session, port=0)
-    await target.start()
-    parser = argparse.ArgumentParser()
-    pbxsim.add_arguments(parser)
-    args = parser.parse_args(["--duration", "1.0", "--speed", "50", "--arrivals", "citizen:300",
-                              "--audiosocket-target", f"127.0.0.1:{target.port}", "--audio", str(wav),
-                              "--audiosocket-codec", "slin16"])
-    try:
-        await pbxsim.serve(args)
-        await asyncio.sleep(0.8)
-    finally:
-        await target.stop()
+    await _stream_answered_calls(tmp_path, on_session, "--audiosocket-codec", "slin16")
     assert frames and set(frames) == {(0x12, 640)}
     out = capsys.readouterr().out
     assert "codec slin16" in out and "10 frames sent (16 kHz)" in out
+    parser = argparse.ArgumentParser()
+    pbxsim.add_arguments(parser)
     with pytest.raises(SystemExit):
         parser.parse_args(["--audiosocket-codec", "ulaw"])
     assert "expected a signed linear codec" in capsys.readouterr().err

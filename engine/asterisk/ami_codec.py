@@ -32,6 +32,11 @@ MAX_MESSAGE = 1024 * 1024
 MAX_HEADERS = 4096
 
 
+def _past_blank_line(buf: bytearray, end: int) -> int:
+    """Where the message after the blank line found at ``end`` (LF LF or LF CR LF) begins."""
+    return end + (2 if buf[end + 1] == 0x0A else 3)
+
+
 @dataclass(frozen=True)
 class AmiBanner:
     """The greeting line, e.g. ``Asterisk Call Manager/13.0.0``."""
@@ -177,7 +182,7 @@ class AmiCodec:
         end = max(buf.rfind(b"\n\n", start), buf.rfind(b"\n\r\n", start))
         text = ""
         if end >= 0:
-            cut = end + (2 if buf[end + 1] == 0x0A else 3)
+            cut = _past_blank_line(buf, end)
             text = buf[:cut].decode("utf-8", "replace")
             del buf[:cut]
             self._line_start -= cut
@@ -208,7 +213,7 @@ class AmiCodec:
             del buf[:-2]
             return False
         end = min(ends)
-        del buf[: end + (2 if buf[end + 1] == 0x0A else 3)]
+        del buf[: _past_blank_line(buf, end)]
         self._skipping = False
         self._line_start = 0
         return True

@@ -1,7 +1,8 @@
 """``hotline check-config [--connect] [--no-web]``: what ``hotline serve`` would refuse or trip
 over, found before it starts: the config file, ``[tap]``, the flows (as FastAGI would serve
-them), the speech model, the secrets and tokens, the store's directory, whether each listen
-address can be bound (and which port is taken), and with ``--connect`` the AMI login.
+them), the speech model, the secrets and tokens, the store's directory (a PostgreSQL store is
+named, not contacted), whether each listen address can be bound (and which port is taken), and
+with ``--connect`` the AMI login.
 
 One line per check (``ok``, ``warn``, ``FAIL``); exit 0 when nothing failed, 1 otherwise. It
 never prints a secret and never starts anything that stays running.
@@ -34,17 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_checks(cfg: Any, web: bool) -> list[Check]:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
+    from engine.config import time_zone
     from engine.errors import ConfigError
     from engine.taps import check_tap_config
 
-    out: list[Check] = []
-    try:
-        ZoneInfo(cfg.site.timezone)
-        out.append(Check(OK, "timezone", cfg.site.timezone))
-    except (ZoneInfoNotFoundError, ValueError):
-        out.append(Check(FAIL, "timezone", f"[site] timezone {cfg.site.timezone!r} is not a time zone"))
+    tz_problem = time_zone(cfg.site.timezone)  # a loaded config passed it already; a built one may not
+    out = [Check(FAIL, "timezone", f"[site] timezone: {tz_problem}, got {cfg.site.timezone!r}") if tz_problem
+           else Check(OK, "timezone", cfg.site.timezone)]
     try:
         check_tap_config(cfg)
         out.append(Check(OK, "tap", "on" if cfg.tap.enabled else "off"))
@@ -88,7 +85,12 @@ def _model_check(cfg: Any) -> Check:
 
 
 def _store_check(cfg: Any) -> Check:
-    path = Path(cfg.store.path)
+    from engine.store.backend import describe, is_url, store_target
+
+    target = store_target(cfg)
+    if is_url(target):  # [store] url: serve opens PostgreSQL, not the SQLite path
+        return Check(SKIP, "store", f"{describe(target)} not contacted (PostgreSQL: serve reaches it when it starts)")
+    path = Path(target)
     if path.exists():
         ok = os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK)
         return Check(OK if ok else FAIL, "store", f"{path}" + ("" if ok else ": not writable by this user"))

@@ -769,12 +769,8 @@ class QueueModel:
         return out
 
     def channels(self) -> list[str]:
-        out = []
-        for c in self._callers.values():
-            out += [c.channel, *([c.other_channel] if c.other_channel else [])]
-            if c.answered_at is not None or c.ring_member:
-                out.append(c.agent_channel)
-        return out
+        """Names of the channels :meth:`live_channels` lists."""
+        return [channel for channel, _, _ in self.live_channels()]
 
     # -- list answers -------------------------------------------------------------------------
 

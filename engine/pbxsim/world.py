@@ -160,10 +160,10 @@ class PbxWorld:
         self.tap_requests = 0
         self.tap_refused = 0
         self._seq = itertools.count(100_001)
-        self._plans: dict[str, CallerPlan] = {}  # uniqueid -> plan
+        self._plans: dict[str, CallerPlan] = {}  # the call's id (Linkedid, as AgentConnect carries it) -> plan
         self._by_number: dict[str, CallerPlan] = {}
         self._cb_attempts: dict[str, int] = {}
-        self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (caller uniqueid, side)
+        self._sides: dict[str, tuple[str, str]] = {}  # live channel -> (the call's id, its Linkedid; side)
         self._hung: dict[str, asyncio.Event] = {}  # spied channel -> set when it hangs up
         self._talking_since: dict[str, float] = {}  # spied channel -> clock time of its AgentConnect
         self._spied: set[str] = set()  # channels tapped at least once
@@ -226,7 +226,7 @@ class PbxWorld:
             first = agi_uid = uid
         truth = CallTruth(uid, "inbound", self.clock.now(), plan, agi_uniqueid=agi_uid)
         self.truth[uid] = truth
-        self._plans[uid] = self._plans[agi_uid] = plan
+        self._plans[uid] = plan
         self._by_number[plan.number] = plan
         script = CallerScript(
             dtmf=list(plan.dtmf), dtmf_by_prompt=dict(self.lead_ins), hangup_at=plan.hangup_at,
@@ -465,7 +465,7 @@ class PbxWorld:
         except ValueError:
             prio = 0
         plan = plan or CallerPlan(number=number)
-        self._plans[uid] = self._plans[queue_uid] = plan
+        self._plans[uid] = plan
         # the answered call carries the Originate's CallerID (the engine sends the citizen's number)
         name, caller_num = parse_callerid(msg.get("CallerID") or "")
         truth = CallTruth(uid, "callback", now, plan, action="queue", callback_ref=variables.get("HOTLINE_CALLBACK", ""),
