@@ -2,9 +2,9 @@
 
 The same sweep (the built-in weekday, evening intervals, a grid of staffing and arrival-rate
 changes, split by interval) runs on each backend in interleaved rounds (``benchmarks/_runs.py``:
-the order rotates each round, so a burst of load on the shared machine does not fall on one backend only); the script
-prints each backend's median wall time with its min-max, the speed-up over in-process, and
-checks that every backend gave the same records. The cluster and the pool are started once,
+the order rotates each round, so a burst of load on the shared machine does not fall on one
+backend only); the script prints each backend's median wall time with its min-max, the speed-up
+over in-process, and checks that every backend gave the same records. The cluster and the pool are started once,
 before the rounds; a first untimed round loads the compiled kernel in every worker (its times,
 start-up included, are printed apart).
 
