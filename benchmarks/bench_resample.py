@@ -10,15 +10,15 @@ numpy) as the speech path uses it:
 
 against its peer, ``scipy.signal.resample_poly`` (Kaiser-windowed polyphase FIR, compiled) over
 the whole signal at once, which a live call cannot do, in the same run. Runs are interleaved
-(every variant once per round) and the median of the rounds is reported.
+(every variant once per round, the order turned each round: ``benchmarks/_runs.py``) and the
+median of the rounds is reported.
 
-    .venv/bin/python benchmarks/bench_resample.py [--seconds 20] [--rounds 7]
+    .venv/bin/python benchmarks/bench_resample.py [--seconds 20] [--runs 7]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from math import gcd
@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._runs import Spread, add_runs_argument, alternate  # noqa: E402
 from engine.resample import Resampler  # noqa: E402
 
 PAIRS = [(8000, 16000), (16000, 8000), (44100, 16000), (48000, 16000)]
@@ -63,18 +64,16 @@ def scipy_whole(x: np.ndarray, rate_in: int, rate_out: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="audio per measurement (default 20)")
-    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the median is reported (default 7)")
+    add_runs_argument(p, default=7)
     args = p.parse_args(argv)
-    print(f"CPU ms per second of audio, median of {args.rounds} interleaved rounds of {args.seconds:g} s")
+    print(f"CPU ms per second of audio, median of {args.runs} interleaved rounds of {args.seconds:g} s")
     print(f"{'rate':>16} {'ours 20 ms':>11} {'ours 1 s':>9} {'scipy whole':>12} {'20 ms/scipy':>12} {'1 s/scipy':>10}")
     for rate_in, rate_out in PAIRS:
         x = signal(rate_in, args.seconds)
-        got: dict[str, list[float]] = {"frame": [], "chunk": [], "scipy": []}
-        for _ in range(args.rounds):
-            got["frame"].append(ours(x, rate_in, rate_out, rate_in // 50))
-            got["chunk"].append(ours(x, rate_in, rate_out, rate_in))
-            got["scipy"].append(scipy_whole(x, rate_in, rate_out))
-        ms = {k: statistics.median(v) / args.seconds * 1000 for k, v in got.items()}
+        got = alternate({"frame": lambda x=x, a=rate_in, b=rate_out: ours(x, a, b, a // 50),
+                         "chunk": lambda x=x, a=rate_in, b=rate_out: ours(x, a, b, a),
+                         "scipy": lambda x=x, a=rate_in, b=rate_out: scipy_whole(x, a, b)}, args.runs)
+        ms = {k: Spread.of(v).median / args.seconds * 1000 for k, v in got.items()}
         print(f"{rate_in:>7} -> {rate_out:<6} {ms['frame']:>11.3f} {ms['chunk']:>9.3f} {ms['scipy']:>12.3f} "
               f"{ms['frame'] / ms['scipy']:>11.1f}x {ms['chunk'] / ms['scipy']:>9.1f}x")
     return 0

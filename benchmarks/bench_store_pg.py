@@ -6,7 +6,10 @@
 2. Writes: segment commits through ``PgStore`` (write lock, durable) vs the SQLite store, and two
    writer threads (two nodes) vs one, which the write lock serialises.
 
-    .venv/bin/python benchmarks/bench_store_pg.py --segments 50000 --writes 300
+Each figure runs ``--runs`` times, the contenders alternating (``benchmarks/_runs.py``), and is
+quoted as median (min-max) over the runs.
+
+    .venv/bin/python benchmarks/bench_store_pg.py --segments 50000 --writes 300 [--repeat 10] [--runs 5]
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.bench_store import TARGETS_EN, TARGETS_ZH, corpus, time_it
+from benchmarks._runs import Load, Spread, add_runs_argument, alternate
+from benchmarks.bench_store import TARGETS_EN, TARGETS_ZH, corpus, mean_time
 from benchmarks.bench_store import build as build_sqlite
 from engine.store.fts import query_phrases
 from engine.store.pg_search import search_query
@@ -70,8 +74,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--segments", type=int, default=50000)
     ap.add_argument("--writes", type=int, default=300)
-    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=10, help="queries per timing (their mean is one run's figure)")
+    add_runs_argument(ap)
     args = ap.parse_args()
+    load = Load()
+    print(load.header(args.runs))
     texts = corpus(args.segments, random.Random(7))
     server = Postgres(fsync=True)
     server.start()
@@ -80,35 +87,44 @@ def main() -> None:
             lite = build_sqlite(Path(d) / "s.sqlite", texts)
             store = build_pg(server.url(), texts)
             conn = store._conn
-            print(f"search over {args.segments} segments, 50 best hits (best of 3, mean of {args.repeat}):")
-            print(f"{'query':<13}{'hits':>6}{'sql ms':>8}{'search() ms':>12}{'pg_trgm ms':>11}{'SQLite ms':>11}")
+            print(f"search over {args.segments} segments, 50 best hits; ms per query (mean of {args.repeat}), "
+                  f"median (min-max) over {args.runs} runs:")
+            print(f"{'query':<13}{'hits':>6}{'sql ms':>22}{'search() ms':>22}{'pg_trgm ms':>22}{'SQLite ms':>22}")
             for q in TARGETS_ZH + TARGETS_EN:
                 like = f"%{q}%"
                 ids = {h.segment.text for h in store.search(q, limit=10**9)}
                 assert ids == {h.segment.text for h in lite.search(q, limit=10**9)}  # the same rows as SQLite
                 phrases = [(store._scratch.tokens(p.text), p.prefix) for p in query_phrases(q)]
                 sql, params = search_query(phrases, 50)
-                sql_t = time_it(lambda sql=sql, params=params: conn.execute(sql, params).fetchall(), args.repeat)
-                api_t = time_it(lambda q=q: store.search(q, limit=50), args.repeat)
-                trgm_t = time_it(lambda like=like: conn.execute(
-                    "SELECT * FROM segments WHERE text LIKE %s ORDER BY created_at DESC LIMIT 50", (like,)).fetchall(),
-                    args.repeat)
-                lite_t = time_it(lambda q=q: lite.search(q, limit=50), args.repeat)
-                print(f"{q:<{13 - len(q) if not q.isascii() else 13}}{len(ids):>6}{sql_t * 1e3:>8.2f}"
-                      f"{api_t * 1e3:>12.2f}{trgm_t * 1e3:>11.2f}{lite_t * 1e3:>11.2f}")
+                res = alternate({
+                    "sql": lambda sql=sql, params=params: mean_time(
+                        lambda: conn.execute(sql, params).fetchall(), args.repeat),
+                    "api": lambda q=q: mean_time(lambda: store.search(q, limit=50), args.repeat),
+                    "trgm": lambda like=like: mean_time(lambda: conn.execute(
+                        "SELECT * FROM segments WHERE text LIKE %s ORDER BY created_at DESC LIMIT 50",
+                        (like,)).fetchall(), args.repeat),
+                    "lite": lambda q=q: mean_time(lambda: lite.search(q, limit=50), args.repeat),
+                }, args.runs)
+                ms = {k: Spread.of([v * 1e3 for v in vals]).fmt() for k, vals in res.items()}
+                print(f"{q:<{13 - len(q) if not q.isascii() else 13}}{len(ids):>6}{ms['sql']:>22}"
+                      f"{ms['api']:>22}{ms['trgm']:>22}{ms['lite']:>22}")
             store.close()
             lite.close()
 
-            print(f"\nsegment commits, one transaction each ({args.writes} writes, durable):")
+            print(f"\nsegment commits, one transaction each ({args.writes} writes, durable), "
+                  f"median (min-max) over {args.runs} runs:")
             n = server.url()
-            rows = [("SQLite store, 1 writer", writes(lambda: Store.open(Path(d) / "w.sqlite"), args.writes, 1)),
-                    ("PgStore, 1 writer", writes(lambda: PgStore.open(n), args.writes, 1)),
-                    ("PgStore, 2 writers (nodes)", writes(lambda: PgStore.open(n), args.writes, 2))]
-            for name, dt in rows:
-                print(f"  {name:<28}{dt * 1e3:8.2f} ms/segment  {1 / dt:8.0f} segments/s")
+            rows = alternate({"SQLite store, 1 writer": lambda: writes(lambda: Store.open(Path(d) / "w.sqlite"),
+                                                                        args.writes, 1),
+                              "PgStore, 1 writer": lambda: writes(lambda: PgStore.open(n), args.writes, 1),
+                              "PgStore, 2 writers (nodes)": lambda: writes(lambda: PgStore.open(n), args.writes, 2)},
+                             args.runs)
+            for name, dts in rows.items():
+                print(f"  {name:<28}{Spread.of([dt * 1e3 for dt in dts]).fmt():>20} ms/segment  "
+                      f"{Spread.of([1 / dt for dt in dts]).fmt(',.0f'):>20} segments/s")
     finally:
         server.stop()
-
+    print(load.footer())
 
 if __name__ == "__main__":
     main()

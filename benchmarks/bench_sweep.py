@@ -1,24 +1,24 @@
 """A simulation sweep in-process vs a local Dask cluster of 2 workers vs a process pool of 2.
 
 The same sweep (the built-in weekday, evening intervals, a grid of staffing and arrival-rate
-changes, split by interval) runs on each backend in interleaved rounds (the order rotates each
-round, so a burst of load on the shared machine does not fall on one backend only); the script
-prints each backend's median wall time with its min-max, the speed-up over in-process, and
-checks that every backend gave the same records. The cluster and the pool are started once,
+changes, split by interval) runs on each backend in interleaved rounds (``benchmarks/_runs.py``:
+the order rotates each round, so a burst of load on the shared machine does not fall on one
+backend only); the script prints each backend's median wall time with its min-max, the speed-up
+over in-process, and checks that every backend gave the same records. The cluster and the pool are started once,
 before the rounds; a first untimed round loads the compiled kernel in every worker (its times,
 start-up included, are printed apart).
 
     .venv/bin/python benchmarks/bench_sweep.py                  # 3 scenarios x 4 intervals x 1,000, 5 rounds
-    .venv/bin/python benchmarks/bench_sweep.py --rounds 3 --replications 2000
+    .venv/bin/python benchmarks/bench_sweep.py --runs 3 --replications 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import time
 
+from benchmarks._runs import Spread, add_runs_argument, alternate
 from queueing.profiles import builtin_profile
 from queueing.sim.backends import DaskCluster, InProcess, ProcessPool
 from queueing.sim.grid import Sweep
@@ -35,7 +35,7 @@ def make_sweep(replications: int, scenarios: int, intervals: int) -> Sweep:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    add_runs_argument(ap)
     ap.add_argument("--replications", type=int, default=1000)
     ap.add_argument("--scenarios", type=int, default=3, help="agents_delta = 0, 5, 10, ...")
     ap.add_argument("--intervals", type=int, default=4, help="half hours reported from 18:00")
@@ -58,20 +58,15 @@ def main() -> int:
         for name, r in first.items():
             loads = ", ".join(f"{s:.2f}" for s in r.warmups.values()) or "already loaded"
             print(f"  {name:24s} {r.seconds:6.2f} s   kernel load per worker: {loads} s")
-        same = all(str(r.records) == str(ref.records) for r in first.values())  # str: NaN equals NaN
-        times: dict[str, list[float]] = {name: [] for name in backends}
-        names = list(backends)
-        for k in range(a.rounds):
-            for name in names[k % len(names):] + names[:k % len(names)]:
-                r = run_sweep(sweep, backends[name])
-                times[name].append(r.seconds)
-                same = same and str(r.records) == str(ref.records)
-    base = statistics.median(times["in-process"])
-    print(f"{a.rounds} interleaved rounds, wall time per sweep:")
+        rounds = alternate({name: (lambda b=b: run_sweep(sweep, b)) for name, b in backends.items()}, a.runs)
+    same = all(str(r.records) == str(ref.records)  # str: NaN equals NaN
+               for r in [*first.values(), *(r for rs in rounds.values() for r in rs)])
+    times = {name: Spread.of([r.seconds for r in rs]) for name, rs in rounds.items()}
+    base = times["in-process"].median
+    print(f"{a.runs} interleaved rounds, wall time per sweep:")
     print(f"  {'backend':24s} {'median':>8s} {'min-max':>15s} {'speed-up':>9s}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"  {name:24s} {med:7.2f}s {min(ts):6.2f}-{max(ts):5.2f} s {base / med:8.2f}x")
+    for name, t in times.items():
+        print(f"  {name:24s} {t.median:7.2f}s {t.lo:6.2f}-{t.hi:5.2f} s {base / t.median:8.2f}x")
     print(f"identical records on every backend: {'yes' if same else 'NO'}")
     return 0 if same else 1
 

@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._runs import Load, Spread, add_runs_argument  # noqa: E402
 
 HOTLINE = Path(sys.executable).with_name("hotline")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -51,7 +52,7 @@ def cpu_seconds(pid: int) -> float:
 
 def spread(values: list[float], digits: int = 2) -> str:
     """median (min-max)"""
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+    return Spread.of(values).fmt(f".{digits}f")
 
 
 class Fleet:
@@ -268,7 +269,8 @@ async def main_async(args: argparse.Namespace) -> None:
         await fleet.start(["w1", "w2"])
         watcher = asyncio.ensure_future(fleet.watch())
         try:
-            print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+            load = Load()
+            print(load.header(args.runs, "one worker and two alternate"), flush=True)
             report: dict = {}
             if "load" in args.parts:
                 res = await part_load(fleet, args, audio)
@@ -278,7 +280,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"\n{args.legs} legs x {args.seconds:g} s, {args.runs} interleaved runs each:")
                 print(f"  end-of-utterance p95, 1 worker : {spread(p95['1'])} s")
                 print(f"  end-of-utterance p95, 2 workers: {spread(p95['2'])} s")
-                print(f"  ratio of medians 1 / 2: {statistics.median(p95['1']) / statistics.median(p95['2']):.2f}x")
+                print(f"  ratio of medians 1 / 2: {Spread.of(p95['1']).median / Spread.of(p95['2']).median:.2f}x")
                 print(f"  worker CPU per leg-second: {spread(cpu, 3)} s -> calls per worker core "
                       f"(both sides tapped): {spread([1 / (2 * c) for c in cpu], 1)}")
             if "failover" in args.parts:
@@ -289,8 +291,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"  leg open again on the other worker : {spread([x * 1000 for x in res['kill_reopened']], 0)} ms")
                 print(f"  hung worker known (heartbeats stop, timeout {args.timeout:g} s): "
                       f"{spread(res['hang_known'])} s")
+            print(load.footer())
             if args.json:
-                Path(args.json).write_text(json.dumps(report, indent=1), encoding="utf-8")
+                Path(args.json).write_text(json.dumps({**report, **load.as_dict()}, indent=1), encoding="utf-8")
         finally:
             watcher.cancel()
             await fleet.stop()
@@ -300,7 +303,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--legs", type=int, default=3, help="legs at once in the load part")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds per leg in the load part")
-    p.add_argument("--runs", type=int, default=3, help="interleaved runs per configuration")
+    add_runs_argument(p, default=3)
     p.add_argument("--failovers", type=int, default=3, help="kills and hangs each")
     p.add_argument("--timeout", type=float, default=3.0, help="[worker] timeout: a quiet worker is gone after this")
     p.add_argument("--parts", default="load,failover")

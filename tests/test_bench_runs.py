@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +46,10 @@ def test_runs_option_refuses_less_than_one_run(bad, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--runs", bad])
     assert "argument --runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("bench_*.py")))
+def test_every_benchmark_script_imports(script):
+    """``make bench`` runs them all: a name one of them imports from another must still exist."""
+    module = importlib.import_module(f"benchmarks.{script}")
+    assert callable(module.main)

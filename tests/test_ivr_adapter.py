@@ -264,7 +264,10 @@ async def test_numbers_are_stream_file_of_the_number_prompts_in_mandarin() -> No
     assert number_prompts(2, "zh", measure=True) == ("hotline/numbers/liang",)  # 两分钟
     readback = names[names.index("hotline/callback_at") + 1:names.index("hotline/callback_confirm")]
     assert readback == list(digit_prompts("13912345678", "zh"))  # 幺三九幺二三四五六七八
-    assert all(escape == "" for name, escape in streamed if name.startswith("hotline/numbers/"))
+    numbers = [(name, escape) for name, escape in streamed if name.startswith("hotline/numbers/")]
+    assert [name for name, _ in numbers] == [*number_prompts(3, "zh"), *number_prompts(2, "zh", measure=True),
+                                             *digit_prompts("13912345678", "zh")]
+    assert all(escape == "" for _, escape in numbers)
     assert not any(line.startswith("SAY ") for line in ch.log)
 
 
