@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from engine.errors import UsageError
 
@@ -69,7 +68,7 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
     ``[since, until)`` when given; the interval and zone from the config unless flagged."""
     from engine.commands._common import config_from_args, existing_store
     from queueing.history import History
-    from queueing.intervals import IntervalClock
+    from queueing.intervals import IntervalClock, day_bounds
     from queueing.queue_log import read_queue_log
 
     cfg = config_from_args(args)
@@ -78,9 +77,8 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
         clock = IntervalClock(minutes, cfg.site.timezone)
     except ValueError as exc:
         raise UsageError(f"--interval-minutes: {exc}") from None
-    tz = ZoneInfo(cfg.site.timezone)
-    lo = datetime.combine(since, time(), tz).timestamp() if since else None
-    hi = datetime.combine(until, time(), tz).timestamp() if until else None
+    lo = day_bounds(since, cfg.site.timezone)[0] if since else None
+    hi = day_bounds(until, cfg.site.timezone)[0] if until else None  # until is the first day not read
     notes: list[str] = []
     if args.queue_log:
         visits = []
