@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
 async def serve_worker(cfg: Any, *, ready_file: str | None = None) -> int:
     """Start the worker, wait for SIGTERM/SIGINT, stop it (open utterances decoded and sent)."""
     from engine.asr_worker import AsrWorker
-    from engine.commands.serve import StopSignals, _bind_problem, write_ready_file
-    from engine.errors import ConfigError
+    from engine.commands.serve import StopSignals, cannot_listen, write_ready_file
+    from engine.listen import bind_error
 
     log = logging.getLogger("engine.asr_worker")
     worker = AsrWorker(cfg)
@@ -54,10 +54,9 @@ async def serve_worker(cfg: Any, *, ready_file: str | None = None) -> int:
             except OSError as exc:
                 await worker.stop()
                 w = cfg.worker
-                problem = _bind_problem(w.host, w.port) or exc
-                reason = (problem.strerror or str(problem)).lower()
-                raise ConfigError(f"AudioSocket cannot listen on {w.host}:{w.port} ([worker] port or --port): "
-                                  f"{reason}") from None
+                failure = bind_error(w.host, w.port)
+                raise cannot_listen("AudioSocket", "[worker] port or --port", w.host, w.port,
+                                    exc if failure is None else failure[0]) from None
             if ready_file:
                 write_ready_file(ready_file, {"audiosocket": worker.server.port, "target": worker.target,
                                               "name": worker.name})

@@ -109,31 +109,12 @@ def _listeners(cfg: Any, web: bool) -> list[tuple[str, str, str, int]]:
     return parts
 
 
-def _bind_problem(host: str, port: int) -> OSError | None:
-    """Why a server could not listen on host:port now (bound the way asyncio binds), or None."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        return exc
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                return exc
-    return None
-
-
 def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
     """The OSError of a failed start as a one-line ConfigError naming the part and host:port that
     cannot listen (taken by another program, or by another part of this config); ``exc`` itself
     when no port explains it. Called after the engine stopped, so our own sockets are closed."""
     from engine.errors import ConfigError
+    from engine.listen import bind_error
 
     parts = _listeners(cfg, web)
     for i, (name, key, host, port) in enumerate(parts):
@@ -142,11 +123,18 @@ def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
                 return ConfigError(f"{name} and {other} are both set to listen on {host}:{port} "
                                    f"({key}; {other_key}): give each its own port")
     for name, key, host, port in parts:
-        problem = _bind_problem(host, port)
-        if problem is not None:
-            reason = (problem.strerror or str(problem)).lower()
-            return ConfigError(f"{name} cannot listen on {host}:{port} ({key}): {reason}")
+        failure = bind_error(host, port)
+        if failure is not None:
+            return cannot_listen(name, key, host, port, failure[0])
     return exc
+
+
+def cannot_listen(name: str, key: str, host: str, port: int, problem: OSError) -> Exception:
+    """``<name> cannot listen on host:port (<config key>): <reason>`` as a ConfigError."""
+    from engine.errors import ConfigError
+
+    reason = (problem.strerror or str(problem)).lower()
+    return ConfigError(f"{name} cannot listen on {host}:{port} ({key}): {reason}")
 
 
 def write_ready_file(path: str, ports: dict[str, Any]) -> None:
