@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from engine.privacy import LOG_RECORD_ATTRS
@@ -179,26 +180,36 @@ class StopSignals:
             loop.remove_signal_handler(sig)
 
 
+async def run_until_stopped(service: Any, name: str, log: logging.Logger, *,
+                            listen_error: Callable[[OSError], Exception], ready: Callable[[], dict[str, Any]],
+                            ready_file: str | None) -> int:
+    """Start ``service``, write the ready file, wait for SIGTERM/SIGINT, stop it gracefully (exit
+    code 0). A start that cannot listen is stopped first (so a probe sees only other programs'
+    sockets), then raised as ``listen_error(exc)``. Shared by ``serve`` and ``asr-worker``."""
+    with StopSignals() as signals:
+        try:
+            try:
+                await service.start()
+            except OSError as exc:
+                await service.stop()
+                raise listen_error(exc) from None
+            if ready_file:
+                write_ready_file(ready_file, ready())
+            log.info("%s ready", name)
+            await signals.stop.wait()
+            log.info("%s received: stopping", signals.received or "stop")
+        finally:
+            await service.stop()
+    log.info("%s stopped cleanly", name)
+    return 0
+
+
 async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
     """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
     from engine.app import Engine
 
-    log = logging.getLogger("engine.serve")
     engine = Engine(cfg, web=web)  # type: ignore[arg-type]
-    with StopSignals() as signals:
-        try:
-            try:
-                await engine.start()
-            except OSError as exc:
-                await engine.stop()  # our own sockets closed first, so the probe sees only other programs
-                raise listen_error(cfg, web, exc) from None
-            if ready_file:
-                write_ready_file(ready_file, {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port,
-                                              "web": engine.web_port})
-            log.info("hotline serve ready")
-            await signals.stop.wait()
-            log.info("%s received: stopping", signals.received or "stop")
-        finally:
-            await engine.stop()
-    log.info("hotline serve stopped cleanly")
-    return 0
+    return await run_until_stopped(
+        engine, "hotline serve", logging.getLogger("engine.serve"),
+        listen_error=lambda exc: listen_error(cfg, web, exc), ready_file=ready_file,
+        ready=lambda: {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port, "web": engine.web_port})
