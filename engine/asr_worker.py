@@ -144,10 +144,7 @@ class AsrWorker:
                                  qos=QOS_PARTIAL if fields["event"] == "partial" else QOS_RELIABLE)
 
         def open_leg(rate: int) -> Any:
-            settings = self.pipeline.settings
-            if not self.cfg.tap.partials:
-                settings = dataclasses.replace(settings, partial_interval=0.0)
-            return self.pipeline.open_leg(uuid, LEG, rate, on_event=on_event, settings=settings)
+            return self.pipeline.open_leg(uuid, LEG, rate, on_event=on_event, partials=self.cfg.tap.partials)
 
         pump = FramePump(open_leg=open_leg, clock=self.clock)
         try:

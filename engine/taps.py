@@ -21,7 +21,6 @@ alive a leg is decoded here. Legs decoded on a worker are not recorded by the en
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -225,10 +224,8 @@ class Taps:
         from asr.pump import FramePump
 
         def open_leg(rate: int) -> Any:
-            settings = self.pipeline.settings
-            if not self.cfg.partials:
-                settings = dataclasses.replace(settings, partial_interval=0.0)
-            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
+            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech,
+                                          partials=self.cfg.partials)
 
         recording = self.recorder.leg(tap.call_id, tap.side, tap.offset) if self.recorder is not None else None
         pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock,
