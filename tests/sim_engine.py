@@ -19,6 +19,16 @@ from ivr_flows.loader import load_flows
 SECRET = "pw"  # the simulator's AMI secret, and the engine's
 
 
+class NoSpeech:
+    """Stands in for the speech pipeline where no step speaks (the operator branch, taps off)."""
+
+    settings = None
+    legs: set = set()
+
+    def backlog(self) -> float:
+        return 0.0
+
+
 async def until(predicate: Any, timeout: float, what: str) -> None:
     """Wait until ``predicate()`` is true; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from engine.app import Engine
 from engine.demo import SpeechBank, conversation
 from engine.pbxsim.world import CallerPlan
 from engine.store import Store
-from tests.sim_engine import engine_config, evening_world, intake_turn
+from tests.sim_engine import NoSpeech, engine_config, evening_world, intake_turn
 from tests.sim_engine import until as _until
 from tests.test_serve import SPEECH_CACHE
 
@@ -92,8 +92,6 @@ async def test_a_call_that_ends_while_ami_is_down_ends_after_the_reconnect(tmp_p
     world, clock = evening_world(10.0)
     await world.start()
     cfg = engine_config(tmp_path, world, **{"tap.enabled": False})
-    from tests.test_serve_callbacks import NoSpeech
-
     engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
     await engine.start()
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +20,8 @@ from engine.pbxsim.queue_model import parse_queues
 from engine.store import AsyncStore
 from engine.web import WebSettings, create_app, start_site
 from engine.web.metrics import CONTENT_TYPE, Metric, metric, render
+from tests.mosquitto_helpers import free_port
+from tests.sim_engine import NoSpeech
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,20 +133,6 @@ QUEUES = {
 }
 
 
-class NoSpeech:
-    settings = None
-    legs: set = set()
-
-    def backlog(self) -> float:
-        return 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _scrape(port: int, token: str | None = None) -> tuple[int, str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as r:
@@ -242,7 +229,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
 async def test_metrics_are_open_like_healthz_without_a_metrics_token(tmp_path: Path) -> None:
     (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
     cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": _free_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
+        "ami.port": free_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
         "audiosocket.port": 0, "web.port": 0, "web.token": "viewer-token-1", "web.metrics_token_env": "HOTLINE_TEST_UNSET",
         "store.path": str(tmp_path / "h.sqlite")})
     engine = Engine(cfg, pipeline=NoSpeech())

@@ -14,18 +14,8 @@ from engine.app import Engine
 from engine.pbxsim.world import CallerPlan
 from engine.store import Store
 from tests.mosquitto_helpers import Collector, Mosquitto
-from tests.sim_engine import engine_config, evening_world
+from tests.sim_engine import NoSpeech, engine_config, evening_world
 from tests.sim_engine import until as _until
-
-
-class NoSpeech:
-    """Stands in for the speech pipeline where no step speaks (the operator branch, taps off)."""
-
-    settings = None
-    legs: set = set()
-
-    def backlog(self) -> float:
-        return 0.0
 
 
 async def test_callback_missed_then_answered(tmp_path: Path) -> None:
