@@ -236,10 +236,14 @@ class WorkerTable:
             del self._workers[name]
         return quiet
 
+    def _taking(self, now: float) -> list[WorkerState]:
+        """Workers that take legs: up, and heard from within ``timeout`` (a stopping or quiet one takes none)."""
+        return [w for w in self._workers.values() if w.beat.state == "up" and now - w.seen <= self.timeout]
+
     def pick(self, now: float) -> WorkerState | None:
         """Where the next leg goes: the least backlog (in whole seconds, so noise does not decide),
-        then the fewest legs per decoding thread; a worker that is stopping or quiet takes none."""
-        ready = [w for w in self._workers.values() if w.beat.state == "up" and now - w.seen <= self.timeout]
+        then the fewest legs per decoding thread, among the workers taking legs."""
+        ready = self._taking(now)
         if not ready:
             return None
         return min(ready, key=lambda w: (math.floor(w.beat.backlog), w.load, w.beat.name))
@@ -258,4 +262,4 @@ class WorkerTable:
         return sorted(self._workers)
 
     def ready(self, now: float) -> list[str]:
-        return sorted(n for n, w in self._workers.items() if w.beat.state == "up" and now - w.seen <= self.timeout)
+        return sorted(w.beat.name for w in self._taking(now))
