@@ -3,7 +3,6 @@ numbers of a running engine against the PBX simulator: queue KPIs, calls, AMI re
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from pathlib import Path
@@ -21,7 +20,7 @@ from engine.store import AsyncStore
 from engine.web import WebSettings, create_app, start_site
 from engine.web.metrics import CONTENT_TYPE, Metric, metric, render
 from tests.mosquitto_helpers import free_port
-from tests.sim_engine import NoSpeech
+from tests.sim_engine import NoSpeech, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -139,14 +138,6 @@ async def _scrape(port: int, token: str | None = None) -> tuple[int, str, str]:
         return r.status, r.headers.get("Content-Type", ""), await r.text()
 
 
-async def _until(predicate, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path: Path) -> None:
     clock = ManualClock()
     pbx = AmiServer(parse_queues(QUEUES), clock=clock)
@@ -159,7 +150,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
     engine = Engine(cfg, clock=clock.now, pipeline=NoSpeech())
     await engine.start()
     try:
-        await _until(lambda: engine.ami.connected and engine.monitor.queues, "AMI login and QueueStatus")
+        await until(lambda: engine.ami.connected and engine.monitor.queues, 10, "AMI login and QueueStatus")
         # one caller answered at once, then two waiting (the only call-taker is talking), one of them
         # giving up after 10 s; nobody in 夜间, which has no call-takers
         # (a Ping after each step is a barrier: the engine has read every event sent before the
@@ -217,7 +208,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
 
         # Asterisk drops the connection: the client reconnects and the counter says so
         await pbx.drop_connections()
-        await _until(lambda: engine.ami.reconnects == 1 and engine.ami.connected, "the AMI reconnect")
+        await until(lambda: engine.ami.reconnects == 1 and engine.ami.connected, 10, "the AMI reconnect")
         _, _, text = await _scrape(engine.web_port, "scrape-token-1")
         fams = parse(text)
         assert value(fams, "hotline_ami_reconnects_total") == 1 and value(fams, "hotline_ami_connected") == 1
