@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.bus.payloads import SCHEMA_VERSION
 from engine.bus.topics import unsegment
-from engine.errors import HotlineError
+from engine.errors import ConfigError, HotlineError
 from engine.events.speech import (
     FinalTranscript,
     PartialTranscript,
@@ -202,6 +202,15 @@ def parse_message(topic: str, payload: bytes) -> WorkerMessage:
 
 
 # -- which workers are alive ----------------------------------------------------------------------
+
+
+def check_timing(worker: Any) -> None:
+    """``[worker] timeout`` must be longer than ``heartbeat``: else a live worker goes quiet between
+    two beats (checked where heartbeats are sent and where they are judged)."""
+    if worker.timeout <= worker.heartbeat:
+        raise ConfigError(f"[worker] timeout ({worker.timeout:g} s) must be longer than heartbeat "
+                          f"({worker.heartbeat:g} s)")
+
 
 
 @dataclass
