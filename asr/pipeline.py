@@ -76,11 +76,15 @@ class SpeechPipeline:
         on_event: OnEvent | None = None,
         grammar: list[str] | tuple[str, ...] | None = None,
         settings: StreamSettings | None = None,
+        partials: bool = True,
     ) -> SpeechLeg:
-        """A new leg; ``grammar`` restricts recognition to those phrases (IVR speech menus)."""
+        """A new leg; ``grammar`` restricts recognition to those phrases (IVR speech menus);
+        ``partials=False``: finals only (``[tap] partials``, the demo's intake steps)."""
         s = settings or self.settings
         if grammar is not None:
             s = replace(s, grammar=tuple(grammar))
+        if not partials:
+            s = replace(s, partial_interval=0.0)
         opened = SpeechLeg(self, call_id, leg, rate, s, on_event)
         self.legs.add(opened)
         return opened

@@ -3,7 +3,7 @@
 A frame's call time is its place in the audio, or the clock's time since the pump started when
 that is later (audio that arrives late, or after a pause); never earlier, so audio arriving
 faster than real time (a simulator) keeps its own time line. Phones in silence suppression (DTX)
-send nothing at all: when no frame has come for ``gap`` seconds of real time, the clock time since
+send nothing at all: when a whole ``gap`` of real time passes without a frame, the clock time since
 the last frame is counted as silence (``leg.tick``), so an utterance still ends.
 
 The clock is passed in (``time.monotonic`` for a real PBX; the simulator's scaled clock in the
@@ -52,8 +52,8 @@ class FramePump:
         self.resampled_frames = 0  # frames that came at another rate than the leg's
         self._resampler: Resampler | None = None  # for the rate such frames came at
         self._t0 = clock()
-        self._last_clock = self._t0
-        self._last_real = time.monotonic()
+        self._last_clock = self._t0  # the clock when the last frame came (or the last gap was counted)
+        self._fed = False  # a frame came since the gap ticker last looked
 
     @property
     def now(self) -> float:
@@ -81,9 +81,10 @@ class FramePump:
             if self.leg is None:
                 self.leg = self._open_leg(vad_rate(frame.rate))  # type: ignore[misc]
             pcm = self._at_leg_rate(frame.pcm, frame.rate)
-            self.t = max(self.t, self._clock() - self._t0)
+            self._last_clock = self._clock()  # once per frame: no real-time reading here
+            self.t = max(self.t, self._last_clock - self._t0)
             self._feed_pcm(pcm)
-            self._last_clock, self._last_real = self._clock(), time.monotonic()
+            self._fed = True
             if self._full():
                 return
 
@@ -112,11 +113,12 @@ class FramePump:
     async def _gaps(self) -> None:
         while not self._full():
             await asyncio.sleep(self.gap)
-            if self.leg is None or time.monotonic() - self._last_real <= self.gap:
+            if self.leg is None or self._fed:  # a frame came within the last ``gap`` real seconds
+                self._fed = False
                 continue
             now = self._clock()
             self.t += max(0.0, now - self._last_clock)
-            self._last_clock, self._last_real = now, time.monotonic()
+            self._last_clock = now
             self.leg.tick(self.now)
 
     async def close(self) -> None:

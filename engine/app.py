@@ -483,7 +483,7 @@ class Engine:
         """ASR workers: ok while at least one takes legs (else taps are decoded here)."""
         ready = self.workers.ready(time.monotonic())
         return {"ok": bool(ready), "ready": ready, "alive": len(self.workers.names),
-                "listening": bool(self.worker_link is not None and self.worker_link.stats.connected)}
+                "listening": bool(self.worker_link is not None and self.worker_link.connected)}
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Per component: ``ok`` and a few numbers (``/healthz`` shows it; 503 when one is not ok)."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from engine.config import Config
 from engine.errors import ConfigError
-from engine.workers import HEARTBEAT, SESSION, SPEECH, WORKER_STOPPING, Heartbeat, speech_fields
+from engine.workers import HEARTBEAT, SESSION, SPEECH, WORKER_STOPPING, Heartbeat, check_timing, speech_fields
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,7 @@ class AsrWorker:
         cfg = self.cfg
         if not cfg.mqtt.host:
             raise ConfigError("[mqtt] host is not set: a worker sends its transcripts and heartbeats over MQTT")
-        if cfg.worker.timeout <= cfg.worker.heartbeat:
-            raise ConfigError(f"[worker] timeout ({cfg.worker.timeout:g} s) must be longer than heartbeat "
-                              f"({cfg.worker.heartbeat:g} s)")
+        check_timing(cfg.worker)
         loop = asyncio.get_running_loop()
         if self.pipeline is None:
             self.pipeline = await loop.run_in_executor(None, SpeechPipeline.from_config, cfg.asr)
@@ -144,10 +142,7 @@ class AsrWorker:
                                  qos=QOS_PARTIAL if fields["event"] == "partial" else QOS_RELIABLE)
 
         def open_leg(rate: int) -> Any:
-            settings = self.pipeline.settings
-            if not self.cfg.tap.partials:
-                settings = dataclasses.replace(settings, partial_interval=0.0)
-            return self.pipeline.open_leg(uuid, LEG, rate, on_event=on_event, settings=settings)
+            return self.pipeline.open_leg(uuid, LEG, rate, on_event=on_event, partials=self.cfg.tap.partials)
 
         pump = FramePump(open_leg=open_leg, clock=self.clock)
         try:

@@ -21,7 +21,6 @@ alive a leg is decoded here. Legs decoded on a worker are not recorded by the en
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -80,9 +79,10 @@ def check_tap_config(cfg: Config) -> None:
                           f"{', '.join(CODEC_RATES)}, or leave it empty for slin at 8 kHz)")
     if t.decode == "workers" and not cfg.mqtt.host:
         raise ConfigError('[tap] decode = "workers" needs [mqtt] host: ASR workers send their transcripts over MQTT')
-    if t.decode == "workers" and cfg.worker.timeout <= cfg.worker.heartbeat:
-        raise ConfigError(f"[worker] timeout ({cfg.worker.timeout:g} s) must be longer than heartbeat "
-                          f"({cfg.worker.heartbeat:g} s)")
+    if t.decode == "workers":
+        from engine.workers import check_timing
+
+        check_timing(cfg.worker)
 
 
 def _note_utterance(tap: _Tap, event: Any) -> None:
@@ -225,10 +225,8 @@ class Taps:
         from asr.pump import FramePump
 
         def open_leg(rate: int) -> Any:
-            settings = self.pipeline.settings
-            if not self.cfg.partials:
-                settings = dataclasses.replace(settings, partial_interval=0.0)
-            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech, settings=settings)
+            return self.pipeline.open_leg(tap.call_id, tap.side, rate, on_event=self._on_speech,
+                                          partials=self.cfg.partials)
 
         recording = self.recorder.leg(tap.call_id, tap.side, tap.offset) if self.recorder is not None else None
         pump = FramePump(open_leg=open_leg, offset=tap.offset, clock=self.clock,

@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.bus.payloads import SCHEMA_VERSION
 from engine.bus.topics import unsegment
-from engine.errors import HotlineError
+from engine.errors import ConfigError, HotlineError
 from engine.events.speech import (
     FinalTranscript,
     PartialTranscript,
@@ -204,6 +204,15 @@ def parse_message(topic: str, payload: bytes) -> WorkerMessage:
 # -- which workers are alive ----------------------------------------------------------------------
 
 
+def check_timing(worker: Any) -> None:
+    """``[worker] timeout`` must be longer than ``heartbeat``: else a live worker goes quiet between
+    two beats (checked where heartbeats are sent and where they are judged)."""
+    if worker.timeout <= worker.heartbeat:
+        raise ConfigError(f"[worker] timeout ({worker.timeout:g} s) must be longer than heartbeat "
+                          f"({worker.heartbeat:g} s)")
+
+
+
 @dataclass
 class WorkerState:
     beat: Heartbeat
@@ -236,10 +245,14 @@ class WorkerTable:
             del self._workers[name]
         return quiet
 
+    def _taking(self, now: float) -> list[WorkerState]:
+        """Workers that take legs: up, and heard from within ``timeout`` (a stopping or quiet one takes none)."""
+        return [w for w in self._workers.values() if w.beat.state == "up" and now - w.seen <= self.timeout]
+
     def pick(self, now: float) -> WorkerState | None:
         """Where the next leg goes: the least backlog (in whole seconds, so noise does not decide),
-        then the fewest legs per decoding thread; a worker that is stopping or quiet takes none."""
-        ready = [w for w in self._workers.values() if w.beat.state == "up" and now - w.seen <= self.timeout]
+        then the fewest legs per decoding thread, among the workers taking legs."""
+        ready = self._taking(now)
         if not ready:
             return None
         return min(ready, key=lambda w: (math.floor(w.beat.backlog), w.load, w.beat.name))
@@ -258,4 +271,4 @@ class WorkerTable:
         return sorted(self._workers)
 
     def ready(self, now: float) -> list[str]:
-        return sorted(n for n, w in self._workers.items() if w.beat.state == "up" and now - w.seen <= self.timeout)
+        return sorted(w.beat.name for w in self._taking(now))

@@ -15,6 +15,7 @@ from asr.stream import StreamSettings
 from engine.events.speech import (
     BargeIn,
     FinalTranscript,
+    PartialTranscript,
     SpeechEnded,
     SpeechStarted,
     TranscriptionLag,
@@ -245,3 +246,22 @@ async def test_a_close_cut_short_by_cancellation_leaves_shutdown_clean(asr_model
     await asyncio.wait_for(pipeline.aclose(), 30)  # no CancelledError here
     assert [e for e in got if isinstance(e, FinalTranscript)], "the utterance was still decoded"
     assert not pipeline.legs
+
+
+async def test_a_leg_opened_without_partials_sends_finals_only(asr_model) -> None:  # noqa: F811
+    """``open_leg(partials=False)``: what ``[tap] partials = false`` asks for, on the pipeline's
+    own settings (which do send partials)."""
+    call = make_call([("silence", 0.4), ("say", SAY_2), ("silence", 0.6)])
+    pipeline = SpeechPipeline(asr_model, StreamSettings(partial_interval=0.2), workers=1)
+    kinds: dict[bool, list[type]] = {}
+    for partials in (True, False):
+        leg = pipeline.open_leg("c", "caller", call.rate, partials=partials)
+        task = asyncio.create_task(collect(leg))
+        for pcm, t in call.frames():
+            leg.feed(pcm, t)
+            await asyncio.sleep(0)
+        await leg.close(call.duration)
+        kinds[partials] = [type(e) for e in await asyncio.wait_for(task, 30)]
+    await pipeline.aclose()
+    assert PartialTranscript in kinds[True] and FinalTranscript in kinds[True]
+    assert PartialTranscript not in kinds[False] and FinalTranscript in kinds[False]

@@ -101,13 +101,14 @@ class RecordingLeg:
     def __init__(self, rate: int) -> None:
         self.rate = rate
         self.fed: list[tuple[int, float]] = []  # (samples, call time)
+        self.ticks: list[float] = []  # call times of the pump's gap ticks
         self.closed = False
 
     def feed(self, pcm: bytes, now: float) -> None:
         self.fed.append((len(pcm) // 2, now))
 
     def tick(self, now: float) -> None:
-        pass
+        self.ticks.append(now)
 
     async def close(self, now: float | None = None) -> None:
         self.closed = True
@@ -144,3 +145,28 @@ async def test_the_pump_opens_a_vad_rate_and_resamples_frames_it_would_have_skip
     assert sum(n for n, _ in leg8.fed) == 8000 * 3 // 2  # nothing skipped, nothing doubled
     times = [t for _, t in leg8.fed]
     assert times == sorted(times) and times[25] == pytest.approx(0.5) and pump.now == pytest.approx(1.5)
+
+
+async def test_a_pause_in_the_frames_is_ticked_as_silence_on_the_clock() -> None:
+    """A phone in DTX sends nothing: the pump ticks the leg with the clock's time while no frame
+    comes for ``gap`` real seconds, and the next frame lands after the pause."""
+    clock = [0.0]
+
+    async def with_a_pause():
+        x = bytes(320)
+        for i in range(20):  # 20 ms apart on the clock
+            clock[0] = 0.02 * i
+            yield Frame(x, 8000)
+            await asyncio.sleep(0.005)
+        for _ in range(8):  # nothing sent for 8 gaps; 2 s of call time go by
+            await asyncio.sleep(0.05)
+            clock[0] += 0.25
+        yield Frame(x, 8000)
+
+    leg = RecordingLeg(8000)
+    pump = FramePump(leg, clock=lambda: clock[0], gap=0.05)
+    await pump.run(with_a_pause())
+    await pump.close()
+    assert leg.ticks and max(leg.ticks) > 0.5, f"the pause was not ticked on the clock: {leg.ticks}"
+    assert leg.ticks == sorted(leg.ticks) and max(leg.ticks) < 2.38
+    assert leg.fed[-1][1] == pytest.approx(2.38)  # the frame after the pause, at its clock time

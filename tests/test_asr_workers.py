@@ -24,26 +24,17 @@ import numpy as np
 import pytest
 
 from engine.app import Engine
-from engine.config import load_config
-from engine.demo import SpeechBank, conversation, evening_start, sim_queues
-from engine.pbxsim.clock import ScaledClock
-from engine.pbxsim.world import CallerPlan, PbxWorld
+from engine.demo import SpeechBank, conversation
+from engine.pbxsim.world import CallerPlan
 from engine.store import Store
-from ivr_flows.dryrun import lead_in_prompts
-from ivr_flows.loader import load_flows
 from tests.mosquitto_helpers import Collector, Mosquitto
+from tests.sim_engine import engine_config, evening_world
+from tests.sim_engine import until as _until
 from tests.test_serve import SPEECH_CACHE
 
 HOTLINE = Path(sys.executable).with_name("hotline")
 SPEED = 2.0  # simulated seconds per real second (decoding is about 0.5 s of CPU per second of speech here)
 OPERATOR = ["1", "0", "2"]  # Mandarin, the operator branch (no intake step), queue
-
-
-async def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 class Worker:
@@ -96,16 +87,11 @@ class Rig:
         config.write_text(f"[mqtt]\nhost = \"127.0.0.1\"\nport = {self.broker.port}\n[asr]\nworkers = 1\n"
                           "[tap]\npartials = false\n", encoding="utf-8")
         self.workers = {name: Worker(self.tmp, config, name) for name in ("w1", "w2")}
-        flow = load_flows()["hotline"]
-        self.clock = ScaledClock(speed=SPEED, start=evening_start(flow, "Asia/Shanghai"))
-        self.world = PbxWorld(sim_queues(2, 20), clock=self.clock, secret="pw",
-                              lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+        self.world, self.clock = evening_world(SPEED)
         await self.world.start()
-        (self.tmp / "hotline.toml").write_text("", encoding="utf-8")
-        cfg = load_config(self.tmp / "hotline.toml", {
-            "ami.port": self.world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-            "audiosocket.port": 0, "store.path": str(self.tmp / "h.sqlite"), "mqtt.host": "127.0.0.1",
-            "mqtt.port": self.broker.port, "tap.decode": "workers", "tap.record": False, "tap.partials": False})
+        cfg = engine_config(self.tmp, self.world, **{
+            "mqtt.host": "127.0.0.1", "mqtt.port": self.broker.port, "tap.decode": "workers", "tap.record": False,
+            "tap.partials": False})
         self.engine = Engine(cfg, clock=self.clock.now, web=False, intake_partials=False)
         await self.engine.start()
         self.world.agi_port = self.engine.agi.port

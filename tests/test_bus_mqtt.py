@@ -10,6 +10,7 @@ import pytest
 
 from engine.bus import MqttPublisher, NullPublisher, Topics, bus_from_config
 from engine.bus.payloads import build_payload
+from engine.bus.publisher import OutMessage
 from engine.bus.topics import segment, unsegment
 from engine.config import Config
 from tests.mosquitto_helpers import Collector, Mosquitto, free_port
@@ -217,3 +218,33 @@ def test_bridge_maps_ami_and_transcript_events_to_topics():
     (_, (call, data, now), _) = bus.calls[0]
     assert call == "l1" and now == 5.0 and data["event"] == "QueueCallerJoin" and data["caller"] == "13912345678"
     assert bus.calls[2][1][1]["words"][0]["word"] == "路灯"
+
+
+async def test_listener_delivers_in_order_survives_a_failing_callback_and_says_when_it_is_connected(broker, caplog):
+    """``engine.bus.listener``: what the engine hears its ASR workers through."""
+    from engine.bus.listener import BusListener
+
+    got: list[tuple[str, bytes]] = []
+
+    def on_message(topic: str, payload: bytes) -> None:
+        if payload == b"bad":
+            raise ValueError("cannot read it")
+        got.append((topic, payload))
+
+    listener = BusListener("127.0.0.1", broker.port, ["hotline/s1/asr/#"], on_message)
+    assert not listener.connected
+    await listener.start()
+    assert await listener.wait_subscribed(10) and listener.connected
+    async with MqttPublisher("127.0.0.1", broker.port, site="s1") as bus:
+        for payload in (b"one", b"bad", b"two"):
+            bus.publish_raw(OutMessage("hotline/s1/asr/workers/w1", payload, 1, False))
+        bus.publish_raw(OutMessage("hotline/s1/queues/q", b"not ours", 1, False))
+        assert await bus.wait_flushed(5)
+    for _ in range(100):
+        if len(got) == 2:
+            break
+        await asyncio.sleep(0.05)
+    await listener.close()
+    assert got == [("hotline/s1/asr/workers/w1", b"one"), ("hotline/s1/asr/workers/w1", b"two")]
+    assert not listener.connected
+    assert any("not handled: ValueError" in r.getMessage() for r in caplog.records)

@@ -9,48 +9,31 @@ taps land on it, and once the callers are gone no call is left live: not on the 
 from __future__ import annotations
 
 import asyncio
-import time
 import wave
 from pathlib import Path
 
 import pytest
 
 from engine.app import Engine
-from engine.config import load_config
-from engine.demo import SpeechBank, conversation, evening_start, sim_queues
-from engine.pbxsim.clock import ScaledClock
-from engine.pbxsim.world import CallerPlan, PbxWorld
+from engine.demo import SpeechBank, conversation
+from engine.pbxsim.world import CallerPlan
 from engine.store import Store
-from ivr_flows.dryrun import lead_in_prompts
-from ivr_flows.loader import load_flows
+from tests.sim_engine import NoSpeech, engine_config, evening_world, intake_turn
+from tests.sim_engine import until as _until
 from tests.test_serve import SPEECH_CACHE
-
-
-async def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("channels", ["local", "direct"])
 async def test_calls_end_and_join_up_whatever_the_channels(tmp_path: Path, channels: str) -> None:
     bank = SpeechBank.load(SPEECH_CACHE / "demo-speech")
-    flow = load_flows()["hotline"]
-    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
-    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", channels=channels,
-                     lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    world, clock = evening_world(10.0, channels=channels)
     await world.start()
-    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
-    cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "store.audio_dir": str(tmp_path / "a"),
-        "web.port": 0, "web.token": "t0ken-for-tests"})
+    cfg = engine_config(tmp_path, world, **{"store.audio_dir": str(tmp_path / "a"), "web.port": 0,
+                                            "web.token": "t0ken-for-tests"})
     engine = Engine(cfg, clock=clock.now, web=True, intake_partials=False)
     await engine.start()
     caller_pcm, agent_pcm, seconds = conversation(bank, "streetlight")
-    intake = b"".join([bytes(2400), bank.intake["streetlight"].tobytes(), bytes(25600)])
-    intake += bytes(-len(intake) % 320)
+    intake = intake_turn(bank, "streetlight")
     plans = [
         # Mandarin, complaint, speaks at the intake step, queued, answered and tapped
         CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"], intake_audio=intake, patience=None,
@@ -106,16 +89,9 @@ async def test_calls_end_and_join_up_whatever_the_channels(tmp_path: Path, chann
 async def test_a_call_that_ends_while_ami_is_down_ends_after_the_reconnect(tmp_path: Path) -> None:
     """Its hang-up is lost with the connection; after the reconnect the engine asks Asterisk which
     channels are up (CoreShowChannels) and ends the calls that are not: nothing stays live forever."""
-    flow = load_flows()["hotline"]
-    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
-    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    world, clock = evening_world(10.0)
     await world.start()
-    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
-    cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "tap.enabled": False})
-    from tests.test_serve_callbacks import NoSpeech
-
+    cfg = engine_config(tmp_path, world, **{"tap.enabled": False})
     engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
     await engine.start()
     try:

@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.app import Engine
-from engine.config import load_config
-from engine.demo import SpeechBank, conversation, evening_start, sim_queues
-from engine.pbxsim.clock import ScaledClock
-from engine.pbxsim.world import CallerPlan, PbxWorld, _tap_rate
+from engine.demo import SpeechBank, conversation
+from engine.pbxsim.world import CallerPlan, _tap_rate
 from engine.store import Store
-from ivr_flows.dryrun import lead_in_prompts
-from ivr_flows.loader import load_flows
 from tests.sherpa_helpers import build_tiny_transducer
-from tests.test_engine_local_calls import _until
+from tests.sim_engine import engine_config, evening_world, intake_turn
+from tests.sim_engine import until as _until
 from tests.test_serve import SPEECH_CACHE
 
 
@@ -31,17 +28,12 @@ def test_the_simulator_reads_the_tap_channels_codec_as_chan_audiosocket() -> Non
 @pytest.mark.parametrize("backend", ["vosk", "sherpa-onnx"])
 async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path, backend: str) -> None:
     bank = SpeechBank.load(SPEECH_CACHE / "demo-speech")
-    flow = load_flows()["hotline"]
-    clock = ScaledClock(speed=10.0, start=evening_start(flow, "Asia/Shanghai"))
-    world = PbxWorld(sim_queues(2, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    world, clock = evening_world(10.0)
     await world.start()
     asr = ""
     if backend == "sherpa-onnx":
         asr = f'[asr]\nbackend = "sherpa-onnx"\nmodel = "{build_tiny_transducer(tmp_path / "tiny")}"\n'
-    (tmp_path / "hotline.toml").write_text('[tap]\ncodec = "slin16"\n' + asr, encoding="utf-8")
-    cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-        "audiosocket.port": 0, "store.path": str(tmp_path / "h.sqlite"), "store.audio_dir": str(tmp_path / "a")})
+    cfg = engine_config(tmp_path, world, '[tap]\ncodec = "slin16"\n' + asr, **{"store.audio_dir": str(tmp_path / "a")})
     engine = Engine(cfg, clock=clock.now, web=False, intake_partials=False)
     await engine.start()
     sessions = []
@@ -53,9 +45,8 @@ async def test_a_slin16_tap_through_the_simulator_into_the_engine(tmp_path: Path
 
     engine.audiosocket.on_session = seen
     caller_pcm, agent_pcm, seconds = conversation(bank, "streetlight")
-    intake = b"".join([bytes(2400), bank.intake["streetlight"].tobytes(), bytes(25600)])
-    intake += bytes(-len(intake) % 320)
-    plan = CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"], intake_audio=intake,
+    plan = CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"],
+                      intake_audio=intake_turn(bank, "streetlight"),
                       talk_time=seconds + 5.0, caller_audio=caller_pcm, agent_audio=agent_pcm)
     try:
         world.agi_port = engine.agi.port

@@ -3,10 +3,8 @@ numbers of a running engine against the PBX simulator: queue KPIs, calls, AMI re
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +19,8 @@ from engine.pbxsim.queue_model import parse_queues
 from engine.store import AsyncStore
 from engine.web import WebSettings, create_app, start_site
 from engine.web.metrics import CONTENT_TYPE, Metric, metric, render
+from tests.mosquitto_helpers import free_port
+from tests.sim_engine import NoSpeech, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,32 +132,10 @@ QUEUES = {
 }
 
 
-class NoSpeech:
-    settings = None
-    legs: set = set()
-
-    def backlog(self) -> float:
-        return 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _scrape(port: int, token: str | None = None) -> tuple[int, str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as r:
         return r.status, r.headers.get("Content-Type", ""), await r.text()
-
-
-async def _until(predicate, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path: Path) -> None:
@@ -172,7 +150,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
     engine = Engine(cfg, clock=clock.now, pipeline=NoSpeech())
     await engine.start()
     try:
-        await _until(lambda: engine.ami.connected and engine.monitor.queues, "AMI login and QueueStatus")
+        await until(lambda: engine.ami.connected and engine.monitor.queues, 10, "AMI login and QueueStatus")
         # one caller answered at once, then two waiting (the only call-taker is talking), one of them
         # giving up after 10 s; nobody in 夜间, which has no call-takers
         # (a Ping after each step is a barrier: the engine has read every event sent before the
@@ -230,7 +208,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
 
         # Asterisk drops the connection: the client reconnects and the counter says so
         await pbx.drop_connections()
-        await _until(lambda: engine.ami.reconnects == 1 and engine.ami.connected, "the AMI reconnect")
+        await until(lambda: engine.ami.reconnects == 1 and engine.ami.connected, 10, "the AMI reconnect")
         _, _, text = await _scrape(engine.web_port, "scrape-token-1")
         fams = parse(text)
         assert value(fams, "hotline_ami_reconnects_total") == 1 and value(fams, "hotline_ami_connected") == 1
@@ -242,7 +220,7 @@ async def test_a_running_engine_exposes_queues_calls_and_ami_reconnects(tmp_path
 async def test_metrics_are_open_like_healthz_without_a_metrics_token(tmp_path: Path) -> None:
     (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
     cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": _free_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
+        "ami.port": free_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
         "audiosocket.port": 0, "web.port": 0, "web.token": "viewer-token-1", "web.metrics_token_env": "HOTLINE_TEST_UNSET",
         "store.path": str(tmp_path / "h.sqlite")})
     engine = Engine(cfg, pipeline=NoSpeech())

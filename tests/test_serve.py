@@ -22,6 +22,7 @@ from engine.pbxsim.world import CallerPlan, PbxWorld
 from engine.store import Store
 from ivr_flows.dryrun import lead_in_prompts
 from ivr_flows.loader import load_flows
+from tests.sim_engine import SECRET, engine_config, intake_turn
 
 HOTLINE = Path(sys.executable).with_name("hotline")
 SPEECH_CACHE = Path(tempfile.gettempdir()) / "hotline-test-speech"
@@ -108,9 +109,8 @@ callback_retry_seconds = 5.0
 
         # one citizen: Mandarin, complaint, speaks at the intake step, declines a callback offer
         caller_pcm, agent_pcm, seconds = conversation(bank, "streetlight")
-        intake = b"".join([bytes(2400), bank.intake["streetlight"].tobytes(), bytes(25600)])
-        intake += bytes(-len(intake) % 320)
-        plan = CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"], intake_audio=intake,
+        plan = CallerPlan(number="13912345678", name="张三", dtmf=["1", "2", "2"],
+                          intake_audio=intake_turn(bank, "streetlight"),
                           patience=None, talk_time=seconds + 15.0, caller_audio=caller_pcm, agent_audio=agent_pcm)
         world.agi_port = ports["agi"]
         truth = await world.call(plan)
@@ -152,17 +152,13 @@ async def test_stop_mid_conversation_keeps_the_open_utterances(tmp_path: Path, b
     """Stopping (what SIGTERM does) while both sides are being tapped: the utterances in progress
     are finished, decoded and stored before the store closes."""
     from engine.app import Engine
-    from engine.config import load_config
 
     flow = load_flows()["hotline"]
     clock = ScaledClock(speed=2.0)
-    world = PbxWorld(sim_queues(1, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    world = PbxWorld(sim_queues(1, 20), clock=clock, secret=SECRET, lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
     await world.start()
-    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
-    cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-        "audiosocket.port": 0, "store.path": str(tmp_path / "stop.sqlite"),
-        "flows.paths": str(open_around_the_clock(tmp_path))})
+    cfg = engine_config(tmp_path, world, **{"store.path": str(tmp_path / "stop.sqlite"),
+                                            "flows.paths": str(open_around_the_clock(tmp_path))})
     engine = Engine(cfg, web=False)  # real clock, real speech pipeline
     await engine.start()
     try:

@@ -8,51 +8,24 @@ carries the queue events and call-taker states with numbers masked."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from engine.app import Engine
-from engine.config import load_config
-from engine.demo import evening_start, sim_queues
-from engine.pbxsim.clock import ScaledClock
-from engine.pbxsim.world import CallerPlan, PbxWorld
+from engine.pbxsim.world import CallerPlan
 from engine.store import Store
-from ivr_flows.dryrun import lead_in_prompts
-from ivr_flows.loader import load_flows
 from tests.mosquitto_helpers import Collector, Mosquitto
-
-
-class NoSpeech:
-    """Stands in for the speech pipeline where no step speaks (the operator branch, taps off)."""
-
-    settings = None
-    legs: set = set()
-
-    def backlog(self) -> float:
-        return 0.0
-
-
-async def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+from tests.sim_engine import NoSpeech, engine_config, evening_world
+from tests.sim_engine import until as _until
 
 
 async def test_callback_missed_then_answered(tmp_path: Path) -> None:
-    flow = load_flows()["hotline"]
-    start = evening_start(flow, "Asia/Shanghai")
-    clock = ScaledClock(speed=40.0, start=start)
-    world = PbxWorld(sim_queues(1, 20), clock=clock, secret="pw", lead_ins=dict.fromkeys(lead_in_prompts(flow), ""))
+    world, clock = evening_world(40.0, agents=1)
     await world.start()
     broker = Mosquitto(tmp_path)
     broker.start()
-    (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
-    cfg = load_config(tmp_path / "hotline.toml", {
-        "ami.port": world.ami_port, "ami.secret": "pw", "ami.reconnect_min": 0.1, "agi.port": 0,
-        "audiosocket.port": 0, "store.path": str(tmp_path / "cb.sqlite"), "tap.enabled": False,
-        "flows.callback_retry_seconds": 30.0, "mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
-        "site.name": "test"})
+    cfg = engine_config(tmp_path, world, **{
+        "store.path": str(tmp_path / "cb.sqlite"), "tap.enabled": False, "flows.callback_retry_seconds": 30.0,
+        "mqtt.host": "127.0.0.1", "mqtt.port": broker.port, "site.name": "test"})
     engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
     sub = Collector(broker.port)
     await sub.__aenter__()

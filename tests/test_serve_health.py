@@ -12,25 +12,13 @@ import pytest
 from engine.app import Engine
 from engine.config import load_config
 from engine.errors import ConfigError
-
-
-class NoSpeech:
-    settings = None
-    legs: set = set()
-
-    def backlog(self) -> float:
-        return 0.0
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.mosquitto_helpers import free_port
+from tests.sim_engine import NoSpeech
 
 
 def _cfg(tmp_path: Path, **over: object):
     (tmp_path / "hotline.toml").write_text("", encoding="utf-8")
-    base = {"ami.port": _closed_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
+    base = {"ami.port": free_port(), "ami.secret": "pw", "ami.reconnect_min": 0.05, "agi.port": 0,
             "audiosocket.port": 0, "web.port": 0, "web.token": "tok-123", "store.path": str(tmp_path / "h.sqlite")}
     return load_config(tmp_path / "hotline.toml", {**base, **over})
 
@@ -99,11 +87,11 @@ def test_serve_on_a_busy_port_is_one_line_naming_the_part_and_leaves_nothing_run
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        audiosocket = _closed_port()
+        audiosocket = free_port()
         ports = {"agi": port if busy == "agi" else (audiosocket if busy == "same" else 0),
                  "web": port if busy == "web" else 0}
         config = tmp_path / "hotline.toml"
-        config.write_text(f'[ami]\nport = {_closed_port()}\n[agi]\nport = {ports["agi"]}\n'
+        config.write_text(f'[ami]\nport = {free_port()}\n[agi]\nport = {ports["agi"]}\n'
                           f'[audiosocket]\nport = {audiosocket}\n[web]\nport = {ports["web"]}\n'
                           f'[store]\npath = "{tmp_path / "h.sqlite"}"\n', encoding="utf-8")
         monkeypatch.setenv("HOTLINE_AMI_SECRET", "pw")

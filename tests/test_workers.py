@@ -137,7 +137,7 @@ def test_workers_that_say_gone_or_go_quiet_leave_the_table() -> None:
     assert table.heard(Heartbeat("a", "", state="gone"), 1.0) == ["a"]  # its last will, or a clean stop
     assert table.heard(Heartbeat("a", "", state="gone"), 1.1) == []  # said once
     assert table.expire(2.9) == []
-    assert table.pick(3.5) is None  # quiet too long: no new legs even before the ticker expires it
+    assert table.pick(3.5) is None and table.ready(3.5) == []  # quiet too long: no new legs before it expires
     assert table.expire(3.5) == ["b"]
     assert table.names == []
 

@@ -15,7 +15,6 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,18 +22,10 @@ log = logging.getLogger(__name__)
 OnMessage = Callable[[str, bytes], None]
 
 
-@dataclass
-class ListenerStats:
-    received: int = 0
-    failed: int = 0  # messages whose callback raised (logged, the others go on)
-    connects: int = 0
-    disconnects: int = 0
-    connected: bool = False
-
-
 class BusListener:
     """``await start()`` returns at once; ``await wait_subscribed(t)`` when the caller needs it;
-    ``on_message(topic, payload)`` runs on the event loop for each message, in arrival order."""
+    ``on_message(topic, payload)`` runs on the event loop for each message, in arrival order;
+    ``connected`` while subscribed on a live connection (the engine's ``/healthz`` shows it)."""
 
     def __init__(
         self,
@@ -62,7 +53,7 @@ class BusListener:
         self._client_id = client_id or f"hotline-listen-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.stats = ListenerStats()
+        self.connected = False
 
     async def start(self) -> None:
         if self._task is None:
@@ -82,7 +73,7 @@ class BusListener:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.stats.connected = False
+        self.connected = False
 
     async def _run(self) -> None:
         import aiomqtt
@@ -96,8 +87,7 @@ class BusListener:
                                           identifier=self._client_id, keepalive=self._keepalive) as client:
                     for topic in self.filters:
                         await client.subscribe(topic, qos=1)
-                    self.stats.connected = True
-                    self.stats.connects += 1
+                    self.connected = True
                     self._subscribed.set()
                     if down_logged:
                         log.warning("MQTT %s:%s: listening again", self.host, self.port)
@@ -108,9 +98,7 @@ class BusListener:
             except (aiomqtt.MqttError, OSError) as exc:
                 error = str(exc)
             self._subscribed.clear()
-            if self.stats.connected:
-                self.stats.connected = False
-                self.stats.disconnects += 1
+            self.connected = False
             if not down_logged:
                 log.warning("MQTT %s:%s: not listening (%s); retrying", self.host, self.port, error or "closed")
                 down_logged = True
@@ -118,11 +106,9 @@ class BusListener:
             delay = min(delay * 2, self._reconnect_max)
 
     def _deliver(self, topic: str, payload: Any) -> None:
-        self.stats.received += 1
         try:
             self.on_message(topic, bytes(payload) if not isinstance(payload, bytes) else payload)
         except Exception as exc:  # one bad message must not stop the listening
-            self.stats.failed += 1
             log.error("MQTT message on %s not handled: %s: %s", topic, type(exc).__name__, exc)
 
 

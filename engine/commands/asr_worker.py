@@ -42,29 +42,18 @@ def run(args: argparse.Namespace) -> int:
 async def serve_worker(cfg: Any, *, ready_file: str | None = None) -> int:
     """Start the worker, wait for SIGTERM/SIGINT, stop it (open utterances decoded and sent)."""
     from engine.asr_worker import AsrWorker
-    from engine.commands.serve import StopSignals, _bind_problem, write_ready_file
-    from engine.errors import ConfigError
+    from engine.commands.serve import cannot_listen, run_until_stopped
+    from engine.listen import bind_error
 
-    log = logging.getLogger("engine.asr_worker")
     worker = AsrWorker(cfg)
-    with StopSignals() as signals:
-        try:
-            try:
-                await worker.start()
-            except OSError as exc:
-                await worker.stop()
-                w = cfg.worker
-                problem = _bind_problem(w.host, w.port) or exc
-                reason = (problem.strerror or str(problem)).lower()
-                raise ConfigError(f"AudioSocket cannot listen on {w.host}:{w.port} ([worker] port or --port): "
-                                  f"{reason}") from None
-            if ready_file:
-                write_ready_file(ready_file, {"audiosocket": worker.server.port, "target": worker.target,
-                                              "name": worker.name})
-            log.info("hotline asr-worker %s ready", worker.name)
-            await signals.stop.wait()
-            log.info("%s received: stopping", signals.received or "stop")
-        finally:
-            await worker.stop()
-    log.info("hotline asr-worker stopped cleanly")
-    return 0
+
+    def listen_error(exc: OSError) -> Exception:
+        w = cfg.worker
+        failure = bind_error(w.host, w.port)
+        return cannot_listen("AudioSocket", "[worker] port or --port", w.host, w.port,
+                             exc if failure is None else failure[0])
+
+    return await run_until_stopped(
+        worker, f"hotline asr-worker {worker.name}", logging.getLogger("engine.asr_worker"),
+        listen_error=listen_error, ready_file=ready_file,
+        ready=lambda: {"audiosocket": worker.server.port, "target": worker.target, "name": worker.name})

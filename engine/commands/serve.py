@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from engine.privacy import LOG_RECORD_ATTRS
@@ -109,31 +110,12 @@ def _listeners(cfg: Any, web: bool) -> list[tuple[str, str, str, int]]:
     return parts
 
 
-def _bind_problem(host: str, port: int) -> OSError | None:
-    """Why a server could not listen on host:port now (bound the way asyncio binds), or None."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        return exc
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                return exc
-    return None
-
-
 def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
     """The OSError of a failed start as a one-line ConfigError naming the part and host:port that
     cannot listen (taken by another program, or by another part of this config); ``exc`` itself
     when no port explains it. Called after the engine stopped, so our own sockets are closed."""
     from engine.errors import ConfigError
+    from engine.listen import bind_error
 
     parts = _listeners(cfg, web)
     for i, (name, key, host, port) in enumerate(parts):
@@ -142,11 +124,18 @@ def listen_error(cfg: Any, web: bool, exc: OSError) -> Exception:
                 return ConfigError(f"{name} and {other} are both set to listen on {host}:{port} "
                                    f"({key}; {other_key}): give each its own port")
     for name, key, host, port in parts:
-        problem = _bind_problem(host, port)
-        if problem is not None:
-            reason = (problem.strerror or str(problem)).lower()
-            return ConfigError(f"{name} cannot listen on {host}:{port} ({key}): {reason}")
+        failure = bind_error(host, port)
+        if failure is not None:
+            return cannot_listen(name, key, host, port, failure[0])
     return exc
+
+
+def cannot_listen(name: str, key: str, host: str, port: int, problem: OSError) -> Exception:
+    """``<name> cannot listen on host:port (<config key>): <reason>`` as a ConfigError."""
+    from engine.errors import ConfigError
+
+    reason = (problem.strerror or str(problem)).lower()
+    return ConfigError(f"{name} cannot listen on {host}:{port} ({key}): {reason}")
 
 
 def write_ready_file(path: str, ports: dict[str, Any]) -> None:
@@ -191,26 +180,36 @@ class StopSignals:
             loop.remove_signal_handler(sig)
 
 
+async def run_until_stopped(service: Any, name: str, log: logging.Logger, *,
+                            listen_error: Callable[[OSError], Exception], ready: Callable[[], dict[str, Any]],
+                            ready_file: str | None) -> int:
+    """Start ``service``, write the ready file, wait for SIGTERM/SIGINT, stop it gracefully (exit
+    code 0). A start that cannot listen is stopped first (so a probe sees only other programs'
+    sockets), then raised as ``listen_error(exc)``. Shared by ``serve`` and ``asr-worker``."""
+    with StopSignals() as signals:
+        try:
+            try:
+                await service.start()
+            except OSError as exc:
+                await service.stop()
+                raise listen_error(exc) from None
+            if ready_file:
+                write_ready_file(ready_file, ready())
+            log.info("%s ready", name)
+            await signals.stop.wait()
+            log.info("%s received: stopping", signals.received or "stop")
+        finally:
+            await service.stop()
+    log.info("%s stopped cleanly", name)
+    return 0
+
+
 async def serve(cfg: object, *, web: bool = True, ready_file: str | None = None) -> int:
     """Start the engine, wait for SIGTERM/SIGINT, stop it gracefully. Exit code 0 on a clean stop."""
     from engine.app import Engine
 
-    log = logging.getLogger("engine.serve")
     engine = Engine(cfg, web=web)  # type: ignore[arg-type]
-    with StopSignals() as signals:
-        try:
-            try:
-                await engine.start()
-            except OSError as exc:
-                await engine.stop()  # our own sockets closed first, so the probe sees only other programs
-                raise listen_error(cfg, web, exc) from None
-            if ready_file:
-                write_ready_file(ready_file, {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port,
-                                              "web": engine.web_port})
-            log.info("hotline serve ready")
-            await signals.stop.wait()
-            log.info("%s received: stopping", signals.received or "stop")
-        finally:
-            await engine.stop()
-    log.info("hotline serve stopped cleanly")
-    return 0
+    return await run_until_stopped(
+        engine, "hotline serve", logging.getLogger("engine.serve"),
+        listen_error=lambda exc: listen_error(cfg, web, exc), ready_file=ready_file,
+        ready=lambda: {"agi": engine.agi.port, "audiosocket": engine.audiosocket.port, "web": engine.web_port})
