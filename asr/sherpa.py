@@ -57,7 +57,8 @@ class TransducerFiles:
 
 
 def _pick(directory: Path, part: str) -> Path | None:
-    """``part*.onnx`` in ``directory``; the int8 export when both are there (about a third of the CPU)."""
+    """``part*.onnx`` in ``directory``; the int8 export when both are there (the quantized one,
+    which sherpa-onnx publishes for CPUs; not measured here, no trained model being reachable)."""
     found = sorted(directory.glob(f"{part}*.onnx"))
     int8 = [p for p in found if p.name.endswith(".int8.onnx")]
     return (int8 or found or [None])[0]
@@ -100,8 +101,9 @@ def _check_metadata(files: TransducerFiles) -> None:
         raise SherpaModelError(
             f"{str(files.encoder)!r}: {found}; expected a streaming transducer ({', '.join(ENCODER_KEYS)})"
         )
-    for path, keys in ((files.encoder, ENCODER_KEYS[kind]), (files.decoder, DECODER_KEYS)):
-        missing = [k for k in keys if k not in (meta if path == files.encoder else _metadata(path))]
+    for path, keys, found in ((files.encoder, ENCODER_KEYS[kind], meta),
+                              (files.decoder, DECODER_KEYS, _metadata(files.decoder))):
+        missing = [k for k in keys if k not in found]
         if missing:
             raise SherpaModelError(f"{str(path)!r}: metadata {', '.join(missing)} missing (not a sherpa-onnx export?)")
 

@@ -14,7 +14,7 @@ import pytest
 
 from asr.model import ModelNotFoundError, load_model, model_for_config
 from asr.pipeline import SpeechPipeline
-from asr.sherpa import SherpaModel, SherpaModelError, transducer_files
+from asr.sherpa import SherpaModel, SherpaModelError, _words, transducer_files
 from asr.stream import RecognizerCache, SpeechStream, match_phrase
 from engine.cli import main
 from engine.config import AsrConfig, ConfigError, load_config
@@ -162,3 +162,13 @@ def test_check_config_reports_the_backend_and_its_model(tiny_dir: Path, tmp_path
     assert main(["check-config", "--config", str(bad)]) == 1
     (line,) = _lines(capsys.readouterr().out)["asr model"]
     assert line.startswith("FAIL") and "not a sherpa-onnx streaming transducer" in line
+
+
+def test_tokens_become_words_as_a_bilingual_model_writes_them() -> None:
+    """CJK characters are words of their own; BPE pieces join until the next word mark (U+2581)."""
+    tokens = ["我", "要", "\u2581HE", "LLO", "\u2581WORLD", "路", "灯"]
+    starts = [0.0, 0.2, 0.4, 0.5, 0.8, 1.2, 1.4]
+    words = _words(tokens, starts, [0.0] * 6 + [-0.7], end=1.5)
+    assert [(w["word"], w["start"], w["end"]) for w in words] == [
+        ("我", 0.0, 0.2), ("要", 0.2, 0.4), ("HELLO", 0.4, 0.8), ("WORLD", 0.8, 1.2), ("路", 1.2, 1.4), ("灯", 1.4, 1.5)]
+    assert words[0]["conf"] == 1.0 and words[-1]["conf"] == pytest.approx(0.4966, abs=1e-4)
