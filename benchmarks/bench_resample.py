@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._runs import Spread, add_runs_argument, alternate  # noqa: E402
+from benchmarks._runs import Load, Spread, add_runs_argument, alternate, ratios  # noqa: E402
 from engine.resample import Resampler  # noqa: E402
 
 PAIRS = [(8000, 16000), (16000, 8000), (44100, 16000), (48000, 16000)]
@@ -66,16 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="audio per measurement (default 20)")
     add_runs_argument(p, default=7)
     args = p.parse_args(argv)
-    print(f"CPU ms per second of audio, median of {args.runs} interleaved rounds of {args.seconds:g} s")
-    print(f"{'rate':>16} {'ours 20 ms':>11} {'ours 1 s':>9} {'scipy whole':>12} {'20 ms/scipy':>12} {'1 s/scipy':>10}")
+    load = Load()
+    print(f"CPU ms per second of audio, {args.seconds:g} s per measurement; {load.header(args.runs)}")
+    print("figures: median (min-max) over the runs; ratios: per run, against scipy in the same round")
     for rate_in, rate_out in PAIRS:
         x = signal(rate_in, args.seconds)
         got = alternate({"frame": lambda x=x, a=rate_in, b=rate_out: ours(x, a, b, a // 50),
                          "chunk": lambda x=x, a=rate_in, b=rate_out: ours(x, a, b, a),
                          "scipy": lambda x=x, a=rate_in, b=rate_out: scipy_whole(x, a, b)}, args.runs)
-        ms = {k: Spread.of(v).median / args.seconds * 1000 for k, v in got.items()}
-        print(f"{rate_in:>7} -> {rate_out:<6} {ms['frame']:>11.3f} {ms['chunk']:>9.3f} {ms['scipy']:>12.3f} "
-              f"{ms['frame'] / ms['scipy']:>11.1f}x {ms['chunk'] / ms['scipy']:>9.1f}x")
+        ms = {k: Spread.of([t / args.seconds * 1000 for t in v]) for k, v in got.items()}
+        print(f"{rate_in} -> {rate_out}: ours 20 ms frames {ms['frame'].fmt('.3f')}, ours 1 s chunks "
+              f"{ms['chunk'].fmt('.3f')}, scipy whole {ms['scipy'].fmt('.3f')}; ratio 20 ms / scipy "
+              f"{Spread.of(ratios(got['frame'], got['scipy'])).fmt('.1f', 'x')}, 1 s / scipy "
+              f"{Spread.of(ratios(got['chunk'], got['scipy'])).fmt('.1f', 'x')}")
+    print(load.footer())
     return 0
 
 

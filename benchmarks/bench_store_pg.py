@@ -15,6 +15,7 @@ quoted as median (min-max) over the runs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import tempfile
 import threading
@@ -50,13 +51,20 @@ def build_pg(url: str, texts: list[str]) -> PgStore:
     return store
 
 
+_RUNS = itertools.count()
+
+
 def writes(open_store, n: int, threads: int) -> float:
-    """Seconds per segment commit with ``threads`` writers (each its own store: a node)."""
+    """Seconds per segment commit with ``threads`` writers (each its own store: a node). Every run
+    writes new calls: the store keeps a (call, leg, start) once, so a repeated segment commits nothing."""
     stores = [open_store() for _ in range(threads)]
+    run_id = next(_RUNS)
 
     def run(k: int) -> None:
         for i in range(n // threads):
-            stores[k].add_segment(f"w{k}-{i % 50}", "caller", float(i), i + 0.4, "我要报修路灯坏了 street light")
+            new = stores[k].add_segment(f"r{run_id}-w{k}-{i % 50}", "caller", float(i), i + 0.4,
+                                        "我要报修路灯坏了 street light")
+            assert new is not None, "a duplicate segment: this commit wrote nothing"
 
     t = time.perf_counter()
     workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
