@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.privacy import mask_text
+from engine.store.render import clock as call_clock
 from ivr_flows import protocol as p
 from ivr_flows.loader import prompt_path
 from ivr_flows.record import RunRecord, mask_number
@@ -74,8 +75,7 @@ class _Clock:
         return total
 
     def stamp(self) -> str:
-        s = self.now - self.t0
-        return f"{int(s // 60):02d}:{s % 60:04.1f}"
+        return call_clock(self.now - self.t0, minute_digits=2)
 
 
 def _wav_seconds(path: Path | None) -> float:

@@ -12,6 +12,7 @@ import pytest
 from engine.cli import main
 from engine.commands.replay import INSTALL_HINT, play_along
 from engine.store import Store
+from engine.store.render import clock
 from engine.store.sample import MAIN_CALL, make_sample_audio, seed_sample_calls
 from tests.number_forms import HIDDEN, NUMBER_FORMS
 
@@ -23,6 +24,14 @@ def db(tmp_path, asterisk_fixtures):
     with Store.open(path) as s:
         seed_sample_calls(s, wav)
     return path
+
+
+@pytest.mark.parametrize(("t", "digits", "shown"), [
+    (0.0, 1, "0:00.0"), (-2.0, 1, "0:00.0"), (59.96, 1, "1:00.0"), (125.04, 1, "2:05.0"), (59.96, 2, "01:00.0"),
+    (3600.0, 2, "60:00.0"),
+])
+def test_clock_rounds_before_it_splits_minutes(t, digits, shown):
+    assert clock(t, minute_digits=digits) == shown
 
 
 def test_replay_prints_the_masked_timeline(db, capsys):

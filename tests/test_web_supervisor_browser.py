@@ -144,6 +144,11 @@ async def test_supervisor_pages_at_1280(tmp_path):
             await alert.locator("button").click()
             await page.locator("#alerts tr.alert.acknowledged", has_text="callers waiting").wait_for()
             assert board.board.alerts()[0].state == "acknowledged"
+            # durations are rounded before they are split into minutes and seconds
+            shown = await page.evaluate("[59.6, 119.6, 130].map((s) => [H.short(s), H.dur(s)])"
+                                        ".concat([[H.clock(59.96), H.clock(125.04)]])")
+            assert shown == [["1m 00s", "1 min 0 s"], ["2m 00s", "2 min 0 s"], ["2m 10s", "2 min 10 s"],
+                             ["1:00.0", "2:05.0"]]
             await page.screenshot(path=str(shots / "wallboard_acknowledged.png"), full_page=True)
             assert errors == []
             await browser.close()

@@ -24,9 +24,10 @@ def pad(text: str, n: int) -> str:
     return text + " " * max(0, n - width(text))
 
 
-def clock(t: float) -> str:
-    t = max(0.0, t)
-    return f"{int(t // 60)}:{t % 60:04.1f}"
+def clock(t: float, minute_digits: int = 1) -> str:
+    """m:ss.s from call start, rounded to the tenth before the split (59.96 s is 1:00.0, not 0:60.0)."""
+    minutes, tenths = divmod(round(max(0.0, t) * 10), 600)
+    return f"{minutes:0{minute_digits}d}:{tenths / 10:04.1f}"
 
 
 def when(epoch: float | None, tz: str) -> str:

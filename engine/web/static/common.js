@@ -78,24 +78,30 @@ const H = {
     return digits === undefined ? String(v) : Number(v).toFixed(digits);
   },
 
-  /* seconds from call start, as m:ss.s */
+  /* seconds from call start, as m:ss.s (rounded before splitting: 59.96 s is 1:00.0, not 0:60.0) */
   clock(t) {
     if (t === null || t === undefined) return "";
-    const s = Math.max(0, t);
-    return `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`;
+    const tenths = Math.round(Math.max(0, t) * 10);
+    return `${Math.floor(tenths / 600)}:${((tenths % 600) / 10).toFixed(1).padStart(4, "0")}`;
+  },
+
+  /* whole minutes and seconds of a duration, rounded once (119.6 s is 2 and 0, not 1 and 60) */
+  _minSec(s) {
+    const whole = Math.round(Math.max(0, s));
+    return [Math.floor(whole / 60), whole % 60];
   },
 
   /* a duration for a small tile: 45 s, 2m 10s */
   short(s) {
     if (s === null || s === undefined) return "—";
-    if (s < 60) return `${Math.round(s)} s`;
-    return `${Math.floor(s / 60)}m ${H.pad(Math.round(s % 60))}s`;
+    const [m, sec] = H._minSec(s);
+    return m ? `${m}m ${H.pad(sec)}s` : `${sec} s`;
   },
 
   dur(s) {
     if (s === null || s === undefined) return "—";
-    if (s < 60) return `${Math.round(s)} s`;
-    return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+    const [m, sec] = H._minSec(s);
+    return m ? `${m} min ${sec} s` : `${sec} s`;
   },
 
   /* text with <mark> around the given [start, end) character spans */
