@@ -62,6 +62,15 @@ class AgentStats:
         cell = self._cell(interface, self.clock.interval_start(at))
         setattr(cell, name, getattr(cell, name) + amount)
 
+    def forget_before(self, cutoff: float) -> None:
+        """Drop the intervals that start before ``cutoff`` (epoch seconds), and agents left with none."""
+        for interface in list(self.table):
+            row = {k: v for k, v in self.table[interface].items() if k >= cutoff}
+            if row:
+                self.table[interface] = row
+            else:
+                del self.table[interface]
+
     def intervals(self, interface: str) -> list[tuple[str, dict[str, float | int]]]:
         row = self.table.get(interface, {})
         return [(self.clock.label(k), row[k].as_dict()) for k in sorted(row)]

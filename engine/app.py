@@ -144,6 +144,7 @@ class Engine:
         self.feed: Any = None
         self.recorder: Any = None
         self.monitor: Any = None
+        self.surges: Any = None
         self.bus: Any = None
         self.audiosocket: Any = None
         self.agi: Any = None
@@ -166,6 +167,7 @@ class Engine:
         from engine.recording import Recorder
         from engine.store import AsyncStore
         from engine.store.feed import StoreFeed
+        from engine.surges import SurgeBaseline
         from engine.web import LiveHub
         from ivr_flows.callback import QueueState
         from ivr_flows.service import live_queue_info, load_configured_flows, services_from_config
@@ -187,8 +189,12 @@ class Engine:
         self.hub = LiveHub(clock=self.clock)
         self.feed = StoreFeed(self.store, self.hub, self.calls)
         self.recorder = Recorder.from_config(cfg, self.store, self.clock)  # tapped legs as WAV files
+        # the monitor keeps today and yesterday; the surge baseline's days come from the store
         self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds, surge=SurgeDetector(),
-                                    interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone)
+                                    interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone,
+                                    keep_days=2, learn_days=False)
+        self.surges = SurgeBaseline(self.store, self.monitor.surge, self.monitor.clock)
+        await self.surges.update(self.clock())
         self.bus = bus_from_config(cfg)
         await self.bus.start()
         if self.pipeline is None:
@@ -335,6 +341,8 @@ class Engine:
             for cmd in self.queue_info.callbacks.tick(now):
                 self._spawn(self._originate_callback(cmd), "callback")
             self._publish_facts(self.monitor.board.tick(now))
+            if self.surges.due(now):  # a local day ended: the baseline reads it from the store
+                self._spawn(self.surges.update(now), "surge-baseline")
             self.taps.tick()  # ASR workers gone quiet
             if self.calls.expire(now):
                 self._intake_offsets = {k: v for k, v in self._intake_offsets.items()
@@ -381,16 +389,17 @@ class Engine:
             log.info("AMI reconnect: %d calls ended while the connection was down", len(facts))
 
     def _publish_facts(self, facts: list[Any]) -> None:
-        if not facts or not self.cfg.mqtt.host:
+        if not facts:
             return
         from agents_adapter.model import AgentStateChanged
         from queueing.monitor import SurgeDetected
 
         for fact in facts:
             if isinstance(fact, SurgeDetected):
-                self.bus.alert(fact.as_dict(), fact.at)
                 log.warning("surge in %s: %d calls in %s", fact.queue, fact.offered, fact.interval_label)
-            elif isinstance(fact, AgentStateChanged):
+                if self.cfg.mqtt.host:
+                    self.bus.alert(fact.as_dict(), fact.at)
+            elif isinstance(fact, AgentStateChanged) and self.cfg.mqtt.host:
                 agent = self.monitor.board.agents.get(fact.interface)
                 if agent is not None:
                     self.bus.agent_state(fact.interface, agent.view(fact.at), fact.at)

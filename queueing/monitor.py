@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from agents_adapter.model import ActiveCall, AgentBoard, AgentStateChanged
@@ -59,7 +59,7 @@ from engine.events.ami import (
     running_average,
 )
 from engine.privacy import mask_number
-from queueing.intervals import IntervalClock
+from queueing.intervals import IntervalClock, day_bounds
 from queueing.surge import SurgeDetected, SurgeDetector
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,11 @@ class QueueMonitor:
         wrapup_seconds: float | Mapping[str, float] = 0.0,
         surge: SurgeDetector | None = None,
         queues: Iterable[str] | None = None,
+        keep_days: int | None = None,
+        learn_days: bool = True,
     ) -> None:
+        if keep_days is not None and keep_days < 1:
+            raise ValueError(f"keep_days must be at least 1 (today), not {keep_days}")
         self.clock = IntervalClock(interval_minutes, timezone)
         self.sl_override = sl_seconds
         self.default_sl = default_sl_seconds
@@ -199,6 +203,8 @@ class QueueMonitor:
         self.connected = True
         self.gaps = 0
         self.alerts: list[SurgeDetected] = []
+        self.keep_days = keep_days  # interval, day and agent tables kept (None: all, as for a replay)
+        self.learn_days = learn_days  # each finished day into the surge baseline (off: the caller feeds it)
         self._day: date | None = None
         self._day_start = self._day_end = 0.0  # [start, end) of ``_day`` in epoch seconds
 
@@ -263,7 +269,7 @@ class QueueMonitor:
         if self._day_start <= t < self._day_end:
             return  # still the current day: runs per AMI event, so no date conversion
         day, start, end = self.clock.day_span(t)
-        if self._day is not None and day > self._day and self.surge is not None:
+        if self._day is not None and day > self._day and self.surge is not None and self.learn_days:
             slots = 24 * 60 // self.clock.minutes
             for q in self.queues.values():
                 counts = {self.clock.slot(s): tally.offered for s, tally in q.intervals.items()
@@ -271,9 +277,21 @@ class QueueMonitor:
                 self.surge.add_day(q.name, self._day, counts, slots)
         if self._day is None or day > self._day:
             self._day, self._day_start, self._day_end = day, start, end
+            if self.keep_days is not None:
+                self._forget_before(day - timedelta(days=self.keep_days - 1))
             keep = {k for k, r in self.calls.items() if r.state in (WAITING, ANSWERED, LEFT_UNSEEN)}
             if len(self.calls) > 2 * len(keep) + 10000:  # forget finished calls of past days
                 self.calls = {k: r for k, r in self.calls.items() if k in keep or r.arrived >= t - 86400}
+
+    def _forget_before(self, first_kept: date) -> None:
+        """Drop the tables of days before ``first_kept``: a monitor in a long-running engine would
+        otherwise keep 48 intervals per queue and agent for every day since it started, and the
+        wallboard would walk them all on each refresh. (The surge baseline has its own history.)"""
+        cutoff = day_bounds(first_kept, self.clock.timezone)[0]
+        for q in self.queues.values():
+            q.intervals = {s: t for s, t in q.intervals.items() if s >= cutoff}
+            q.days = {d: t for d, t in q.days.items() if d >= first_kept}
+        self.board.stats.forget_before(cutoff)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from queueing.intervals import IntervalClock
+
 MAD_SCALE = 1.4826
 
 
@@ -68,7 +70,7 @@ class SurgeDetector:
         self.min_days = min_days
         self.days = days
         self._history: dict[tuple[str, int], deque[tuple[date, int]]] = defaultdict(lambda: deque(maxlen=days))
-        self._fired: set[tuple[str, float]] = set()
+        self._fired: dict[str, float] = {}  # queue -> the latest interval that alerted
 
     def add_day(self, queue: str, day: date, counts_by_slot: Mapping[int, int], slots_per_day: int) -> None:
         """A finished day's offered calls per slot (slots with no calls count as 0)."""
@@ -94,6 +96,26 @@ class SurgeDetector:
                 n += 1
         return n
 
+    def learn(self, joins: Iterable[tuple[str, float]], clock: IntervalClock) -> list[date]:
+        """Finished days from call records, ``(queue, joined at)`` pairs (what the store keeps,
+        so the baseline survives a restart). Pass whole local days only: a day is added once, so
+        a partial one would stand for the day. A day without any queue call is left out (the
+        hotline was closed, or nothing was recorded), and a queue counts from the first day it
+        took a call, so a new queue is not measured against days it did not exist. Returns the
+        days added, oldest first."""
+        by_day: dict[date, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        for queue, joined in joins:
+            slots = by_day[clock.day(joined)][queue]
+            slot = clock.slot(joined)
+            slots[slot] = slots.get(slot, 0) + 1
+        per_day = 24 * 60 // clock.minutes
+        queues: set[str] = set()
+        for day in sorted(by_day):
+            queues.update(by_day[day])
+            for queue in sorted(queues):
+                self.add_day(queue, day, by_day[day].get(queue, {}), per_day)
+        return sorted(by_day)
+
     def baseline(self, queue: str, slot: int) -> Baseline | None:
         hist = self._history.get((queue, slot))
         if not hist or len(hist) < self.min_days:
@@ -104,14 +126,13 @@ class SurgeDetector:
         return max(base.median + self.k * base.mad, base.median + self.min_excess)
 
     def check(self, queue: str, slot: int, interval_start: float, label: str, offered: int, now: float) -> SurgeDetected | None:
-        key = (queue, interval_start)
-        if key in self._fired:
-            return None
+        if interval_start <= self._fired.get(queue, float("-inf")):
+            return None  # alerted already (intervals come in order: an older one is past)
         base = self.baseline(queue, slot)
         if base is None:
             return None
         limit = self.threshold(base)
         if offered <= limit:
             return None
-        self._fired.add(key)
+        self._fired[queue] = interval_start
         return SurgeDetected(queue, interval_start, label, offered, base.median, base.mad, limit, base.days, now)

@@ -345,6 +345,28 @@ def test_monitor_learns_its_own_baseline_across_days():
     assert len(alerts) == 1 and alerts[0].baseline_median == 4 and alerts[0].offered == 8
 
 
+def test_a_monitor_that_keeps_two_days_forgets_older_tables():
+    """A long-running engine's monitor keeps today and yesterday: intervals, days and call-takers'
+    statistics of older days are dropped at midnight (they grew for the engine's life, and the
+    wallboard walked them all on every refresh); with ``learn_days`` off the baseline is left alone."""
+    det = SurgeDetector(min_days=1)
+    m = QueueMonitor(surge=det, keep_days=2, learn_days=False)
+    day0 = 1795536000.0  # 2026-11-25 00:00 +08:00
+    for d in range(4):
+        t = day0 + d * 86400 + 10 * 3600
+        m.feed(join(f"c{d}", t))
+        m.feed(connect(f"c{d}", "PJSIP/8001", 5, t + 5))
+        m.feed(complete(f"c{d}", "PJSIP/8001", 5, 60, t + 65))
+    q = m.queues[Q]
+    assert sorted(d.day for d in q.days) == [27, 28]
+    assert [v["interval"][:10] for v in m.interval_views(Q)] == ["2026-11-27", "2026-11-28"]
+    assert [label[:10] for label, _ in m.board.stats.intervals("PJSIP/8001")] == ["2026-11-27", "2026-11-28"]
+    assert q.total.offered == 4  # the totals since start stay
+    assert det.baseline(Q, 20) is None  # nothing learnt: the engine feeds it from the store
+    with pytest.raises(ValueError, match="keep_days"):
+        QueueMonitor(keep_days=0)
+
+
 def test_interval_clock_splits_at_local_boundaries():
     c = IntervalClock(30, "Asia/Shanghai")
     start = 1795863600.0  # 19:00 local

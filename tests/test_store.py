@@ -292,3 +292,5 @@ def test_queue_stays_for_planning_on_either_backend(store):
     rows = store.queue_stays(queue="citizen", since=100.0, until=300.0)
     assert [(r["joined_at"], r["outcome"], r["talk"]) for r in rows] == [(110.0, "answered", 170), (205.0, "abandoned", None)]
     assert store.queue_stays(since=300.0)[0]["queue"] == "other"
+    assert store.queue_joins() == [("citizen", 110.0), ("citizen", 205.0), ("other", 301.0)]
+    assert store.queue_joins(since=110.5, until=301.0) == [("citizen", 205.0)]

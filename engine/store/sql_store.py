@@ -482,6 +482,14 @@ class SqlStore:
             out.append(d)
         return out
 
+    def queue_joins(self, *, since: float | None = None, until: float | None = None) -> list[tuple[str, float]]:
+        """(queue, joined at) of the calls that joined a queue in ``[since, until)``, oldest first:
+        the surge baseline's read at an engine's start and each midnight (no events, no caller data)."""
+        where, params = _joined_where(since, until, None)
+        sql = f"SELECT c.queue, c.queue_joined_at FROM calls c WHERE {where} ORDER BY c.queue_joined_at"
+        rows = self._read(lambda conn: self._x(conn, sql, params).fetchall())
+        return [(r["queue"] or "", float(r["queue_joined_at"])) for r in rows]
+
     # -- retention ------------------------------------------------------------------------
 
     def audio_before(self, before: float) -> list[Audio]:
