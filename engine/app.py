@@ -164,10 +164,10 @@ class Engine:
         from engine.asterisk.ami_client import AmiClient
         from engine.asterisk.audiosocket_server import AudioSocketServer
         from engine.bus import bus_from_config
+        from engine.queue_history import SurgeBaseline, book_today
         from engine.recording import Recorder
         from engine.store import AsyncStore
         from engine.store.feed import StoreFeed
-        from engine.surges import SurgeBaseline
         from engine.web import LiveHub
         from ivr_flows.callback import QueueState
         from ivr_flows.service import live_queue_info, load_configured_flows, services_from_config
@@ -193,6 +193,7 @@ class Engine:
         self.monitor = QueueMonitor(default_sl_seconds=cfg.queueing.sl_seconds, surge=SurgeDetector(),
                                     interval_minutes=cfg.queueing.interval_minutes, timezone=cfg.site.timezone,
                                     keep_days=2, learn_days=False)
+        await book_today(self.store, self.monitor, self.clock())  # the wallboard's "today" survives a restart
         self.surges = SurgeBaseline(self.store, self.monitor.surge, self.monitor.clock)
         await self.surges.update(self.clock())
         self.bus = bus_from_config(cfg)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,33 @@ class QueueVisit:
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+
+def visits_from_stays(rows: Iterable[Mapping[str, Any]]) -> tuple[list[QueueVisit], int]:
+    """The call store's queue stays (``Store.queue_stays`` rows) as visits, and how many were left
+    out: calls still waiting, or whose end was never seen. An answered call without an end is a
+    visit with its talk time unknown."""
+    out, live = [], 0
+    for r in rows:
+        joined = r["joined_at"]
+        answered = r["answered_at"] is not None or r["outcome"] == "answered"
+        if answered:
+            end = r["answered_at"]
+            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
+            talk = r["talk"]
+            if talk is None and r["ended_at"] is not None and end is not None:
+                talk = r["ended_at"] - end
+            out.append(QueueVisit(r["queue"] or "", joined, "answered", max(0.0, float(wait)),
+                                  None if talk is None else max(0.0, float(talk))))
+        elif r["abandoned_at"] is not None or r["outcome"] == "abandoned":
+            end = r["abandoned_at"] or r["ended_at"]
+            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
+            out.append(QueueVisit(r["queue"] or "", joined, "abandoned", max(0.0, float(wait))))
+        elif r["ended_at"] is not None:
+            out.append(QueueVisit(r["queue"] or "", joined, "left", max(0.0, r["ended_at"] - joined)))
+        else:
+            live += 1
+    return out, live
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents_adapter.model import ActiveCall, AgentBoard, AgentStateChanged
 from engine.events.ami import (
@@ -61,6 +61,9 @@ from engine.events.ami import (
 from engine.privacy import mask_number
 from queueing.intervals import IntervalClock, day_bounds
 from queueing.surge import SurgeDetected, SurgeDetector
+
+if TYPE_CHECKING:
+    from queueing.history import QueueVisit
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +285,33 @@ class QueueMonitor:
             keep = {k for k, r in self.calls.items() if r.state in (WAITING, ANSWERED, LEFT_UNSEEN)}
             if len(self.calls) > 2 * len(keep) + 10000:  # forget finished calls of past days
                 self.calls = {k: r for k, r in self.calls.items() if k in keep or r.arrived >= t - 86400}
+
+    def book_ended(self, visits: Iterable[QueueVisit]) -> int:
+        """Book queue stays that ended before the monitor started (an engine restarted at 20:00
+        reads the day's earlier calls back from the store), into the totals, interval and day
+        tables; returns how many. Only ended stays: a call still waiting or talking is counted from
+        its own events, so it is never booked twice. Asterisk's counters and the surge alerts are
+        left alone (the calls are past)."""
+        n = 0
+        for v in visits:
+            if not self._wanted(v.queue):
+                continue
+            q = self._q(v.queue)
+            wait = round(v.wait)  # Asterisk's holds are whole seconds
+            for tally in self._tallies(q, v.joined):
+                tally.offered += 1
+                if v.outcome == "answered":
+                    tally.answered_holds.append(wait)
+                    tally.completed += 1
+                    if v.talk is not None:
+                        tally.talk_seconds += round(v.talk)
+                        tally.talk_known += 1
+                elif v.outcome == "abandoned":
+                    tally.abandoned_holds.append(wait)
+                else:
+                    tally.other_exits += 1
+            n += 1
+        return n
 
     def _forget_before(self, first_kept: date) -> None:
         """Drop the tables of days before ``first_kept``: a monitor in a long-running engine would

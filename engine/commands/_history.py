@@ -36,38 +36,11 @@ def parse_day(text: str, flag: str) -> date:
         raise UsageError(f"{flag} {text!r}: expected a date YYYY-MM-DD") from None
 
 
-def _visits_from_store(rows: list[dict[str, Any]]) -> tuple[list, int]:
-    """Store rows to queue visits; calls still waiting (not ended) are left out and counted."""
-    from queueing.history import QueueVisit
-
-    out, live = [], 0
-    for r in rows:
-        joined = r["joined_at"]
-        answered = r["answered_at"] is not None or r["outcome"] == "answered"
-        if answered:
-            end = r["answered_at"]
-            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
-            talk = r["talk"]
-            if talk is None and r["ended_at"] is not None and end is not None:
-                talk = r["ended_at"] - end
-            out.append(QueueVisit(r["queue"] or "", joined, "answered", max(0.0, float(wait)),
-                                  None if talk is None else max(0.0, float(talk))))
-        elif r["abandoned_at"] is not None or r["outcome"] == "abandoned":
-            end = r["abandoned_at"] or r["ended_at"]
-            wait = r["wait_seconds"] if r["wait_seconds"] is not None else (end - joined if end else 0.0)
-            out.append(QueueVisit(r["queue"] or "", joined, "abandoned", max(0.0, float(wait))))
-        elif r["ended_at"] is not None:
-            out.append(QueueVisit(r["queue"] or "", joined, "left", max(0.0, r["ended_at"] - joined)))
-        else:
-            live += 1
-    return out, live
-
-
 def load_history(args: argparse.Namespace, *, since: date | None = None, until: date | None = None):
     """(History, config, notes) from ``--queue-log`` files or the store, for local days in
     ``[since, until)`` when given; the interval and zone from the config unless flagged."""
     from engine.commands._common import config_from_args, existing_store
-    from queueing.history import History
+    from queueing.history import History, visits_from_stays
     from queueing.intervals import IntervalClock, day_bounds
     from queueing.queue_log import read_queue_log
 
@@ -105,7 +78,7 @@ def load_history(args: argparse.Namespace, *, since: date | None = None, until: 
         db = existing_store(args, cfg)
         with open_store(cfg, db=db, readonly=True) as store:
             rows = store.queue_stays(since=lo, until=hi, queue=args.queue)
-        visits, live = _visits_from_store(rows)
+        visits, live = visits_from_stays(rows)
         if live:
             notes.append(f"{live} calls still waiting or without an end are left out")
     history = History(visits, clock, args.queue)

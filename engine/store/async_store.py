@@ -109,6 +109,10 @@ class AsyncStore:
     async def queue_calls(self, since: float, until: float, *, queue: str | None = None) -> list[CallRecord]:
         return await self._run(self.store.queue_calls, since, until, queue=queue)
 
+    async def queue_stays(self, *, since: float | None = None, until: float | None = None,
+                          queue: str | None = None) -> list[dict[str, Any]]:
+        return await self._run(self.store.queue_stays, since=since, until=until, queue=queue)
+
     async def queue_joins(self, *, since: float | None = None, until: float | None = None) -> list[tuple[str, float]]:
         return await self._run(self.store.queue_joins, since=since, until=until)
 

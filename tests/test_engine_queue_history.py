@@ -1,6 +1,8 @@
-"""The engine's surge baseline comes from the call store: after a restart the detector knows the
-past days at once (it used to start blank and alert only after 3 days of running), and each day
-that ends is read back whole, not as the part the engine happened to watch."""
+"""What the engine's queue monitor reads back from the call store at start. Today's calls that had
+ended: the wallboard's "today" survives a restart (it restarted from zero). The surge baseline:
+after a restart the detector knows the past days at once (it used to start blank and alert only
+after 3 days of running), and each day that ends is read back whole, not as the part the engine
+happened to watch."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import pytest
 
 from engine.app import Engine
 from engine.pbxsim.world import CallerPlan
+from engine.queue_history import RETRY_SECONDS, SurgeBaseline
 from engine.store import AsyncStore, Store
-from engine.surges import RETRY_SECONDS, SurgeBaseline
+from queueing.history import QueueVisit
 from queueing.intervals import IntervalClock, day_bounds
+from queueing.monitor import QueueMonitor
 from queueing.surge import SurgeDetected, SurgeDetector
 from tests.sim_engine import NoSpeech, engine_config, evening_world, until
 
@@ -67,7 +71,7 @@ class _Down:
 
 async def test_a_store_that_cannot_be_read_is_retried_not_raised(caplog):
     surges = SurgeBaseline(_Down(), SurgeDetector(), CLOCK)
-    with caplog.at_level(logging.WARNING, logger="engine.surges"):
+    with caplog.at_level(logging.WARNING, logger="engine.queue_history"):
         assert await surges.update(EVENING) == []
     assert "ConnectionError" in caplog.text and "store unreachable" not in caplog.text
     assert not surges.due(EVENING + RETRY_SECONDS - 1) and surges.due(EVENING + RETRY_SECONDS)
@@ -83,13 +87,39 @@ def test_a_surge_alerts_once_per_interval_and_again_in_the_next():
     assert det.check("q", SLOT, EVENING, "x", 9, EVENING) is None  # an interval already past
 
 
+def test_ended_stays_are_booked_into_today_once():
+    m = QueueMonitor(timezone="Asia/Shanghai")
+    visits = [QueueVisit("citizen", EVENING - 1800, "answered", 10.4, 100.0),
+              QueueVisit("citizen", EVENING - 1700, "answered", 30.0, None),
+              QueueVisit("citizen", EVENING - 1600, "abandoned", 40.0), QueueVisit("citizen", EVENING - 1500, "left", 5.0)]
+    assert m.book_ended(visits) == 4
+    (today,) = m.day_views("citizen")
+    assert (today["offered"], today["answered"], today["abandoned"], today["other_exits"]) == (4, 2, 1, 1)
+    assert today["answered_within_sl"] == 1 and today["asa"] == 20.0 and today["avg_talk"] == 100.0
+    assert [v["offered"] for v in m.interval_views("citizen")] == [4]  # 18:30-19:00
+    assert QueueMonitor(queues=["other"]).book_ended(visits) == 0  # a monitor of other queues
+
+
+def seed_today(path: Path, t: float) -> None:
+    """Three stays that ended before ``t`` (answered, abandoned, timed out) and one still waiting."""
+    with Store.open(path) as s:
+        s.upsert_call("t-1", started_at=t - 900, queue="citizen", queue_joined_at=t - 890, queue_answered_at=t - 878,
+                      answered_at=t - 878, wait_seconds=12.0, outcome="answered", ended_at=t - 700)
+        s.upsert_call("t-2", started_at=t - 800, queue="citizen", queue_joined_at=t - 790, queue_abandoned_at=t - 740,
+                      wait_seconds=50.0, outcome="abandoned", ended_at=t - 740)
+        s.upsert_call("t-3", started_at=t - 600, queue="citizen", queue_joined_at=t - 590, ended_at=t - 500)
+        s.upsert_call("t-4", started_at=t - 60, queue="citizen", queue_joined_at=t - 50)
+
+
 @pytest.mark.timeout(90)
-async def test_the_engine_alerts_a_surge_on_its_first_evening(tmp_path, caplog):
+async def test_the_engine_reads_today_back_and_alerts_a_surge_on_its_first_evening(tmp_path, caplog):
     """Four evenings of 1 call at 19:10 in the store; the engine starts at 19:00 and 7 callers join
-    the queue: the 7th is above median + 5, so a surge is logged and on the wallboard's list."""
+    the queue: the 7th is above median + 5, so a surge is logged and on the wallboard's list. The
+    day's three ended calls before the start are on the monitor's "today" beside the 7."""
     world, clock = evening_world(10.0)
     start = clock.now()
     seed(tmp_path / "h.sqlite", dict.fromkeys(range(1, 5), 1), at=start + 600)
+    seed_today(tmp_path / "h.sqlite", start)
     await world.start()
     engine = Engine(engine_config(tmp_path, world), clock=clock.now, pipeline=NoSpeech(), web=False)
     try:
@@ -107,6 +137,9 @@ async def test_the_engine_alerts_a_surge_on_its_first_evening(tmp_path, caplog):
         assert isinstance(alert, SurgeDetected)
         assert (alert.queue, alert.offered, alert.baseline_median, alert.days_in_baseline) == ("citizen", 7, 1, 4)
         assert "surge in citizen: 7 calls" in caplog.text
+        assert "3 of today's calls read back" in caplog.text
+        (today,) = engine.monitor.day_views("citizen")
+        assert (today["offered"], today["answered"], today["abandoned"], today["other_exits"]) == (10, 1, 1, 1)
     finally:
         await engine.stop()
         await world.stop()
