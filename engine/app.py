@@ -164,6 +164,7 @@ class Engine:
         from engine.asterisk.ami_client import AmiClient
         from engine.asterisk.audiosocket_server import AudioSocketServer
         from engine.bus import bus_from_config
+        from engine.callback_keeper import CallbackKeeper
         from engine.queue_history import SurgeBaseline, book_today
         from engine.recording import Recorder
         from engine.store import AsyncStore
@@ -205,6 +206,8 @@ class Engine:
         await self.audiosocket.start()
         self.queue_info = live_queue_info(
             cfg, agents=lambda q: QueueState.from_counts(self.monitor.board.counts(q)))
+        # bookings are kept in the store from here on; those of before a restart are dialled still
+        await CallbackKeeper(self.store, self.queue_info.callbacks, cfg.store.node_name).restore(self.clock())
         self.services = services_from_config(
             cfg, audiosocket=self.audiosocket, audiosocket_target=self.audiosocket.target,
             pipeline=_IntakePipeline(self.pipeline, self._intake_opened, self.intake_partials),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import socket
 import tomllib
 import types
 import typing
@@ -238,8 +239,15 @@ class StoreConfig:
     audio_dir: str = "var/audio"  # where call audio is written when recorded
     audio_retention_days: float = 90.0  # `hotline purge` deletes recordings of calls older than this; 0 keeps them
     transcript_retention_days: float = 365.0  # ... and their transcripts and IVR inputs; 0 keeps them
+    # this engine among those sharing a store: its pending callbacks are re-dialled by the engine
+    # of the same node after a restart ("": the host name)
+    node: str = ""
 
     CHECKS: ClassVar[dict[str, Check]] = {"url": store_url}
+
+    @property
+    def node_name(self) -> str:
+        return self.node or socket.gethostname()
 
 
 @dataclass

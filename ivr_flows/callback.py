@@ -34,13 +34,14 @@ unmasked (``repr`` leaves them out).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from engine.store.records import CALLBACK_PENDING as PENDING
 from ivr_flows import protocol as p
 from queueing.estimate import HandleTimes, QueueSituation, estimate_wait
-
-PENDING = ("waiting", "due", "dialing", "retry")
 
 
 @dataclass
@@ -53,6 +54,19 @@ class Announced:
     priority: int
     order: int  # announcement order: who is ahead of whom
     expires: float
+
+
+class Booked(Protocol):
+    """A callback as kept across restarts (``engine.store.StoredCallback``)."""
+
+    id: str
+    call_id: str
+    queue: str
+    number: str
+    priority: int
+    booked_at: float
+    status: str
+    attempts: int
 
 
 @dataclass
@@ -108,7 +122,8 @@ class CallbackManager:
                  context: str = "hotline-callback", exten: str = "s", caller_id: str = "12345",
                  ring_seconds: int = 30, ring_lead: float = 10.0, top_priority: int = 10,
                  announce_ttl: float = 300.0, join_grace: float = 15.0,
-                 ready: Callable[[str, float], bool] | None = None) -> None:
+                 ready: Callable[[str, float], bool] | None = None,
+                 on_change: Callable[[CallbackRequest, float], None] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.max_attempts = max_attempts
@@ -123,10 +138,11 @@ class CallbackManager:
         self.ready = ready
         self.announce_ttl = announce_ttl  # the longest a caller stays announced without news of them
         self.join_grace = join_grace  # after the flow handed the caller to Queue(), for QueueCallerJoin
+        self.on_change = on_change  # told of each booking and each change of its status (the store keeps them)
         self.requests: dict[str, CallbackRequest] = {}
         self._waiting: dict[str, dict[str, int | None]] = {}  # queue -> uniqueid -> priority (None: unknown)
         self._announced: dict[str, Announced] = {}  # FastAGI uniqueid -> caller in a queue node
-        self._ids = itertools.count(1)
+        self._next_id = 1
         self._order = itertools.count(1)
 
     # -- callers in a queue node ----------------------------------------------------------------
@@ -205,7 +221,8 @@ class CallbackManager:
         it keeps the place the caller was announced (callers announced earlier stay ahead)."""
         if not number.isdigit():
             raise ValueError("a callback number must be digits")
-        cb_id = f"CB-{next(self._ids):05d}"
+        cb_id = f"CB-{self._next_id:05d}"
+        self._next_id += 1
         ahead = {uid for uid, prio in self._waiting.get(queue, {}).items() if prio is None or prio >= priority}
         ahead |= self.announced_ahead(queue, priority, now, uniqueid)
         me = self._announced.get(uniqueid)
@@ -217,7 +234,39 @@ class CallbackManager:
         self.requests[cb_id] = req
         if not ahead:
             self._make_due(req, now)
+        self._changed(req, now)
         return req
+
+    def restore(self, stored: Iterable[Booked], last_id: str, now: float) -> list[CallbackRequest]:
+        """Callbacks booked before a restart (``Store.pending_callbacks``), oldest first; new ids
+        continue after ``last_id``. Each keeps its place behind the earlier pending callbacks of its
+        queue (who else was ahead of it then is not known any more), so it is due once they are
+        done. One being dialled when the engine stopped is tried again at once (its outcome is
+        unknown, so the citizen may be called twice), or given up if it had all its attempts."""
+        match = re.fullmatch(r"CB-(\d+)", last_id)
+        if match:
+            self._next_id = max(self._next_id, int(match.group(1)) + 1)
+        out = []
+        for s in stored:
+            if s.id in self.requests:
+                continue
+            ahead = {r.id for r in self.requests.values() if r.queue == s.queue and r.pending}
+            req = CallbackRequest(s.id, s.queue, s.number, s.priority, s.booked_at, s.call_id, ahead,
+                                  attempts=s.attempts)
+            req.history.append((now, f"restored after a restart ({s.status}), {len(ahead)} ahead"))
+            self.requests[req.id] = req
+            if s.status in ("dialing", "retry"):
+                req.ahead = set()  # it had its turn: the retry keeps it
+                if s.attempts >= self.max_attempts:
+                    req.status = "failed"
+                    req.history.append((now, f"no known answer after {req.attempts} attempts"))
+                else:
+                    req.status, req.next_try = "retry", now
+            elif not ahead:
+                self._make_due(req, now)
+            self._changed(req, now)
+            out.append(req)
+        return out
 
     def position(self, callback_id: str) -> int:
         """1 + how many are still ahead of this callback."""
@@ -239,6 +288,7 @@ class CallbackManager:
                 req.status = "dialing"
                 req.attempts += 1
                 req.history.append((now, f"dial attempt {req.attempts}"))
+                self._changed(req, now)
                 out.append(self._originate(req))
         return out
 
@@ -259,6 +309,7 @@ class CallbackManager:
             req.status = "failed"
             req.history.append((now, f"no answer after {req.attempts} attempts"))
             self._cross_off(req.id, now)
+        self._changed(req, now)
         return req
 
     # -- internals ---------------------------------------------------------------------------
@@ -277,6 +328,11 @@ class CallbackManager:
                 req.ahead.discard(key)
                 if not req.ahead and req.status == "waiting":
                     self._make_due(req, now)
+                    self._changed(req, now)
+
+    def _changed(self, req: CallbackRequest, now: float) -> None:
+        if self.on_change is not None:
+            self.on_change(req, now)
 
     def _make_due(self, req: CallbackRequest, now: float) -> None:
         req.status = "due"

@@ -308,3 +308,39 @@ def test_the_originate_carries_the_citizens_number_and_the_booking_call() -> Non
     assert kw["variables"]["HOTLINE_CALLBACK_CLI"] == "12345"  # what the citizen's phone shows
     assert kw["variables"]["HOTLINE_LINKEDID"] == "1796448581.2" and kw["variables"]["HOTLINE_CALLBACK"] == req.id
     assert "13912345678" not in repr(orig)
+
+
+def test_each_status_change_is_told_so_the_store_can_keep_it() -> None:
+    seen: list[tuple[str, str, int]] = []
+    m = CallbackManager(max_attempts=2, retry_delay=10.0,
+                        on_change=lambda req, now: seen.append((req.id, req.status, req.attempts)))
+    m.caller_joined("citizen", "u0", 0.0)
+    req = m.book("citizen", "13912345678", 0, 1.0)
+    m.caller_left("citizen", "u0", 2.0)
+    m.tick(3.0)
+    m.originate_result(req.id, answered=False, now=4.0)
+    m.tick(14.0)
+    m.originate_result(req.id, answered=False, now=15.0)
+    assert seen == [("CB-00001", "waiting", 0), ("CB-00001", "due", 0), ("CB-00001", "dialing", 1),
+                    ("CB-00001", "retry", 1), ("CB-00001", "dialing", 2), ("CB-00001", "failed", 2)]
+
+
+def test_callbacks_restored_after_a_restart_keep_their_order() -> None:
+    from engine.store import StoredCallback
+
+    def kept(cid, queue, at, status, attempts=0):
+        return StoredCallback(cid, "n", f"L-{cid}", queue, "13912345678", 0, at, status, attempts)
+
+    m = CallbackManager(max_attempts=3)
+    restored = m.restore([kept("CB-00004", "citizen", 10.0, "due"), kept("CB-00005", "citizen", 20.0, "waiting"),
+                          kept("CB-00006", "other", 30.0, "dialing", 1), kept("CB-00007", "other", 40.0, "retry", 3)],
+                         "CB-00009", 100.0)
+    first, second, dialled, spent = restored
+    assert (first.status, second.status, second.ahead) == ("due", "waiting", {"CB-00004"})
+    assert (dialled.status, dialled.next_try, dialled.linkedid) == ("retry", 100.0, "L-CB-00006")  # tried again
+    assert spent.status == "failed"  # its attempts were used up: given up, not dialled a 4th time
+    assert [o.callback_id for o in m.tick(100.0)] == ["CB-00004", "CB-00006"]
+    m.originate_result("CB-00004", answered=True, now=110.0)
+    assert second.status == "due" and m.pending("citizen") == 1
+    assert m.book("citizen", "13900000000", 0, 120.0).id == "CB-00010"  # ids go on after the last one kept
+    assert m.restore([kept("CB-00004", "citizen", 10.0, "due")], "", 130.0) == []  # known already

@@ -79,3 +79,50 @@ async def test_callback_missed_then_answered(tmp_path: Path) -> None:
         # linked both ways: the booking's page shows its call back, the call back's its booking
         assert [(r.call_id, r.kind) for r in store.related(second.uniqueid)] == [(back.uniqueid, "callback")]
         assert [(r.call_id, r.kind) for r in store.related(back.uniqueid)] == [(booking.id, "callback_of")]
+
+
+async def test_a_callback_booked_before_a_restart_is_still_dialled(tmp_path: Path) -> None:
+    """The engine stops (a deploy) after a caller booked a callback and before it was due; the next
+    engine on the same store restores the booking and calls the citizen back once the call-taker
+    is free. (Bookings lived in memory only: the citizen was never called back.)"""
+    world, clock = evening_world(40.0, agents=1)
+    await world.start()
+    cfg = engine_config(tmp_path, world, **{"store.path": str(tmp_path / "cb.sqlite"), "tap.enabled": False,
+                                            "store.node": "node-a"})
+    engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())
+    await engine.start()
+    try:
+        world.agi_port = engine.agi.port
+        await _until(lambda: engine.ami.connected, 10, "AMI login")
+        first = await world.call(CallerPlan(number="13900000001", dtmf=["1", "0"], talk_time=300.0))
+        await _until(lambda: world.model.record(first.uniqueid).answered_at is not None, 10, "the first answer")
+        second = await world.call(CallerPlan(number="13900000002", dtmf=["1", "0", "1", "1"], talk_time=30.0))
+        assert second.ivr_outcome == "callback_booked" and second.callback_ref == "CB-00001"
+        await engine.store.flush()
+    finally:
+        await engine.stop()
+    assert engine.stats.callbacks_originated == 0  # the call-taker was still busy
+    with Store.open(tmp_path / "cb.sqlite", create=False) as store:
+        (kept,), last = store.pending_callbacks("node-a")
+        assert (kept.id, kept.call_id, kept.number, kept.status) == ("CB-00001", second.uniqueid, "13900000002", "due")
+
+    engine = Engine(cfg, clock=clock.now, web=False, pipeline=NoSpeech())  # the restarted engine
+    await engine.start()
+    try:
+        world.agi_port = engine.agi.port
+        assert engine.pending_callbacks() == 1
+        await _until(lambda: engine.stats.callbacks_answered == 1, 30, "the call back after the restart")
+        back = next(t for t in world.truth.values() if t.kind == "callback")
+        assert back.callback_ref == "CB-00001" and world.model.record(back.uniqueid).caller_num == "13900000002"
+        assert world.model.record(first.uniqueid).ended_at is not None  # dialled once the call-taker was free
+        third = await world.call(CallerPlan(number="13900000003", dtmf=["1", "0", "1", "1"], talk_time=30.0))
+        assert third.callback_ref == "CB-00002"  # ids go on after the restart, never repeat
+        await engine.store.flush()
+    finally:
+        await engine.stop()
+        await world.stop()
+    with Store.open(tmp_path / "cb.sqlite", create=False) as store:
+        pending, last = store.pending_callbacks("node-a")
+        assert [c.id for c in pending] == ["CB-00002"] and last == "CB-00002"
+        kinds = [i.kind for i in store.call_timeline(second.uniqueid).items]
+        assert kinds.count("callback.answered") == 1

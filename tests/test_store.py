@@ -294,3 +294,31 @@ def test_queue_stays_for_planning_on_either_backend(store):
     assert store.queue_stays(since=300.0)[0]["queue"] == "other"
     assert store.queue_joins() == [("citizen", 110.0), ("citizen", 205.0), ("other", 301.0)]
     assert store.queue_joins(since=110.5, until=301.0) == [("citizen", 205.0)]
+
+
+def test_callbacks_are_kept_per_node_until_done_on_either_backend(store):
+    """What an engine restart re-dials: a node's pending callbacks, oldest first, with the number
+    in full; once done (answered, failed) the number is erased. Another node's are not its own."""
+    from engine.store import StoredCallback
+
+    def cb(node, cid, at, status="waiting", attempts=0, number="13912345678"):
+        return StoredCallback(cid, node, f"call-{cid}", "citizen", number, 0, at, status, attempts)
+
+    assert store.pending_callbacks("a") == ([], "")
+    store.save_callback(cb("a", "CB-00002", 200.0))
+    store.save_callback(cb("a", "CB-00001", 100.0))
+    store.save_callback(cb("b", "CB-00001", 150.0, number="13800000000"))
+    store.save_callback(cb("a", "CB-00003", 300.0))
+    store.save_callback(cb("a", "CB-00002", 200.0, "retry", 1))  # updated in place
+    store.save_callback(cb("a", "CB-00003", 300.0, "answered", 1))
+    pending, last = store.pending_callbacks("a")
+    assert [(c.id, c.status, c.attempts, c.number) for c in pending] == [
+        ("CB-00001", "waiting", 0, "13912345678"), ("CB-00002", "retry", 1, "13912345678")]
+    assert last == "CB-00003" and "13912345678" not in repr(pending[0])
+    assert store.pending_callbacks("b")[0][0].number == "13800000000"
+    done = store._read(lambda conn: store._x(conn, "SELECT number FROM callbacks WHERE id = 'CB-00003'").fetchone())
+    assert done["number"] == ""  # done: no number kept
+    for bad, match in ((cb("a", "CB-9", 1.0, "lost"), "status 'lost'"), (cb("a", "CB-9", 1.0, number="139-1"), "digits"),
+                       (cb("", "CB-9", 1.0), "no node")):
+        with pytest.raises(StoreInputError, match=match):
+            store.save_callback(bad)

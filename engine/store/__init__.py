@@ -9,7 +9,16 @@ thread for the asyncio side of the engine. See docs/store.md.
 from engine.store.async_store import AsyncStore
 from engine.store.backend import open_store
 from engine.store.errors import SchemaError, StoreError, StoreInputError
-from engine.store.records import Audio, CallRecord, Relation, SearchHit, Segment, Timeline, TimelineItem
+from engine.store.records import (
+    Audio,
+    CallRecord,
+    Relation,
+    SearchHit,
+    Segment,
+    StoredCallback,
+    Timeline,
+    TimelineItem,
+)
 from engine.store.sqlite_store import Store
 
 __all__ = [
@@ -23,6 +32,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreInputError",
+    "StoredCallback",
     "Timeline",
     "TimelineItem",
     "open_store",

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.store.records import Audio, CallRecord, SearchHit, Segment, Timeline
+from engine.store.records import Audio, CallRecord, SearchHit, Segment, StoredCallback, Timeline
 from engine.store.sql_store import SqlStore
 from engine.store.sqlite_store import Store
 
@@ -108,6 +108,12 @@ class AsyncStore:
 
     async def queue_calls(self, since: float, until: float, *, queue: str | None = None) -> list[CallRecord]:
         return await self._run(self.store.queue_calls, since, until, queue=queue)
+
+    def submit_callback(self, cb: StoredCallback) -> Future[Any]:
+        return self._submit("callback", self.store.save_callback, cb)
+
+    async def pending_callbacks(self, node: str) -> tuple[list[StoredCallback], str]:
+        return await self._run(self.store.pending_callbacks, node)
 
     async def queue_stays(self, *, since: float | None = None, until: float | None = None,
                           queue: str | None = None) -> list[dict[str, Any]]:

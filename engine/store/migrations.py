@@ -254,6 +254,43 @@ MIGRATIONS: tuple[Migration, ...] = (
         # readers of an older file show no language (Store selects NULL when the column is missing)
         readers_need_it=False,
     ),
+    Migration(
+        5,
+        "callbacks booked and not yet done, so an engine restart re-dials them",
+        """
+        CREATE TABLE callbacks (
+            node      TEXT NOT NULL,               -- the engine that dials it ([store] node)
+            id        TEXT NOT NULL,               -- CB-00012: the booking's reference (per node)
+            call_id   TEXT NOT NULL,               -- the call that booked it (its Linkedid)
+            queue     TEXT NOT NULL,
+            number    TEXT NOT NULL,               -- in full while pending (to dial); '' once done
+            priority  INTEGER NOT NULL,
+            booked_at REAL NOT NULL,
+            status    TEXT NOT NULL,               -- waiting, due, dialing, retry, answered, failed
+            attempts  INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (node, id)
+        );
+        CREATE INDEX callbacks_node ON callbacks (node, status, booked_at);
+        """,
+        """
+        CREATE TABLE callbacks (
+            node      text COLLATE "C" NOT NULL,
+            id        text COLLATE "C" NOT NULL,
+            call_id   text COLLATE "C" NOT NULL,
+            queue     text COLLATE "C" NOT NULL,
+            number    text COLLATE "C" NOT NULL,
+            priority  integer NOT NULL,
+            booked_at double precision NOT NULL,
+            status    text COLLATE "C" NOT NULL,
+            attempts  integer NOT NULL,
+            updated_at double precision NOT NULL,
+            PRIMARY KEY (node, id)
+        );
+        CREATE INDEX callbacks_node ON callbacks (node, status, booked_at);
+        """,
+        readers_need_it=False,  # only the engine reads it
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -114,6 +114,27 @@ class TimelineItem:
         return d
 
 
+# a callback still to be dialled (ivr_flows.callback.PENDING); the others are done
+CALLBACK_PENDING = ("waiting", "due", "dialing", "retry")
+CALLBACK_STATUSES = (*CALLBACK_PENDING, "answered", "failed")
+
+
+@dataclass(frozen=True)
+class StoredCallback:
+    """A booked callback as the store keeps it for the engine that dials it (``node``). The
+    number is kept while the callback is pending and erased once it is done; never shown."""
+
+    id: str
+    node: str
+    call_id: str
+    queue: str
+    number: str = field(repr=False)
+    priority: int
+    booked_at: float
+    status: str
+    attempts: int
+
+
 @dataclass(frozen=True)
 class Relation:
     """Another call related to this one: ``callback`` (the call back of this booking) or

@@ -28,6 +28,8 @@ from engine.store.migrations import LATEST
 from engine.store.records import (
     AUDIO_LEGS,
     CALL_FIELDS,
+    CALLBACK_PENDING,
+    CALLBACK_STATUSES,
     LEGS,
     RELATIONS,
     Audio,
@@ -35,6 +37,7 @@ from engine.store.records import (
     Relation,
     SearchHit,
     Segment,
+    StoredCallback,
     Timeline,
     TimelineItem,
 )
@@ -459,6 +462,42 @@ class SqlStore:
             return int(row["id"]) if row else None
 
         return self._write(work)
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def save_callback(self, cb: StoredCallback) -> None:
+        """Keep a booked callback's state (inserted, or updated by node and id). A done one
+        (answered, failed) keeps no number: it was only kept to dial."""
+        if cb.status not in CALLBACK_STATUSES:
+            raise StoreInputError(f"callback status {cb.status!r}: expected one of {', '.join(CALLBACK_STATUSES)}")
+        pending = cb.status in CALLBACK_PENDING
+        if pending and not cb.number.isdigit():
+            raise StoreInputError(f"callback {cb.id}: its number must be digits")
+        for name, value in (("node", cb.node), ("id", cb.id), ("queue", cb.queue)):
+            if not value:
+                raise StoreInputError(f"callback {cb.id or '?'}: no {name}")
+        row = (cb.node, cb.id, cb.call_id, cb.queue, cb.number if pending else "", int(cb.priority),
+               finite("booked_at", cb.booked_at), cb.status, int(cb.attempts), self._clock())
+        self._write(lambda conn: self._x(conn, """
+            INSERT INTO callbacks (node, id, call_id, queue, number, priority, booked_at, status, attempts, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (node, id) DO UPDATE SET number = excluded.number, status = excluded.status,
+                attempts = excluded.attempts, updated_at = excluded.updated_at""", row))
+
+    def pending_callbacks(self, node: str) -> tuple[list[StoredCallback], str]:
+        """``node``'s callbacks still to dial, oldest booking first, and the id it booked last
+        (pending or not; "" for none): its next id must not repeat one."""
+        marks = ", ".join("?" for _ in CALLBACK_PENDING)
+
+        def work(conn: Any) -> tuple[list[StoredCallback], str]:
+            rows = self._x(conn, f"""SELECT node, id, call_id, queue, number, priority, booked_at, status, attempts
+                                     FROM callbacks WHERE node = ? AND status IN ({marks})
+                                     ORDER BY booked_at, id""", (node, *CALLBACK_PENDING)).fetchall()
+            last = self._x(conn, "SELECT id FROM callbacks WHERE node = ? ORDER BY booked_at DESC, id DESC LIMIT 1",
+                           (node,)).fetchone()
+            return [StoredCallback(**dict(r)) for r in rows], (str(last["id"]) if last else "")
+
+        return self._read(work)
 
     def queue_stays(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None
