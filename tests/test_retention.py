@@ -11,6 +11,7 @@ import pytest
 
 from engine.cli import main
 from engine.config import load_config
+from engine.store import StoredCallback
 from engine.store.backend import open_store
 
 DAY = 86400.0
@@ -37,6 +38,8 @@ def site(tmp_path: Path, backend) -> tuple[Path, Path, Path]:
                 (audio / rel).parent.mkdir(parents=True, exist_ok=True)
                 (audio / rel).write_bytes(b"RIFF" + bytes(1000))
                 s.add_audio(cid, leg, rel.as_posix(), offset=10.0)
+            # a callback booked on each, never dialled (the node was retired): its number is kept
+            s.save_callback(StoredCallback(f"CB-{cid}", "n1", cid, "citizen", "13912345678", 0, t0 + 30, "waiting", 0))
         s.add_audio("old", "mixed", str(outside))
     config = tmp_path / "hotline.toml"
     config.write_text(f'[store]\n{backend.toml}\naudio_dir = "{audio}"\n'
@@ -54,6 +57,7 @@ def _state(config: Path) -> dict:
             "inputs": {cid: s.get_call(cid).ivr_inputs for cid in ("old", "recent")},
             "events": {cid: sorted(i.kind for i in s.call_timeline(cid).items if i.kind != "speech")
                        for cid in ("old", "recent")},
+            "callbacks": [c.id for c in s.pending_callbacks("n1")[0]],
         }
 
 
@@ -63,6 +67,7 @@ def test_purge_removes_old_audio_and_transcripts_and_keeps_recent_ones(site, cap
     assert main(["--config", str(config), "purge", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would delete 3 (2 files" in out and "would delete 1 segments, 1 IVR inputs" in out
+    assert "1 callback bookings" in out
     assert _state(config) == before and len(list(audio.rglob("*.wav"))) == 4
 
     assert main(["--config", str(config), "purge"]) == 0
@@ -77,6 +82,7 @@ def test_purge_removes_old_audio_and_transcripts_and_keeps_recent_ones(site, cap
     assert after["segments"] == {"old": 0, "recent": 1} and after["hits"] == ["recent"]  # index rows gone too
     assert after["inputs"] == {"old": None, "recent": {"intake": "路灯坏了"}}
     assert after["events"] == {"old": ["queue.join"], "recent": ["ivr.input", "queue.join"]}
+    assert before["callbacks"] == ["CB-old", "CB-recent"] and after["callbacks"] == ["CB-recent"]
 
     assert main(["--config", str(config), "purge"]) == 0  # nothing left to do
     assert "deleted 0 (0 files" in capsys.readouterr().out

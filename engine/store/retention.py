@@ -5,7 +5,8 @@ applied by ``hotline purge`` (run it daily: cron or a systemd timer). Age is the
 purge deletes, for calls older than the audio limit, the recording files (only those under
 ``audio_dir``: a path elsewhere is unlinked from the call but its file is left alone) and their
 rows; for calls older than the transcript limit, the transcript segments with their search index
-rows and what the caller typed or said in the IVR. Call records stay (statistics need them).
+rows, what the caller typed or said in the IVR, and callback bookings (with their numbers). Call
+records stay (statistics need them).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class PurgeReport:
         if self.transcripts:
             t = self.transcripts
             out.append(f"transcripts: {verb} {t.get('segments', 0)} segments, {t.get('ivr_input_events', 0)} IVR "
-                       f"inputs ({t.get('calls_with_ivr_inputs', 0)} calls)")
+                       f"inputs ({t.get('calls_with_ivr_inputs', 0)} calls), {t.get('callbacks', 0)} callback bookings")
         return out
 
 

@@ -547,7 +547,8 @@ class SqlStore:
 
     def delete_transcripts(self, before: float, *, dry_run: bool = False) -> dict[str, int]:
         """Transcripts of calls that started before ``before``: segments with their search index
-        rows, and what the caller typed or said in the IVR (``ivr_inputs``, ``ivr.input`` events).
+        rows, what the caller typed or said in the IVR (``ivr_inputs``, ``ivr.input`` events), and
+        callback bookings made before it (a pending one's number with them).
         The call records stay, so statistics keep working. Returns what was (or, with
         ``dry_run``, would be) deleted."""
         t = finite("before", before)
@@ -556,6 +557,7 @@ class SqlStore:
             "segments": f"FROM segments WHERE call_id IN ({old})",
             "ivr_input_events": f"FROM events WHERE kind = 'ivr.input' AND call_id IN ({old})",
             "calls_with_ivr_inputs": f"FROM calls WHERE ivr_inputs IS NOT NULL AND id IN ({old})",
+            "callbacks": "FROM callbacks WHERE booked_at < ?",  # with the number of one never done
         }
         counts = self._read(lambda conn: {k: int(self._x(conn, f"SELECT count(*) AS n {where}", (t,)).fetchone()["n"])
                                           for k, where in parts.items()})
@@ -570,6 +572,7 @@ class SqlStore:
                 "calls_with_ivr_inputs": self._x(
                     conn, f"UPDATE calls SET ivr_inputs = NULL WHERE ivr_inputs IS NOT NULL AND id IN ({old})",
                     (t,)).rowcount,
+                "callbacks": self._x(conn, f"DELETE {parts['callbacks']}", (t,)).rowcount,
             }
 
         return self._write(work)
