@@ -132,10 +132,12 @@ def test_a_built_config_with_an_unknown_time_zone_fails_its_line() -> None:
 def test_a_postgresql_store_is_named_without_its_password_not_checked_as_a_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = "postgresql://hotline:s3cret@db.example:5432/hotline"
-    assert main(["check-config", "--config", str(_config(tmp_path)), "--set", f"store.url={url}"]) == 0
+    assert main(["check-config", "--config", str(_config(tmp_path)), "--set", f"store.url={url}",
+                 "--set", "store.node=pbx-2"]) == 0
     out = capsys.readouterr().out
     assert _lines(out)["store"] == ["- postgresql://hotline@db.example:5432/hotline not contacted "
-                                    "(PostgreSQL: serve reaches it when it starts)"]
+                                    "(PostgreSQL: serve reaches it when it starts); this engine is node 'pbx-2' "
+                                    "there (its callbacks)"]
     assert "s3cret" not in out and "h.sqlite" not in out
 
 

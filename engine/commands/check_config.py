@@ -90,7 +90,8 @@ def _store_check(cfg: Any) -> Check:
 
     target = store_target(cfg)
     if is_url(target):  # [store] url: serve opens PostgreSQL, not the SQLite path
-        return Check(SKIP, "store", f"{describe(target)} not contacted (PostgreSQL: serve reaches it when it starts)")
+        return Check(SKIP, "store", f"{describe(target)} not contacted (PostgreSQL: serve reaches it when it starts); "
+                                    f"this engine is node {cfg.store.node_name!r} there (its callbacks)")
     path = Path(target)
     if path.exists():
         ok = os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK)
