@@ -25,6 +25,7 @@ class CallbackKeeper:
         self.store = store
         self.manager = manager
         self.node = node
+        manager.on_change = self.save
 
     def save(self, req: CallbackRequest, now: float) -> None:
         """The manager's ``on_change``: queued on the store's writer (a failed write is logged
@@ -35,7 +36,6 @@ class CallbackKeeper:
     async def restore(self, now: float) -> list[CallbackRequest]:
         """This node's pending callbacks, back in the manager (then saved as it changes them)."""
         stored, last_id = await self.store.pending_callbacks(self.node)
-        self.manager.on_change = self.save
         restored = self.manager.restore(stored, last_id, now)
         if restored:
             log.info("callbacks: %d pending from before the restart restored (next after %s)", len(restored), last_id)

@@ -34,7 +34,6 @@ unmasked (``repr`` leaves them out).
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,6 +41,8 @@ from typing import Protocol
 from engine.store.records import CALLBACK_PENDING as PENDING
 from ivr_flows import protocol as p
 from queueing.estimate import HandleTimes, QueueSituation, estimate_wait
+
+ID_PREFIX = "CB-"  # a booking's reference: CB-00012 (numbered per engine node, never given twice)
 
 
 @dataclass
@@ -221,7 +222,7 @@ class CallbackManager:
         it keeps the place the caller was announced (callers announced earlier stay ahead)."""
         if not number.isdigit():
             raise ValueError("a callback number must be digits")
-        cb_id = f"CB-{self._next_id:05d}"
+        cb_id = f"{ID_PREFIX}{self._next_id:05d}"
         self._next_id += 1
         ahead = {uid for uid, prio in self._waiting.get(queue, {}).items() if prio is None or prio >= priority}
         ahead |= self.announced_ahead(queue, priority, now, uniqueid)
@@ -243,9 +244,9 @@ class CallbackManager:
         queue (who else was ahead of it then is not known any more), so it is due once they are
         done. One being dialled when the engine stopped is tried again at once (its outcome is
         unknown, so the citizen may be called twice), or given up if it had all its attempts."""
-        match = re.fullmatch(r"CB-(\d+)", last_id)
-        if match:
-            self._next_id = max(self._next_id, int(match.group(1)) + 1)
+        number = last_id.removeprefix(ID_PREFIX)
+        if last_id.startswith(ID_PREFIX) and number.isdigit():
+            self._next_id = max(self._next_id, int(number) + 1)
         out = []
         for s in stored:
             if s.id in self.requests:

@@ -128,7 +128,7 @@ class History:
     def __init__(self, visits: Iterable[QueueVisit], clock: IntervalClock, queue: str | None = None) -> None:
         self.clock = clock
         self.queue = queue
-        self.slots = 1440 // clock.minutes
+        self.slots = clock.slots_per_day
         self._days: dict[date, list[list[QueueVisit]]] = defaultdict(lambda: [[] for _ in range(self.slots)])
         for v in visits:
             if queue is None or v.queue == queue:

@@ -30,6 +30,11 @@ class IntervalClock:
     def seconds(self) -> int:
         return self.minutes * 60
 
+    @property
+    def slots_per_day(self) -> int:
+        """Wall-clock intervals of a day (48 of 30 minutes); ``slot`` is always below it."""
+        return 24 * 60 // self.minutes
+
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone))
 

@@ -95,6 +95,14 @@ class Tally:
     def answered(self) -> int:
         return len(self.answered_holds) + self.answered_unseen
 
+    def add_completed(self, hold: int, talk: int | None) -> None:
+        """A call answered after ``hold`` seconds and completed after ``talk`` (None: not known)."""
+        self.answered_holds.append(hold)
+        self.completed += 1
+        if talk is not None:
+            self.talk_seconds += talk
+            self.talk_known += 1
+
     @property
     def abandoned(self) -> int:
         return len(self.abandoned_holds) + self.abandoned_unseen
@@ -273,11 +281,10 @@ class QueueMonitor:
             return  # still the current day: runs per AMI event, so no date conversion
         day, start, end = self.clock.day_span(t)
         if self._day is not None and day > self._day and self.surge is not None and self.learn_days:
-            slots = 24 * 60 // self.clock.minutes
             for q in self.queues.values():
                 counts = {self.clock.slot(s): tally.offered for s, tally in q.intervals.items()
                           if self.clock.day(s) == self._day}
-                self.surge.add_day(q.name, self._day, counts, slots)
+                self.surge.add_day(q.name, self._day, counts, self.clock.slots_per_day)
         if self._day is None or day > self._day:
             self._day, self._day_start, self._day_end = day, start, end
             if self.keep_days is not None:
@@ -301,11 +308,7 @@ class QueueMonitor:
             for tally in self._tallies(q, v.joined):
                 tally.offered += 1
                 if v.outcome == "answered":
-                    tally.answered_holds.append(wait)
-                    tally.completed += 1
-                    if v.talk is not None:
-                        tally.talk_seconds += round(v.talk)
-                        tally.talk_known += 1
+                    tally.add_completed(wait, None if v.talk is None else round(v.talk))
                 elif v.outcome == "abandoned":
                     tally.abandoned_holds.append(wait)
                 else:
@@ -488,10 +491,7 @@ class QueueMonitor:
         rec.state, rec.hold, rec.interface = COMPLETED, e.hold_time, e.interface
         q.max_wait = max(q.max_wait, e.hold_time)
         for tally in self._tallies(q, rec.arrived):
-            tally.answered_holds.append(e.hold_time)
-            tally.completed += 1
-            tally.talk_seconds += e.talk_time
-            tally.talk_known += 1
+            tally.add_completed(e.hold_time, e.talk_time)
         q.seen.completed += 1
         q.seen.completed_in_sl += e.hold_time <= self._asterisk_sl(q)
         self._running_talk(q, e.talk_time)

@@ -108,12 +108,11 @@ class SurgeDetector:
             slots = by_day[clock.day(joined)][queue]
             slot = clock.slot(joined)
             slots[slot] = slots.get(slot, 0) + 1
-        per_day = 24 * 60 // clock.minutes
         queues: set[str] = set()
         for day in sorted(by_day):
             queues.update(by_day[day])
             for queue in sorted(queues):
-                self.add_day(queue, day, by_day[day].get(queue, {}), per_day)
+                self.add_day(queue, day, by_day[day].get(queue, {}), clock.slots_per_day)
         return sorted(by_day)
 
     def baseline(self, queue: str, slot: int) -> Baseline | None:
